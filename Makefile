@@ -1,0 +1,52 @@
+# Everything the project needs is installed here, at pinned versions, from the
+# tools module in internal/tools: nothing but Go is assumed on the machine.
+GO        ?= go
+TOOLS_BIN := $(CURDIR)/.tools
+OCB       := $(TOOLS_BIN)/ocb
+MDATAGEN  := $(TOOLS_BIN)/mdatagen
+COLLECTOR := $(CURDIR)/bin/otelcol-tracelookup
+CONFIG    ?= config.yaml
+TOOLS_MOD := internal/tools/go.mod internal/tools/go.sum
+
+.PHONY: all build run test unit e2e bench generate lint tools clean
+
+all: build
+
+tools: $(OCB) $(MDATAGEN)
+
+$(OCB): $(TOOLS_MOD)
+	cd internal/tools && $(GO) build -o $(OCB) go.opentelemetry.io/collector/cmd/builder
+
+$(MDATAGEN): $(TOOLS_MOD)
+	cd internal/tools && $(GO) build -o $(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+## build: the collector, with ocb, at bin/otelcol-tracelookup
+build: $(OCB)
+	@mkdir -p build
+	$(OCB) --config builder-config.yaml
+	@mkdir -p bin
+	cp build/otelcol-tracelookup/otelcol-tracelookup $(COLLECTOR)
+
+## run: build, then run the collector with config.yaml
+run: build
+	$(COLLECTOR) --config $(CONFIG)
+
+## test: the whole suite (unit, integration, end-to-end) with the race detector
+test: build
+	TRACELOOKUP_COLLECTOR=$(COLLECTOR) $(GO) test -race -count=1 -timeout 20m ./...
+
+## unit: the tests that need no built collector
+unit:
+	$(GO) test -race -count=1 ./...
+
+## generate: metadata code and documentation.md from metadata.yaml (mdatagen)
+generate: $(MDATAGEN)
+	PATH="$(TOOLS_BIN):$$PATH" $(GO) generate ./...
+
+## lint: go vet and a gofmt check
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin build .tools

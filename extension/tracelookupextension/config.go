@@ -1,0 +1,80 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+)
+
+// Config is the tracelookup extension's configuration.
+type Config struct {
+	// ServerConfig is the API's HTTP server: endpoint, tls, auth, cors and the rest
+	// sit at the top of the extension's config.
+	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
+
+	// Index bounds the in-memory span index.
+	Index IndexConfig `mapstructure:"index"`
+
+	// MaxResponseSpans caps the spans of one /api/v2/trace response; a longer
+	// trace returns its first spans by start time with is_truncated: true.
+	MaxResponseSpans int `mapstructure:"max_response_spans"`
+
+	// MaxResponseMiB is the hard size limit of one /api/v2/trace response body;
+	// a response that truncation cannot bring under it is answered 413.
+	MaxResponseMiB int `mapstructure:"max_response_mib"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// IndexConfig bounds the span index.
+type IndexConfig struct {
+	// MaxMemoryMiB is the most memory the index holds; the oldest traces are evicted to stay under it.
+	MaxMemoryMiB int `mapstructure:"max_memory_mib"`
+	// MaxTraces is the most traces held; 0 means no count limit.
+	MaxTraces int `mapstructure:"max_traces"`
+	// MaxSpansPerTrace caps one trace; later spans are dropped and the trace is marked truncated. 0 means no cap.
+	MaxSpansPerTrace int `mapstructure:"max_spans_per_trace"`
+	// Retention evicts traces first seen longer ago than this; 0 keeps them until evicted for memory or count.
+	Retention time.Duration `mapstructure:"retention"`
+	// CallIDAttribute is the span or resource attribute indexed for GET /v1/trace/call/{call_id}; "" turns that index off.
+	CallIDAttribute string `mapstructure:"call_id_attribute"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks every option and names the one that is wrong.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.ServerConfig.NetAddr.Endpoint == "" {
+		errs = append(errs, errors.New(`"endpoint" must be set, for example "localhost:8088"`))
+	}
+	if cfg.Index.MaxMemoryMiB <= 0 {
+		errs = append(errs, fmt.Errorf(`"index::max_memory_mib" must be positive, got %d`, cfg.Index.MaxMemoryMiB))
+	}
+	if cfg.Index.MaxTraces < 0 {
+		errs = append(errs, fmt.Errorf(`"index::max_traces" must be 0 (no limit) or positive, got %d`, cfg.Index.MaxTraces))
+	}
+	if cfg.Index.MaxSpansPerTrace < 0 {
+		errs = append(errs, fmt.Errorf(`"index::max_spans_per_trace" must be 0 (no cap) or positive, got %d`, cfg.Index.MaxSpansPerTrace))
+	}
+	if cfg.Index.Retention < 0 {
+		errs = append(errs, fmt.Errorf(`"index::retention" must be 0 (no limit) or positive, got %s`, cfg.Index.Retention))
+	}
+	if cfg.MaxResponseSpans <= 0 {
+		errs = append(errs, fmt.Errorf(`"max_response_spans" must be positive, got %d`, cfg.MaxResponseSpans))
+	}
+	if cfg.MaxResponseMiB <= 0 {
+		errs = append(errs, fmt.Errorf(`"max_response_mib" must be positive, got %d`, cfg.MaxResponseMiB))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,168 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+)
+
+// SpanIndex is what the tracelookup extension offers other components: the
+// tracelookup receiver finds the extension by its component ID and writes
+// every batch it receives into it.
+type SpanIndex interface {
+	// IndexTraces stores the spans of td. It copies what it keeps, never
+	// changes td, never blocks on a full index (it evicts) and never fails.
+	IndexTraces(td ptrace.Traces)
+}
+
+var (
+	_ extension.Extension = (*tracelookupExtension)(nil)
+	_ SpanIndex           = (*tracelookupExtension)(nil)
+)
+
+// How often traces past their retention are evicted when no spans arrive.
+const maxExpiryInterval = time.Second
+
+type tracelookupExtension struct {
+	cfg       *Config
+	set       extension.Settings
+	store     *store.Store
+	telemetry *metadata.TelemetryBuilder
+
+	server   *http.Server
+	serveErr chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	e := &tracelookupExtension{
+		cfg:       cfg,
+		set:       set,
+		telemetry: tb,
+		store: store.New(store.Config{
+			MaxBytes:         int64(cfg.Index.MaxMemoryMiB) << 20,
+			MaxTraces:        cfg.Index.MaxTraces,
+			MaxSpansPerTrace: cfg.Index.MaxSpansPerTrace,
+			Retention:        cfg.Index.Retention,
+			CallIDAttribute:  cfg.Index.CallIDAttribute,
+		}),
+	}
+	if err := e.registerGauges(); err != nil {
+		tb.Shutdown()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *tracelookupExtension) registerGauges() error {
+	gauge := func(read func(store.Stats) int64) metric.Int64Callback {
+		return func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(read(e.store.Stats()))
+			return nil
+		}
+	}
+	return errors.Join(
+		e.telemetry.RegisterTracelookupIndexSpansCallback(gauge(func(s store.Stats) int64 { return s.Spans })),
+		e.telemetry.RegisterTracelookupIndexTracesCallback(gauge(func(s store.Stats) int64 { return s.Traces })),
+		e.telemetry.RegisterTracelookupIndexBytesCallback(gauge(func(s store.Stats) int64 { return s.Bytes })),
+		e.telemetry.RegisterTracelookupIndexSpansDroppedCallback(gauge(func(s store.Stats) int64 { return s.DroppedSpans })),
+		e.telemetry.RegisterTracelookupIndexTracesEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			st := e.store.Stats()
+			for _, r := range []store.Reason{store.ReasonMemory, store.ReasonCount, store.ReasonRetention} {
+				o.Observe(st.EvictedBy(r), metric.WithAttributes(attribute.String("reason", r.String())))
+			}
+			return nil
+		}),
+	)
+}
+
+// IndexTraces implements SpanIndex.
+func (e *tracelookupExtension) IndexTraces(td ptrace.Traces) { e.store.Ingest(td) }
+
+func (e *tracelookupExtension) recordLookup(outcome api.Outcome, d time.Duration) {
+	attrs := metric.WithAttributes(attribute.String("outcome", string(outcome)))
+	ctx := context.Background()
+	e.telemetry.TracelookupLookups.Add(ctx, 1, attrs)
+	e.telemetry.TracelookupLookupDuration.Record(ctx, float64(d)/float64(time.Millisecond), attrs)
+}
+
+// Start binds the API's listener first, so that a taken port fails start-up,
+// then serves in the background.
+func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) error {
+	ln, err := e.cfg.ServerConfig.ToListener(ctx)
+	if err != nil {
+		return err
+	}
+	handler := api.NewHandler(e.store, api.Options{
+		MaxResponseSpans: e.cfg.MaxResponseSpans,
+		MaxResponseBytes: e.cfg.MaxResponseMiB << 20,
+		OnLookup:         e.recordLookup,
+	})
+	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, handler)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	e.set.Logger.Info("Trace lookup API listening", zap.String("endpoint", ln.Addr().String()))
+	e.stop = make(chan struct{})
+	e.wg.Go(func() {
+		if errHTTP := e.server.Serve(ln); errHTTP != nil && !errors.Is(errHTTP, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
+		}
+	})
+	if e.cfg.Index.Retention > 0 {
+		interval := min(e.cfg.Index.Retention/10, maxExpiryInterval)
+		e.wg.Go(func() { e.expireLoop(interval) })
+	}
+	return nil
+}
+
+func (e *tracelookupExtension) expireLoop(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+			e.store.ExpireOld()
+		}
+	}
+}
+
+// Shutdown stops the server; it is safe to call when Start never ran.
+func (e *tracelookupExtension) Shutdown(context.Context) error {
+	var err error
+	if e.server != nil {
+		err = e.server.Close()
+	}
+	if e.stop != nil {
+		close(e.stop)
+		e.stop = nil
+	}
+	e.wg.Wait()
+	e.telemetry.Shutdown()
+	return err
+}

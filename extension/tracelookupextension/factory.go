@@ -1,0 +1,48 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/extension"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
+)
+
+// Defaults.
+const (
+	defaultEndpoint         = "localhost:8088"
+	defaultMaxMemoryMiB     = 512
+	defaultMaxSpansPerTrace = 10000
+	defaultCallIDAttribute  = "call.id"
+	defaultMaxResponseSpans = 10000
+	defaultMaxResponseMiB   = 64
+)
+
+// NewFactory returns the tracelookup extension's factory.
+func NewFactory() extension.Factory {
+	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
+}
+
+func createDefaultConfig() component.Config {
+	server := confighttp.NewDefaultServerConfig()
+	server.NetAddr.Endpoint = defaultEndpoint
+	return &Config{
+		ServerConfig: server,
+		Index: IndexConfig{
+			MaxMemoryMiB:     defaultMaxMemoryMiB,
+			MaxSpansPerTrace: defaultMaxSpansPerTrace,
+			CallIDAttribute:  defaultCallIDAttribute,
+		},
+		MaxResponseSpans: defaultMaxResponseSpans,
+		MaxResponseMiB:   defaultMaxResponseMiB,
+	}
+}
+
+func create(_ context.Context, set extension.Settings, cfg component.Config) (extension.Extension, error) {
+	return newExtension(cfg.(*Config), set)
+}

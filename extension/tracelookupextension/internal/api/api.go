@@ -1,0 +1,130 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package api serves the trace lookup HTTP API from the store. Each contract
+// has one file holding its routes, its field mapping and its error format.
+package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
+)
+
+// Outcome says how a lookup ended, for self-telemetry.
+type Outcome string
+
+// Lookup outcomes.
+const (
+	OutcomeFound      Outcome = "found"
+	OutcomeNotFound   Outcome = "not_found"
+	OutcomeBadRequest Outcome = "bad_request"
+)
+
+// Options configure the API.
+type Options struct {
+	// OrganizationID is reported as organization_id (the tenant).
+	OrganizationID string
+	// MaxResponseSpans caps the spans of one 003 response; the rest are cut and is_truncated is set.
+	MaxResponseSpans int
+	// MaxResponseBytes is the hard limit of one 003 response body; past it the answer is 413.
+	MaxResponseBytes int
+	// OnLookup, when set, is told the outcome and latency of every lookup.
+	OnLookup func(Outcome, time.Duration)
+}
+
+// Handler serves every contract.
+type Handler struct {
+	store *store.Store
+	opts  Options
+}
+
+// NewHandler returns the API's HTTP handler.
+func NewHandler(st *store.Store, opts Options) *Handler {
+	if opts.OrganizationID == "" {
+		opts.OrganizationID = "default"
+	}
+	return &Handler{store: st, opts: opts}
+}
+
+// contract is one API contract: its path prefix and how it answers.
+type contract interface {
+	// serve answers a request for the single path segment after the prefix.
+	serve(w http.ResponseWriter, r *http.Request, segment string) Outcome
+	// writeError answers an error in the contract's own format.
+	writeError(w http.ResponseWriter, status int, code, message string)
+}
+
+func (h *Handler) route(path string) (contract, string, bool) {
+	for _, c := range []struct {
+		prefix string
+		c      contract
+	}{
+		{"/api/v1/traces/", native{h}},
+		{"/api/v2/trace/", apmTrace{h}},
+		{"/v1/trace/call/", callTrace{h}},
+	} {
+		if rest, ok := strings.CutPrefix(path, c.prefix); ok {
+			return c.c, rest, true
+		}
+	}
+	return native{h}, "", false
+}
+
+// ServeHTTP routes to the contract the path names.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	c, segment, ok := h.route(r.URL.Path)
+	if !ok || strings.Contains(segment, "/") {
+		c.writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+r.URL.Path+"; see the API reference for the paths served")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", r.Method+" is not allowed; use GET")
+		return
+	}
+	outcome := c.serve(w, r, segment)
+	if h.opts.OnLookup != nil {
+		h.opts.OnLookup(outcome, time.Since(start))
+	}
+}
+
+// findTrace resolves a parsed trace id: an exact match first, then, for a
+// 64-bit id, the newest trace whose low 64 bits match.
+func (h *Handler) findTrace(cands []traceid.Candidate) (store.Trace, bool) {
+	for _, c := range cands {
+		if t, ok := h.store.Get(c.ID); ok {
+			return t, true
+		}
+	}
+	for _, c := range cands {
+		if c.Is64Bit {
+			if t, ok := h.store.GetByLow64(c.Low64()); ok {
+				return t, true
+			}
+		}
+	}
+	return store.Trace{}, false
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+const rfc3339Nanos = "2006-01-02T15:04:05.000000000Z07:00"
+
+// appendTime appends unix nanoseconds as a JSON string, RFC 3339 UTC with nanoseconds.
+func appendTime(b []byte, unixNano int64) []byte {
+	b = append(b, '"')
+	b = time.Unix(0, unixNano).UTC().AppendFormat(b, rfc3339Nanos)
+	return append(b, '"')
+}

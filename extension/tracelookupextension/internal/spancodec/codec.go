@@ -1,0 +1,357 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package spancodec // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// A trace's encoded data is a sequence of records. A resource record carries
+// the resource and scope of the span records that follow it, so a resource is
+// written once per group of spans of one trace in one batch, not once per span.
+// Integers are varints; strings and byte strings are length-prefixed. The
+// trace id is not written: the index keys every buffer by it.
+const (
+	recordResource byte = 'R'
+	recordSpan     byte = 'S'
+)
+
+// maxDepth bounds nesting of map and slice values on decode.
+const maxDepth = 100
+
+// ErrCorrupt is returned for data that is not a valid encoding.
+var ErrCorrupt = errors.New("spancodec: corrupt data")
+
+// AppendResource appends a resource record for the spans of ss, received at receivedUnixNano.
+func AppendResource(b []byte, receivedUnixNano int64, res pcommon.Resource, scope pcommon.InstrumentationScope) []byte {
+	b = append(b, recordResource)
+	b = binary.AppendVarint(b, receivedUnixNano)
+	b = appendMap(b, res.Attributes())
+	b = appendString(b, scope.Name())
+	b = appendString(b, scope.Version())
+	return appendMap(b, scope.Attributes())
+}
+
+// AppendSpan appends a span record.
+func AppendSpan(b []byte, s ptrace.Span) []byte {
+	b = append(b, recordSpan)
+	sid := s.SpanID()
+	b = append(b, sid[:]...)
+	pid := s.ParentSpanID()
+	b = append(b, pid[:]...)
+	b = binary.AppendUvarint(b, uint64(s.Flags()))
+	b = appendString(b, s.TraceState().AsRaw())
+	b = appendString(b, s.Name())
+	b = binary.AppendUvarint(b, uint64(uint32(s.Kind())))
+	start := uint64(s.StartTimestamp())
+	b = binary.AppendUvarint(b, start)
+	b = binary.AppendVarint(b, int64(uint64(s.EndTimestamp())-start))
+	st := s.Status()
+	b = binary.AppendUvarint(b, uint64(uint32(st.Code())))
+	b = appendString(b, st.Message())
+	b = appendMap(b, s.Attributes())
+	b = binary.AppendUvarint(b, uint64(s.DroppedAttributesCount()))
+
+	events := s.Events()
+	b = binary.AppendUvarint(b, uint64(events.Len()))
+	for i := 0; i < events.Len(); i++ {
+		e := events.At(i)
+		b = binary.AppendVarint(b, int64(uint64(e.Timestamp())-start))
+		b = appendString(b, e.Name())
+		b = appendMap(b, e.Attributes())
+		b = binary.AppendUvarint(b, uint64(e.DroppedAttributesCount()))
+	}
+	b = binary.AppendUvarint(b, uint64(s.DroppedEventsCount()))
+
+	links := s.Links()
+	b = binary.AppendUvarint(b, uint64(links.Len()))
+	for i := 0; i < links.Len(); i++ {
+		l := links.At(i)
+		tid := l.TraceID()
+		b = append(b, tid[:]...)
+		lsid := l.SpanID()
+		b = append(b, lsid[:]...)
+		b = appendString(b, l.TraceState().AsRaw())
+		b = binary.AppendUvarint(b, uint64(l.Flags()))
+		b = appendMap(b, l.Attributes())
+		b = binary.AppendUvarint(b, uint64(l.DroppedAttributesCount()))
+	}
+	return binary.AppendUvarint(b, uint64(s.DroppedLinksCount()))
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendMap(b []byte, m pcommon.Map) []byte {
+	b = binary.AppendUvarint(b, uint64(m.Len()))
+	for k, v := range m.All() {
+		b = appendString(b, k)
+		b = appendValue(b, v)
+	}
+	return b
+}
+
+func appendValue(b []byte, v pcommon.Value) []byte {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		b = append(b, byte(ValueStr))
+		return appendString(b, v.Str())
+	case pcommon.ValueTypeInt:
+		b = append(b, byte(ValueInt))
+		return binary.AppendVarint(b, v.Int())
+	case pcommon.ValueTypeDouble:
+		b = append(b, byte(ValueDouble))
+		return binary.LittleEndian.AppendUint64(b, math.Float64bits(v.Double()))
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return append(b, byte(ValueBool), 1)
+		}
+		return append(b, byte(ValueBool), 0)
+	case pcommon.ValueTypeBytes:
+		b = append(b, byte(ValueBytes))
+		raw := v.Bytes().AsRaw()
+		b = binary.AppendUvarint(b, uint64(len(raw)))
+		return append(b, raw...)
+	case pcommon.ValueTypeSlice:
+		b = append(b, byte(ValueSlice))
+		sl := v.Slice()
+		b = binary.AppendUvarint(b, uint64(sl.Len()))
+		for i := 0; i < sl.Len(); i++ {
+			b = appendValue(b, sl.At(i))
+		}
+		return b
+	case pcommon.ValueTypeMap:
+		b = append(b, byte(ValueMap))
+		return appendMap(b, v.Map())
+	default:
+		return append(b, byte(ValueEmpty))
+	}
+}
+
+// Decode decodes every span in data, in the order they were appended, calling
+// fn for each. Strings in the result share memory with data, which the index
+// never changes once written, so decoding allocates little.
+func Decode(data []byte, traceID [16]byte, fn func(*Span)) error {
+	d := decoder{buf: data}
+	var res *Resource
+	for d.off < len(d.buf) {
+		switch d.byte() {
+		case recordResource:
+			res = &Resource{}
+			res.ReceivedUnixNano = d.varint()
+			res.Attributes = d.attrs(0)
+			res.ScopeName = d.string()
+			res.ScopeVersion = d.string()
+			res.ScopeAttributes = d.attrs(0)
+		case recordSpan:
+			if res == nil {
+				return fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off)
+			}
+			s := Span{TraceID: traceID, Resource: res}
+			d.span(&s)
+			if d.err != nil {
+				return d.err
+			}
+			fn(&s)
+		default:
+			return fmt.Errorf("%w: unknown record at offset %d", ErrCorrupt, d.off-1)
+		}
+		if d.err != nil {
+			return d.err
+		}
+	}
+	return d.err
+}
+
+// DecodeAll returns every span in data.
+func DecodeAll(data []byte, traceID [16]byte) ([]Span, error) {
+	var spans []Span
+	err := Decode(data, traceID, func(s *Span) { spans = append(spans, *s) })
+	return spans, err
+}
+
+type decoder struct {
+	buf []byte
+	off int
+	err error
+}
+
+func (d *decoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s at offset %d", ErrCorrupt, what, d.off)
+	}
+	d.off = len(d.buf)
+}
+
+func (d *decoder) byte() byte {
+	if d.off >= len(d.buf) {
+		d.fail("truncated")
+		return 0
+	}
+	c := d.buf[d.off]
+	d.off++
+	return c
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.buf[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf[d.off:])
+	if n <= 0 {
+		d.fail("bad varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *decoder) uint32() uint32 {
+	v := d.uvarint()
+	if v > math.MaxUint32 {
+		d.fail("value out of range")
+		return 0
+	}
+	return uint32(v)
+}
+
+// count reads an element count, each element taking at least minSize bytes.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if n > uint64(len(d.buf)-d.off)/uint64(minSize) {
+		d.fail("count exceeds data")
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) raw(n int) []byte {
+	if n < 0 || n > len(d.buf)-d.off {
+		d.fail("truncated")
+		return nil
+	}
+	b := d.buf[d.off : d.off+n : d.off+n]
+	d.off += n
+	return b
+}
+
+func (d *decoder) string() string {
+	n := d.count(1)
+	b := d.raw(n)
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func (d *decoder) attrs(depth int) []KeyValue {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	kvs := make([]KeyValue, n)
+	for i := range kvs {
+		kvs[i].Key = d.string()
+		kvs[i].Value = d.value(depth)
+		if d.err != nil {
+			return nil
+		}
+	}
+	return kvs
+}
+
+func (d *decoder) value(depth int) Value {
+	if depth > maxDepth {
+		d.fail("values nested too deep")
+		return Value{}
+	}
+	t := ValueType(d.byte())
+	v := Value{Type: t}
+	switch t {
+	case ValueEmpty:
+	case ValueStr:
+		v.Str = d.string()
+	case ValueInt:
+		v.Int = d.varint()
+	case ValueDouble:
+		if b := d.raw(8); b != nil {
+			v.Double = math.Float64frombits(binary.LittleEndian.Uint64(b))
+		}
+	case ValueBool:
+		v.Bool = d.byte() != 0
+	case ValueBytes:
+		v.Bytes = d.raw(d.count(1))
+	case ValueSlice:
+		n := d.count(1)
+		if n > 0 {
+			v.Slice = make([]Value, n)
+			for i := range v.Slice {
+				v.Slice[i] = d.value(depth + 1)
+				if d.err != nil {
+					return Value{}
+				}
+			}
+		}
+	case ValueMap:
+		v.Map = d.attrs(depth + 1)
+	default:
+		d.fail("unknown value type")
+	}
+	return v
+}
+
+func (d *decoder) span(s *Span) {
+	copy(s.SpanID[:], d.raw(8))
+	copy(s.ParentSpanID[:], d.raw(8))
+	s.Flags = d.uint32()
+	s.TraceState = d.string()
+	s.Name = d.string()
+	s.Kind = int32(d.uint32())
+	s.StartUnixNano = d.uvarint()
+	s.EndUnixNano = s.StartUnixNano + uint64(d.varint())
+	s.StatusCode = int32(d.uint32())
+	s.StatusMessage = d.string()
+	s.Attributes = d.attrs(0)
+	s.DroppedAttributes = d.uint32()
+	if n := d.count(4); n > 0 {
+		s.Events = make([]Event, n)
+		for i := range s.Events {
+			e := &s.Events[i]
+			e.TimeUnixNano = s.StartUnixNano + uint64(d.varint())
+			e.Name = d.string()
+			e.Attributes = d.attrs(0)
+			e.DroppedAttributes = d.uint32()
+		}
+	}
+	s.DroppedEvents = d.uint32()
+	if n := d.count(28); n > 0 {
+		s.Links = make([]Link, n)
+		for i := range s.Links {
+			l := &s.Links[i]
+			copy(l.TraceID[:], d.raw(16))
+			copy(l.SpanID[:], d.raw(8))
+			l.TraceState = d.string()
+			l.Flags = d.uint32()
+			l.Attributes = d.attrs(0)
+			l.DroppedAttributes = d.uint32()
+		}
+	}
+	s.DroppedLinks = d.uint32()
+}

@@ -1,0 +1,209 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package traceview assembles one stored trace for output: spans in order,
+// parent/child links, roots, a summary and per-span self time. Every API
+// contract maps this one model to its own JSON.
+package traceview // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+)
+
+// Trace status values.
+const (
+	StatusSuccess = "success"
+	StatusError   = "error"
+	StatusRunning = "running"
+)
+
+// Trace is one trace ready for output.
+type Trace struct {
+	ID [16]byte
+	// Spans are sorted by start time, then span id.
+	Spans []spancodec.Span
+	// Roots are indexes into Spans: spans without a parent, spans whose parent
+	// is not in the trace, and one span per parent-id cycle. Sorted as Spans.
+	Roots []int
+	// Children lists, per span index, the indexes of its children, sorted as Spans.
+	Children [][]int
+
+	// Root is the index of the span that names the trace: the earliest span
+	// without a parent, else the earliest root; -1 for an empty trace.
+	Root int
+	// StartUnixNano and EndUnixNano are the earliest start and the latest end.
+	StartUnixNano uint64
+	EndUnixNano   uint64
+	ErrorCount    int
+	// Status is error when any span has status ERROR, else running while no
+	// span without a parent has arrived, else success.
+	Status string
+	// FirstSeen and LastSeen are when the index first and last received a span (unix nanoseconds).
+	FirstSeen int64
+	LastSeen  int64
+	// Truncated is set when the index dropped spans of this trace.
+	Truncated bool
+}
+
+// Build decodes and assembles a stored trace.
+func Build(st store.Trace) (*Trace, error) {
+	spans, err := st.Spans()
+	if err != nil {
+		return nil, err
+	}
+	t := &Trace{ID: st.ID, Spans: spans, FirstSeen: st.FirstSeen, LastSeen: st.LastSeen, Truncated: st.Truncated}
+	t.assemble()
+	return t, nil
+}
+
+// FromSpans assembles a trace from decoded spans; the caller sets the index times.
+func FromSpans(id [16]byte, spans []spancodec.Span) *Trace {
+	t := &Trace{ID: id, Spans: spans}
+	t.assemble()
+	return t
+}
+
+func compareSpans(a, b *spancodec.Span) int {
+	if c := cmp.Compare(a.StartUnixNano, b.StartUnixNano); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.SpanID[:], b.SpanID[:])
+}
+
+func (t *Trace) assemble() {
+	slices.SortFunc(t.Spans, func(a, b spancodec.Span) int { return compareSpans(&a, &b) })
+	n := len(t.Spans)
+	t.Children = make([][]int, n)
+	t.Root = -1
+	t.Status = StatusRunning
+	byID := make(map[[8]byte]int, n)
+	for i := range t.Spans {
+		byID[t.Spans[i].SpanID] = i
+	}
+	parent := make([]int, n)
+	hasParentless := false
+	for i := range t.Spans {
+		s := &t.Spans[i]
+		if i == 0 || s.StartUnixNano < t.StartUnixNano {
+			t.StartUnixNano = s.StartUnixNano
+		}
+		t.EndUnixNano = max(t.EndUnixNano, s.EndUnixNano)
+		if s.StatusCode == spancodec.StatusError {
+			t.ErrorCount++
+		}
+		parent[i] = -1
+		if !s.HasParent() {
+			hasParentless = true
+			if t.Root < 0 || t.Spans[t.Root].HasParent() {
+				t.Root = i
+			}
+		} else if p, ok := byID[s.ParentSpanID]; ok && p != i {
+			parent[i] = p
+			t.Children[p] = append(t.Children[p], i) // i ascends, so children stay sorted
+		}
+		if parent[i] < 0 {
+			t.Roots = append(t.Roots, i)
+		}
+	}
+	t.breakCycles(parent)
+	if t.Root < 0 && len(t.Roots) > 0 {
+		t.Root = t.Roots[0]
+	}
+	switch {
+	case t.ErrorCount > 0:
+		t.Status = StatusError
+	case hasParentless:
+		t.Status = StatusSuccess
+	}
+}
+
+// breakCycles makes every span reachable from a root. Spans on a parent-id
+// cycle reach no root; the earliest of each cycle becomes a root (it keeps its
+// parent_span_id) and leaves its parent's children.
+func (t *Trace) breakCycles(parent []int) {
+	seen := make([]bool, len(t.Spans))
+	var stack []int
+	visit := func(root int) {
+		stack = append(stack[:0], root)
+		for len(stack) > 0 {
+			i := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[i] {
+				continue
+			}
+			seen[i] = true
+			stack = append(stack, t.Children[i]...)
+		}
+	}
+	for _, r := range t.Roots {
+		visit(r)
+	}
+	added := false
+	for i := range t.Spans {
+		if seen[i] {
+			continue
+		}
+		p := parent[i]
+		t.Children[p] = slices.DeleteFunc(t.Children[p], func(c int) bool { return c == i })
+		parent[i] = -1
+		t.Roots = append(t.Roots, i)
+		added = true
+		visit(i)
+	}
+	if added {
+		slices.Sort(t.Roots)
+	}
+}
+
+// SelfTime is the span's duration minus the union of its children's
+// intervals, each clipped to the span.
+func (t *Trace) SelfTime(i int) uint64 {
+	s := &t.Spans[i]
+	if s.EndUnixNano <= s.StartUnixNano {
+		return 0
+	}
+	self := s.EndUnixNano - s.StartUnixNano
+	// Children are sorted by start, so one sweep merges overlapping intervals.
+	var curStart, curEnd uint64
+	open := false
+	for _, c := range t.Children[i] {
+		cs := max(t.Spans[c].StartUnixNano, s.StartUnixNano)
+		ce := min(t.Spans[c].EndUnixNano, s.EndUnixNano)
+		if ce <= cs {
+			continue
+		}
+		if open && cs <= curEnd {
+			curEnd = max(curEnd, ce)
+			continue
+		}
+		if open {
+			self -= curEnd - curStart
+		}
+		curStart, curEnd, open = cs, ce, true
+	}
+	if open {
+		self -= curEnd - curStart
+	}
+	return self
+}
+
+// RootSpan returns the span that names the trace, or nil.
+func (t *Trace) RootSpan() *spancodec.Span {
+	if t.Root < 0 {
+		return nil
+	}
+	return &t.Spans[t.Root]
+}
+
+// DurationNanos is the time from the earliest start to the latest end.
+func (t *Trace) DurationNanos() uint64 {
+	if t.EndUnixNano < t.StartUnixNano {
+		return 0
+	}
+	return t.EndUnixNano - t.StartUnixNano
+}

@@ -1,0 +1,202 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupreceiver // import "github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
+)
+
+var _ receiver.Traces = (*tracelookupReceiver)(nil)
+
+// Errors Start returns when the configured extension cannot be used.
+var (
+	errExtensionMissing = errors.New("extension not found")
+	errNotSpanIndex     = errors.New("extension is not a tracelookup extension")
+)
+
+type tracelookupReceiver struct {
+	cfg      *Config
+	set      receiver.Settings
+	next     consumer.Traces
+	obsGRPC  *receiverhelper.ObsReport
+	obsHTTP  *receiverhelper.ObsReport
+	serverGR *grpc.Server
+	serverHT *http.Server
+	wg       sync.WaitGroup
+}
+
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces) (*tracelookupReceiver, error) {
+	r := &tracelookupReceiver{cfg: cfg, set: set, next: next}
+	var err error
+	if r.obsGRPC, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{ReceiverID: set.ID, Transport: "grpc", ReceiverCreateSettings: set}); err != nil {
+		return nil, err
+	}
+	if r.obsHTTP, err = receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{ReceiverID: set.ID, Transport: "http", ReceiverCreateSettings: set}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// findIndex finds the configured extension and checks that it is a span index.
+func (r *tracelookupReceiver) findIndex(host component.Host) (tracelookupextension.SpanIndex, error) {
+	ext, ok := host.GetExtensions()[r.cfg.Extension]
+	if !ok {
+		return nil, fmt.Errorf("receiver %q: %w: %q; add a tracelookup extension with that ID to the extensions: section and to service::extensions", r.set.ID, errExtensionMissing, r.cfg.Extension)
+	}
+	index, ok := ext.(tracelookupextension.SpanIndex)
+	if !ok {
+		return nil, fmt.Errorf("receiver %q: %w: %q is a %q extension; point \"extension\" at a tracelookup extension", r.set.ID, errNotSpanIndex, r.cfg.Extension, r.cfg.Extension.Type())
+	}
+	return index, nil
+}
+
+// Start finds the index, then serves OTLP on the enabled protocols.
+func (r *tracelookupReceiver) Start(ctx context.Context, host component.Host) error {
+	index, err := r.findIndex(host)
+	if err != nil {
+		return err
+	}
+	if err := r.startGRPC(ctx, host, index); err != nil {
+		return err
+	}
+	if err := r.startHTTP(ctx, host, index); err != nil {
+		return errors.Join(err, r.Shutdown(ctx))
+	}
+	return nil
+}
+
+func (r *tracelookupReceiver) startGRPC(ctx context.Context, host component.Host, index tracelookupextension.SpanIndex) error {
+	if !r.cfg.Protocols.GRPC.HasValue() {
+		return nil
+	}
+	cfg := r.cfg.Protocols.GRPC.Get()
+	var err error
+	if r.serverGR, err = cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings); err != nil {
+		return err
+	}
+	ptraceotlp.RegisterGRPCServer(r.serverGR, &exporter{index: index, next: r.next, obs: r.obsGRPC, logger: r.set.Logger})
+	ln, err := cfg.NetAddr.Listen(ctx)
+	if err != nil {
+		return err
+	}
+	r.set.Logger.Info("Starting GRPC server", zap.String("endpoint", ln.Addr().String()))
+	r.wg.Go(func() {
+		if errGRPC := r.serverGR.Serve(ln); errGRPC != nil && !errors.Is(errGRPC, grpc.ErrServerStopped) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errGRPC))
+		}
+	})
+	return nil
+}
+
+func (r *tracelookupReceiver) startHTTP(ctx context.Context, host component.Host, index tracelookupextension.SpanIndex) error {
+	if !r.cfg.Protocols.HTTP.HasValue() {
+		return nil
+	}
+	cfg := r.cfg.Protocols.HTTP.Get()
+	exp := &exporter{index: index, next: r.next, obs: r.obsHTTP, logger: r.set.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc(cfg.TracesURLPath, func(w http.ResponseWriter, req *http.Request) { handleTraces(w, req, exp) })
+	ln, err := cfg.ServerConfig.ToListener(ctx)
+	if err != nil {
+		return err
+	}
+	if r.serverHT, err = cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings, mux, errorHandlerOption()); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	r.set.Logger.Info("Starting HTTP server", zap.String("endpoint", ln.Addr().String()))
+	r.wg.Go(func() {
+		if errHTTP := r.serverHT.Serve(ln); errHTTP != nil && !errors.Is(errHTTP, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
+		}
+	})
+	return nil
+}
+
+// Shutdown stops both servers; it is safe to call when Start never ran.
+func (r *tracelookupReceiver) Shutdown(ctx context.Context) error {
+	var err error
+	if r.serverHT != nil {
+		err = r.serverHT.Shutdown(ctx)
+	}
+	if r.serverGR != nil {
+		r.serverGR.GracefulStop()
+	}
+	r.wg.Wait()
+	return err
+}
+
+// exporter handles one OTLP export for either transport: the batch goes into
+// the index, then on to the next consumer, unchanged.
+type exporter struct {
+	ptraceotlp.UnimplementedGRPCServer
+	index  tracelookupextension.SpanIndex
+	next   consumer.Traces
+	obs    *receiverhelper.ObsReport
+	logger *zap.Logger
+}
+
+const dataFormatProtobuf = "protobuf"
+
+func (e *exporter) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	return e.export(ctx, req.Traces(), dataFormatProtobuf)
+}
+
+func (e *exporter) export(ctx context.Context, td ptrace.Traces, format string) (ptraceotlp.ExportResponse, error) {
+	n := td.SpanCount()
+	if n == 0 {
+		return ptraceotlp.NewExportResponse(), nil
+	}
+	ctx = e.obs.StartTracesOp(ctx)
+	e.indexSafely(td)
+	err := e.next.ConsumeTraces(ctx, td)
+	e.obs.EndTracesOp(ctx, format, n, err)
+	if err != nil {
+		return ptraceotlp.NewExportResponse(), statusFromError(err)
+	}
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+// indexSafely writes td into the index. Whatever happens there, the data
+// still goes on down the pipeline.
+func (e *exporter) indexSafely(td ptrace.Traces) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.logger.Error("span index failed; the batch was passed on unindexed", zap.Any("panic", p))
+		}
+	}()
+	e.index.IndexTraces(td)
+}
+
+// statusFromError maps a consumer error to a gRPC status as the otlp receiver
+// does: permanent errors are not retryable, the rest are.
+func statusFromError(err error) error {
+	if s, ok := status.FromError(err); ok {
+		return s.Err()
+	}
+	code := codes.Unavailable
+	if consumererror.IsPermanent(err) {
+		code = codes.Internal
+	}
+	return status.New(code, err.Error()).Err()
+}
