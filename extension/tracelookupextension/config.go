@@ -6,10 +6,13 @@ package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-t
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/confmap"
 )
 
 // Config is the tracelookup extension's configuration.
@@ -50,7 +53,47 @@ type IndexConfig struct {
 	_ struct{}
 }
 
-var _ component.Config = (*Config)(nil)
+var (
+	_ component.Config   = (*Config)(nil)
+	_ confmap.Unmarshaler = (*Config)(nil)
+)
+
+// Unmarshal decodes the configuration and refuses unknown keys.
+// confighttp.ServerConfig decodes itself ignoring unused keys, and squashed
+// into this struct it would silently swallow a misspelt option of ours.
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	known := map[string]bool{"index": true, "max_response_spans": true, "max_response_mib": true}
+	addKeys(known, reflect.TypeFor[confighttp.ServerConfig]())
+	for key := range conf.ToStringMap() {
+		if !known[key] {
+			return fmt.Errorf("unknown option %q; see the tracelookup extension's README for its options", key)
+		}
+	}
+	type plain Config // no methods: decodes the fields without calling back here
+	if err := conf.Unmarshal((*plain)(cfg)); err != nil {
+		return err
+	}
+	index, err := conf.Sub("index")
+	if err != nil {
+		return err
+	}
+	// The index section again, strictly, so that its typos are reported too.
+	return index.Unmarshal(&cfg.Index)
+}
+
+// addKeys adds the mapstructure keys of struct type t, following squashed fields.
+func addKeys(keys map[string]bool, t reflect.Type) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+		switch {
+		case strings.Contains(opts, "squash") && f.Type.Kind() == reflect.Struct:
+			addKeys(keys, f.Type)
+		case name != "" && name != "-":
+			keys[name] = true
+		}
+	}
+}
 
 // Validate checks every option and names the one that is wrong.
 func (cfg *Config) Validate() error {

@@ -46,10 +46,9 @@ type tracelookupExtension struct {
 	store     *store.Store
 	telemetry *metadata.TelemetryBuilder
 
-	server   *http.Server
-	serveErr chan struct{}
-	stop     chan struct{}
-	wg       sync.WaitGroup
+	server *http.Server
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
 
 func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, error) {
@@ -134,17 +133,18 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 	})
 	if e.cfg.Index.Retention > 0 {
 		interval := min(e.cfg.Index.Retention/10, maxExpiryInterval)
-		e.wg.Go(func() { e.expireLoop(interval) })
+		stop := e.stop
+		e.wg.Go(func() { e.expireLoop(interval, stop) })
 	}
 	return nil
 }
 
-func (e *tracelookupExtension) expireLoop(interval time.Duration) {
+func (e *tracelookupExtension) expireLoop(interval time.Duration, stop <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-e.stop:
+		case <-stop:
 			return
 		case <-t.C:
 			e.store.ExpireOld()

@@ -36,7 +36,7 @@ func writeStatusError(w http.ResponseWriter, status int, code, message string) {
 func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Outcome {
 	cands, err := traceid.Parse(segment)
 	if err != nil {
-		n.writeError(w, http.StatusBadRequest, "INVALID_TRACE_ID", "invalid trace id "+strconv.Quote(segment)+": a trace id must be "+traceid.Accepted)
+		n.writeError(w, http.StatusBadRequest, "INVALID_TRACE_ID", err.Error())
 		return OutcomeBadRequest
 	}
 	flat := false

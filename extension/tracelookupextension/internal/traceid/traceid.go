@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/bits"
+	"strconv"
 )
 
 // Accepted names the accepted forms, for error messages.
@@ -52,14 +54,23 @@ func Parse(s string) ([]Candidate, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.Join(ErrInvalid, errors.New("a trace id must be "+Accepted))
+		return nil, fmt.Errorf("%w %s: a trace id must be %s", ErrInvalid, quoteShort(s), Accepted)
 	}
 	for _, c := range out {
 		if c.ID == ([16]byte{}) {
-			return nil, errors.Join(ErrInvalid, errors.New("the all-zero trace id is not valid; a trace id must be "+Accepted))
+			return nil, fmt.Errorf("%w %s: the all-zero trace id is not valid; a trace id must be %s", ErrInvalid, quoteShort(s), Accepted)
 		}
 	}
 	return out, nil
+}
+
+// quoteShort quotes s for an error message, cut short so a huge input is not echoed back whole.
+func quoteShort(s string) string {
+	const maxShown = 64
+	if len(s) > maxShown {
+		return strconv.Quote(s[:maxShown]) + "..."
+	}
+	return strconv.Quote(s)
 }
 
 func allDigits(s string) bool {

@@ -1,0 +1,86 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupextension
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg.(*Config)
+}
+
+func TestDefaultConfig(t *testing.T) {
+	cfg := loadConfig(t, "")
+	assert.Equal(t, "localhost:8088", cfg.ServerConfig.NetAddr.Endpoint)
+	assert.Equal(t, 512, cfg.Index.MaxMemoryMiB)
+	assert.Equal(t, 0, cfg.Index.MaxTraces)
+	assert.Equal(t, 10000, cfg.Index.MaxSpansPerTrace)
+	assert.Equal(t, time.Duration(0), cfg.Index.Retention)
+	assert.Equal(t, "call.id", cfg.Index.CallIDAttribute)
+	assert.Equal(t, 10000, cfg.MaxResponseSpans)
+	assert.Equal(t, 64, cfg.MaxResponseMiB)
+	require.NoError(t, confmap.Validate(cfg))
+}
+
+func TestCustomConfig(t *testing.T) {
+	cfg := loadConfig(t, "custom")
+	assert.Equal(t, "0.0.0.0:9099", cfg.ServerConfig.NetAddr.Endpoint)
+	assert.Equal(t, 256, cfg.Index.MaxMemoryMiB)
+	assert.Equal(t, 100000, cfg.Index.MaxTraces)
+	assert.Equal(t, 500, cfg.Index.MaxSpansPerTrace)
+	assert.Equal(t, 15*time.Minute, cfg.Index.Retention)
+	assert.Equal(t, "session.id", cfg.Index.CallIDAttribute)
+	assert.Equal(t, 2000, cfg.MaxResponseSpans)
+	assert.Equal(t, 8, cfg.MaxResponseMiB)
+	require.NoError(t, confmap.Validate(cfg))
+}
+
+func TestInvalidConfig(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "bad_memory"))
+	require.ErrorContains(t, err, "index::max_memory_mib")
+
+	err = confmap.Validate(loadConfig(t, "bad_many"))
+	require.Error(t, err)
+	for _, opt := range []string{`"endpoint"`, "index::max_traces", "index::max_spans_per_trace", "index::retention", "max_response_spans", "max_response_mib"} {
+		assert.ErrorContains(t, err, opt)
+	}
+}
+
+func TestUnknownKeyIsRejected(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub("tracelookup/custom")
+	require.NoError(t, err)
+	require.NoError(t, sub.Merge(confmap.NewFromStringMap(map[string]any{"index": map[string]any{"max_memroy_mib": 1}})))
+	cfg := NewFactory().CreateDefaultConfig()
+	assert.ErrorContains(t, sub.Unmarshal(cfg), "max_memroy_mib", "a misspelt key must not be swallowed by the squashed server config")
+
+	top := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", "max_response_span": 3})
+	assert.ErrorContains(t, top.Unmarshal(NewFactory().CreateDefaultConfig()), `"max_response_span"`)
+
+	// The server's own options still decode.
+	ok := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", "cors": map[string]any{"allowed_origins": []any{"https://x"}}, "max_request_body_size": 10})
+	cfg = NewFactory().CreateDefaultConfig()
+	require.NoError(t, ok.Unmarshal(cfg))
+	assert.Equal(t, "127.0.0.1:1", cfg.(*Config).ServerConfig.NetAddr.Endpoint)
+	assert.Equal(t, int64(10), cfg.(*Config).ServerConfig.MaxRequestBodySize)
+}

@@ -1,0 +1,135 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupextension
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadatatest"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+func oneSpan(traceID pcommon.TraceID) ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "svc")
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetTraceID(traceID)
+	s.SetSpanID(pcommon.SpanID{1, 2, 3, 4, 5, 6, 7, 8})
+	s.SetName("op")
+	s.SetStartTimestamp(1)
+	s.SetEndTimestamp(2)
+	return td
+}
+
+func startExtension(t *testing.T, tt *componenttest.Telemetry, mutate func(*Config)) (*tracelookupExtension, string) {
+	t.Helper()
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = freeAddr(t)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	ext, err := NewFactory().Create(context.Background(), metadatatest.NewSettings(tt), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, ext.Shutdown(context.Background())) })
+	return ext.(*tracelookupExtension), "http://" + cfg.ServerConfig.NetAddr.Endpoint
+}
+
+func TestServesIndexedTraces(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	ext, base := startExtension(t, tt, nil)
+
+	var index SpanIndex = ext
+	id := pcommon.TraceID{0xab, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	index.IndexTraces(oneSpan(id))
+
+	resp, err := http.Get(base + "/api/v1/traces/" + id.String())
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(body, &m))
+	assert.Equal(t, id.String(), m["trace_id"])
+	assert.Equal(t, "svc", m["service_name"])
+
+	resp, err = http.Get(base + "/api/v1/traces/zz")
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
+	// Self-telemetry: what the index holds and the lookups by outcome.
+	metadatatest.AssertEqualTracelookupIndexSpans(t, tt, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualTracelookupIndexTraces(t, tt, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "bad_request"))},
+	}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualTracelookupIndexTracesEvicted(t, tt, []metricdata.DataPoint[int64]{
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "memory"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "count"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "retention"))},
+	}, metricdatatest.IgnoreTimestamp())
+	bytes, err := tt.GetMetric("otelcol_tracelookup_index_bytes")
+	require.NoError(t, err)
+	assert.Positive(t, bytes.Data.(metricdata.Gauge[int64]).DataPoints[0].Value)
+}
+
+func TestRetentionRunsWithoutTraffic(t *testing.T) {
+	tt := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
+	ext, _ := startExtension(t, tt, func(cfg *Config) { cfg.Index.Retention = 50 * time.Millisecond })
+	ext.IndexTraces(oneSpan(pcommon.TraceID{1}))
+	require.Eventually(t, func() bool { return ext.store.Stats().Traces == 0 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, int64(1), ext.store.Stats().Evicted[2])
+}
+
+func TestStartFailsWhenPortIsTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = ln.Addr().String()
+	ext, err := NewFactory().Create(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	require.Error(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	ext, err := NewFactory().Create(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), NewFactory().CreateDefaultConfig())
+	require.NoError(t, err)
+	require.NoError(t, ext.Shutdown(context.Background()))
+}
+
+func TestFactoryType(t *testing.T) {
+	assert.Equal(t, component.MustNewType("tracelookup"), NewFactory().Type())
+}
