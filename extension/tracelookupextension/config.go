@@ -54,7 +54,7 @@ type IndexConfig struct {
 }
 
 var (
-	_ component.Config   = (*Config)(nil)
+	_ component.Config    = (*Config)(nil)
 	_ confmap.Unmarshaler = (*Config)(nil)
 )
 
