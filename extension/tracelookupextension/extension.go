@@ -152,11 +152,14 @@ func (e *tracelookupExtension) expireLoop(interval time.Duration, stop <-chan st
 	}
 }
 
-// Shutdown stops the server; it is safe to call when Start never ran.
-func (e *tracelookupExtension) Shutdown(context.Context) error {
+// Shutdown lets lookups in flight finish until ctx ends, then closes the
+// server; it is safe to call when Start never ran.
+func (e *tracelookupExtension) Shutdown(ctx context.Context) error {
 	var err error
 	if e.server != nil {
-		err = e.server.Close()
+		if err = e.server.Shutdown(ctx); err != nil {
+			err = e.server.Close()
+		}
 	}
 	if e.stop != nil {
 		close(e.stop)

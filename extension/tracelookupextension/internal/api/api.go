@@ -22,6 +22,7 @@ const (
 	OutcomeFound      Outcome = "found"
 	OutcomeNotFound   Outcome = "not_found"
 	OutcomeBadRequest Outcome = "bad_request"
+	OutcomeError      Outcome = "error"
 )
 
 // Options configure the API.

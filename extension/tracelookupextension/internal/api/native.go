@@ -54,7 +54,7 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Ou
 	t, err := traceview.Build(st)
 	if err != nil {
 		n.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
-		return OutcomeNotFound
+		return OutcomeError
 	}
 	writeJSON(w, http.StatusOK, n.h.appendNativeTrace(nil, t, flat))
 	return OutcomeFound
