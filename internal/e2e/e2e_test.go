@@ -352,6 +352,13 @@ service:
 		require.Equalf(t, http.StatusUnauthorized, resp.Status, "%s: body %s", tc.name, resp.Body)
 	}
 	requireError(t, mustDo(t, http.MethodGet, url, good), http.StatusNotFound, "TRACE_NOT_FOUND")
+	// Every contract sits behind the same authenticator.
+	for _, path := range []string{"/v1/trace/call/" + exampleCallID, "/api/v2/trace/" + exampleTraceID} {
+		resp := mustDo(t, http.MethodGet, "http://"+addr(apiPort)+path, nil)
+		require.Equalf(t, http.StatusUnauthorized, resp.Status, "%s without a token: body %s", path, resp.Body)
+		resp = mustDo(t, http.MethodGet, "http://"+addr(apiPort)+path, good)
+		require.Equalf(t, http.StatusNotFound, resp.Status, "%s with the token: body %s", path, resp.Body)
+	}
 	// Errors that routing finds come after authentication too.
 	resp := mustDo(t, http.MethodGet, fmt.Sprintf("http://%s/nope", addr(apiPort)), nil)
 	require.Equalf(t, http.StatusUnauthorized, resp.Status, "body %s", resp.Body)

@@ -33,6 +33,8 @@ type Options struct {
 	MaxResponseSpans int
 	// MaxResponseBytes is the hard limit of one 003 response body; past it the answer is 413.
 	MaxResponseBytes int
+	// CallTraceFallback, when set, is asked for call ids the index does not hold.
+	CallTraceFallback CallTraceFallback
 	// OnLookup, when set, is told the outcome and latency of every lookup.
 	OnLookup func(Outcome, time.Duration)
 }

@@ -3,16 +3,199 @@
 
 package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 
-import "net/http"
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
 
-// callTrace is the 000 contract, GET /v1/trace/call/{call_id}.
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+)
+
+// callTrace is the 000 contract, GET /v1/trace/call/{call_id}: the trace whose
+// spans carry the call id in the configured attribute, as a TraceResponse
+// with a SpanResponse tree. Errors: {"status","error_code","message"}, and
+// HTTPValidationError for an id that is not a UUID (422).
 type callTrace struct{ h *Handler }
+
+// Errors a long-term trace store behind the index may return. The 000
+// document answers them with 503 TEMPO_UNAVAILABLE and 504 TEMPO_TIMEOUT_API.
+var (
+	ErrTraceStoreUnavailable = errors.New("trace store unavailable")
+	ErrTraceStoreTimeout     = errors.New("trace store timed out")
+)
+
+// unknownService stands for a span without service.name, as OpenTelemetry SDKs name it.
+const unknownService = "unknown_service"
 
 func (callTrace) writeError(w http.ResponseWriter, status int, code, message string) {
 	writeStatusError(w, status, code, message)
 }
 
-func (c callTrace) serve(w http.ResponseWriter, _ *http.Request, _ string) Outcome {
-	c.writeError(w, http.StatusNotFound, "NOT_FOUND", "not served yet")
-	return OutcomeNotFound
+func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string) Outcome {
+	callID, reason := parseUUID(segment)
+	if reason != "" {
+		writeValidationError(w, segment, reason)
+		return OutcomeBadRequest
+	}
+	// The canonical form first (as SDKs write UUIDs), then the form as given.
+	st, ok := c.h.store.GetByCallID(callID)
+	if !ok && segment != callID {
+		st, ok = c.h.store.GetByCallID(segment)
+	}
+	if !ok && c.h.opts.CallTraceFallback != nil {
+		var err error
+		st, ok, err = c.h.opts.CallTraceFallback(r.Context(), callID)
+		switch {
+		case errors.Is(err, ErrTraceStoreTimeout):
+			c.writeError(w, http.StatusGatewayTimeout, "TEMPO_TIMEOUT_API", "Timeout fetching trace")
+			return OutcomeError
+		case err != nil:
+			c.writeError(w, http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable")
+			return OutcomeError
+		}
+	}
+	if !ok {
+		c.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "Trace not found")
+		return OutcomeNotFound
+	}
+	t, err := traceview.Build(st)
+	if err != nil {
+		c.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
+		return OutcomeError
+	}
+	writeJSON(w, http.StatusOK, appendCallTrace(nil, t, callID))
+	return OutcomeFound
 }
+
+// parseUUID accepts what the document's uuid format accepts: 32 hex digits,
+// optionally hyphenated 8-4-4-4-12, optionally in braces or after "urn:uuid:".
+// It returns the canonical lower-case hyphenated form, or why s is not a UUID.
+func parseUUID(s string) (string, string) {
+	in := s
+	if rest, ok := strings.CutPrefix(strings.ToLower(in), "urn:uuid:"); ok {
+		in = rest
+	} else if len(in) >= 2 && in[0] == '{' && in[len(in)-1] == '}' {
+		in = in[1 : len(in)-1]
+	}
+	var digits []byte
+	switch len(in) {
+	case 32:
+		digits = []byte(in)
+	case 36:
+		for i := 0; i < len(in); i++ {
+			if i == 8 || i == 13 || i == 18 || i == 23 {
+				if in[i] != '-' {
+					return "", "invalid group separator at position " + strconv.Itoa(i+1) + ": expected '-'"
+				}
+				continue
+			}
+			digits = append(digits, in[i])
+		}
+	default:
+		return "", "invalid length: expected 32 hex digits, optionally hyphenated as 8-4-4-4-12, found " + strconv.Itoa(len(s)) + " characters"
+	}
+	var raw [16]byte
+	if _, err := hex.Decode(raw[:], digits); err != nil {
+		return "", "invalid character: expected a hex digit"
+	}
+	h := hex.EncodeToString(raw[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], ""
+}
+
+// writeValidationError writes the document's HTTPValidationError.
+func writeValidationError(w http.ResponseWriter, input, reason string) {
+	b := append([]byte(nil), `{"detail":[{"type":"uuid_parsing","loc":["path","call_id"],"msg":`...)
+	b = spancodec.AppendJSONString(b, "Input should be a valid UUID, "+reason)
+	b = append(b, `,"input":`...)
+	b = spancodec.AppendJSONString(b, input)
+	b = append(b, `}]}`...)
+	writeJSON(w, http.StatusUnprocessableEntity, b)
+}
+
+func appendCallTrace(b []byte, t *traceview.Trace, callID string) []byte {
+	b = append(b, `{"id":`...)
+	b = appendHexString(b, t.ID[:])
+	b = append(b, `,"call_id":`...)
+	b = spancodec.AppendJSONString(b, callID)
+	b = append(b, `,"root_service":`...)
+	if root := t.RootSpan(); root != nil && root.ServiceName() != "" {
+		b = spancodec.AppendJSONString(b, root.ServiceName())
+	} else {
+		b = append(b, "null"...)
+	}
+	if len(t.Spans) > 0 {
+		b = append(b, `,"start_time":`...)
+		b = appendTime(b, int64(t.StartUnixNano))
+		b = append(b, `,"end_time":`...)
+		b = appendTime(b, int64(t.EndUnixNano))
+		b = append(b, `,"duration_ms":`...)
+		b = appendMillis(b, t.DurationNanos())
+	} else {
+		b = append(b, `,"start_time":null,"end_time":null,"duration_ms":null`...)
+	}
+	b = append(b, `,"span_count":`...)
+	b = strconv.AppendInt(b, int64(len(t.Spans)), 10)
+	b = append(b, `,"spans":[`...)
+	for k, i := range t.Roots {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = appendCallSpan(b, t, i)
+	}
+	return append(b, "]}"...)
+}
+
+// appendMillis appends nanoseconds as fractional milliseconds.
+func appendMillis(b []byte, nanos uint64) []byte {
+	return strconv.AppendFloat(b, float64(nanos)/1e6, 'f', -1, 64)
+}
+
+func appendCallSpan(b []byte, t *traceview.Trace, i int) []byte {
+	s := &t.Spans[i]
+	b = append(b, `{"id":`...)
+	b = appendHexString(b, s.SpanID[:])
+	b = append(b, `,"parent_span_id":`...)
+	if s.HasParent() {
+		b = appendHexString(b, s.ParentSpanID[:])
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"operation_name":`...)
+	b = spancodec.AppendJSONString(b, s.Name)
+	service := s.ServiceName()
+	if service == "" {
+		service = unknownService
+	}
+	b = append(b, `,"service_name":`...)
+	b = spancodec.AppendJSONString(b, service)
+	b = append(b, `,"start_time":`...)
+	b = appendTime(b, int64(s.StartUnixNano))
+	dur := uint64(0)
+	if s.EndUnixNano > s.StartUnixNano {
+		dur = s.EndUnixNano - s.StartUnixNano
+	}
+	b = append(b, `,"duration_ms":`...)
+	b = appendMillis(b, dur)
+	b = append(b, `,"status":"`...)
+	b = append(b, statusName(s.StatusCode)...)
+	b = append(b, `","tags":`...)
+	b = spancodec.AppendJSONObject(b, s.Attributes)
+	b = append(b, `,"children":[`...)
+	for k, c := range t.Children[i] {
+		if k > 0 {
+			b = append(b, ',')
+		}
+		b = appendCallSpan(b, t, c)
+	}
+	return append(b, "]}"...)
+}
+
+// CallTraceFallback looks a call id up in a long-term trace store when the
+// index does not hold it. An error wrapping ErrTraceStoreTimeout answers 504;
+// any other error answers 503.
+type CallTraceFallback func(ctx context.Context, callID string) (store.Trace, bool, error)
