@@ -37,7 +37,9 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/metadata"
 )
 
-type host struct{ exts map[component.ID]component.Component }
+type host struct {
+	exts map[component.ID]component.Component
+}
 
 func (h host) GetExtensions() map[component.ID]component.Component { return h.exts }
 
