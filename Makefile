@@ -39,6 +39,11 @@ test: build
 unit:
 	$(GO) test -race -count=1 ./...
 
+## bench: the Go benchmarks, then the load benchmark's table (bounded; loopback only)
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./extension/tracelookupextension/internal/store/ ./extension/tracelookupextension/internal/api/ ./extension/tracelookupextension/internal/traceview/
+	$(GO) run ./internal/loadbench -collector $(COLLECTOR)
+
 ## generate: metadata code and documentation.md from metadata.yaml (mdatagen)
 generate: $(MDATAGEN)
 	PATH="$(TOOLS_BIN):$$PATH" $(GO) generate ./...

@@ -37,8 +37,8 @@ var (
 	_ SpanIndex           = (*tracelookupExtension)(nil)
 )
 
-// How often traces past their retention are evicted when no spans arrive.
-const maxExpiryInterval = time.Second
+// How often the index seals idle traces and expires old ones.
+const maintenanceInterval = 250 * time.Millisecond
 
 type tracelookupExtension struct {
 	cfg       *Config
@@ -131,15 +131,18 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
 		}
 	})
-	if e.cfg.Index.Retention > 0 {
-		interval := min(e.cfg.Index.Retention/10, maxExpiryInterval)
-		stop := e.stop
-		e.wg.Go(func() { e.expireLoop(interval, stop) })
+	interval := maintenanceInterval
+	if r := e.cfg.Index.Retention; r > 0 {
+		interval = min(interval, r/10)
 	}
+	stop := e.stop
+	e.wg.Go(func() { e.maintain(interval, stop) })
 	return nil
 }
 
-func (e *tracelookupExtension) expireLoop(interval time.Duration, stop <-chan struct{}) {
+// maintain seals idle traces and expires old ones in the background, so that
+// both happen even when no spans arrive.
+func (e *tracelookupExtension) maintain(interval time.Duration, stop <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -147,7 +150,7 @@ func (e *tracelookupExtension) expireLoop(interval time.Duration, stop <-chan st
 		case <-stop:
 			return
 		case <-t.C:
-			e.store.ExpireOld()
+			e.store.Maintain()
 		}
 	}
 }

@@ -8,6 +8,7 @@ package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extens
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
@@ -112,6 +113,21 @@ func (h *Handler) findTrace(cands []traceid.Candidate) (store.Trace, bool) {
 		}
 	}
 	return store.Trace{}, false
+}
+
+// bufPool recycles response buffers: a 100-span trace renders to about 100 KB.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBuf keeps a rare huge response from pinning its buffer.
+const maxPooledBuf = 4 << 20
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxPooledBuf {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

@@ -98,7 +98,12 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, segment string) 
 		writeAPMError(w, http.StatusInternalServerError, "stored trace could not be read", "")
 		return OutcomeError
 	}
-	body, ok := a.h.appendAPMTrace(nil, t, include)
+	buf := getBuf()
+	defer putBuf(buf)
+	body, ok := a.h.appendAPMTrace(*buf, t, include)
+	if ok {
+		*buf = body
+	}
 	if !ok {
 		writeAPMError(w, http.StatusRequestEntityTooLarge, "even one span of this trace exceeds the response size limit", "")
 		return OutcomeError
@@ -616,9 +621,9 @@ func (m *apmMapper) fill(s *spancodec.Span, traceIDFull string) {
 func numeric(v spancodec.Value) (float64, bool) {
 	switch v.Type {
 	case spancodec.ValueInt:
-		return float64(v.Int), true
+		return float64(v.Int()), true
 	case spancodec.ValueDouble:
-		return v.Double, true
+		return v.Double(), true
 	default:
 		return 0, false
 	}

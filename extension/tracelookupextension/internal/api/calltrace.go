@@ -68,7 +68,10 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string)
 		c.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
 		return OutcomeError
 	}
-	writeJSON(w, http.StatusOK, appendCallTrace(nil, t, callID))
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = appendCallTrace(*buf, t, callID)
+	writeJSON(w, http.StatusOK, *buf)
 	return OutcomeFound
 }
 

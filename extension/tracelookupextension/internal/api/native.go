@@ -56,7 +56,10 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Ou
 		n.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
 		return OutcomeError
 	}
-	writeJSON(w, http.StatusOK, n.h.appendNativeTrace(nil, t, flat))
+	buf := getBuf()
+	defer putBuf(buf)
+	*buf = n.h.appendNativeTrace(*buf, t, flat)
+	writeJSON(w, http.StatusOK, *buf)
 	return OutcomeFound
 }
 
@@ -166,7 +169,7 @@ func appendNativeSpan(b []byte, t *traceview.Trace, i int, org string, tree bool
 	b = append(b, `","start_time_unix_nano":`...)
 	b = strconv.AppendUint(b, s.StartUnixNano, 10)
 	b = append(b, `,"created_at":`...)
-	b = appendTime(b, s.Resource.ReceivedUnixNano)
+	b = appendTime(b, s.ReceivedUnixNano)
 	b = append(b, `,"parent_span_id":`...)
 	if s.HasParent() {
 		b = appendHexString(b, s.ParentSpanID[:])

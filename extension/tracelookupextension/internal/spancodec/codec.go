@@ -4,6 +4,7 @@
 package spancodec // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,18 +31,27 @@ const maxDepth = 100
 // ErrCorrupt is returned for data that is not a valid encoding.
 var ErrCorrupt = errors.New("spancodec: corrupt data")
 
-// AppendResource appends a resource record for the spans of ss, received at receivedUnixNano.
-func AppendResource(b []byte, receivedUnixNano int64, res pcommon.Resource, scope pcommon.InstrumentationScope) []byte {
-	b = append(b, recordResource)
-	b = binary.AppendVarint(b, receivedUnixNano)
-	b = appendMap(b, res.Attributes())
-	b = appendString(b, scope.Name())
-	b = appendString(b, scope.Version())
-	return appendMap(b, scope.Attributes())
+// Watch names one attribute key whose value the encoder reports while it
+// encodes, so that an index on that attribute costs no second scan.
+type Watch struct {
+	Key   string
+	Value string
+	Found bool
 }
 
-// AppendSpan appends a span record.
-func AppendSpan(b []byte, s ptrace.Span) []byte {
+// AppendResource appends a resource record for the spans of ss, received at
+// receivedUnixNano, reporting the resource's value of w.Key.
+func AppendResource(b []byte, receivedUnixNano int64, res pcommon.Resource, scope pcommon.InstrumentationScope, w *Watch) []byte {
+	b = append(b, recordResource)
+	b = binary.AppendVarint(b, receivedUnixNano)
+	b = appendMap(b, res.Attributes(), w)
+	b = appendString(b, scope.Name())
+	b = appendString(b, scope.Version())
+	return appendMap(b, scope.Attributes(), nil)
+}
+
+// AppendSpan appends a span record, reporting the span's value of w.Key.
+func AppendSpan(b []byte, s ptrace.Span, w *Watch) []byte {
 	b = append(b, recordSpan)
 	sid := s.SpanID()
 	b = append(b, sid[:]...)
@@ -57,7 +67,7 @@ func AppendSpan(b []byte, s ptrace.Span) []byte {
 	st := s.Status()
 	b = binary.AppendUvarint(b, uint64(uint32(st.Code())))
 	b = appendString(b, st.Message())
-	b = appendMap(b, s.Attributes())
+	b = appendMap(b, s.Attributes(), w)
 	b = binary.AppendUvarint(b, uint64(s.DroppedAttributesCount()))
 
 	events := s.Events()
@@ -66,7 +76,7 @@ func AppendSpan(b []byte, s ptrace.Span) []byte {
 		e := events.At(i)
 		b = binary.AppendVarint(b, int64(uint64(e.Timestamp())-start))
 		b = appendString(b, e.Name())
-		b = appendMap(b, e.Attributes())
+		b = appendMap(b, e.Attributes(), nil)
 		b = binary.AppendUvarint(b, uint64(e.DroppedAttributesCount()))
 	}
 	b = binary.AppendUvarint(b, uint64(s.DroppedEventsCount()))
@@ -81,7 +91,7 @@ func AppendSpan(b []byte, s ptrace.Span) []byte {
 		b = append(b, lsid[:]...)
 		b = appendString(b, l.TraceState().AsRaw())
 		b = binary.AppendUvarint(b, uint64(l.Flags()))
-		b = appendMap(b, l.Attributes())
+		b = appendMap(b, l.Attributes(), nil)
 		b = binary.AppendUvarint(b, uint64(l.DroppedAttributesCount()))
 	}
 	return binary.AppendUvarint(b, uint64(s.DroppedLinksCount()))
@@ -92,11 +102,14 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendMap(b []byte, m pcommon.Map) []byte {
+func appendMap(b []byte, m pcommon.Map, w *Watch) []byte {
 	b = binary.AppendUvarint(b, uint64(m.Len()))
 	for k, v := range m.All() {
 		b = appendString(b, k)
 		b = appendValue(b, v)
+		if w != nil && k == w.Key && w.Key != "" {
+			w.Value, w.Found = v.AsString(), true
+		}
 	}
 	return b
 }
@@ -132,7 +145,7 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 		return b
 	case pcommon.ValueTypeMap:
 		b = append(b, byte(ValueMap))
-		return appendMap(b, v.Map())
+		return appendMap(b, v.Map(), nil)
 	default:
 		return append(b, byte(ValueEmpty))
 	}
@@ -143,21 +156,22 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 // never changes once written, so decoding allocates little.
 func Decode(data []byte, traceID [16]byte, fn func(*Span)) error {
 	d := decoder{buf: data}
-	var res *Resource
+	var (
+		res      *Resource
+		received int64
+		// Each batch repeats its resource record; identical records decode once.
+		seen []decodedResource
+	)
 	for d.off < len(d.buf) {
 		switch d.byte() {
 		case recordResource:
-			res = &Resource{}
-			res.ReceivedUnixNano = d.varint()
-			res.Attributes = d.attrs(0)
-			res.ScopeName = d.string()
-			res.ScopeVersion = d.string()
-			res.ScopeAttributes = d.attrs(0)
+			received = d.varint()
+			res = d.resource(&seen)
 		case recordSpan:
 			if res == nil {
 				return fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off)
 			}
-			s := Span{TraceID: traceID, Resource: res}
+			s := Span{TraceID: traceID, Resource: res, ReceivedUnixNano: received}
 			d.span(&s)
 			if d.err != nil {
 				return d.err
@@ -173,11 +187,39 @@ func Decode(data []byte, traceID [16]byte, fn func(*Span)) error {
 	return d.err
 }
 
-// DecodeAll returns every span in data.
-func DecodeAll(data []byte, traceID [16]byte) ([]Span, error) {
-	var spans []Span
+// DecodeAll returns every span in data; sizeHint is how many there probably are.
+func DecodeAll(data []byte, traceID [16]byte, sizeHint int) ([]Span, error) {
+	spans := make([]Span, 0, sizeHint)
 	err := Decode(data, traceID, func(s *Span) { spans = append(spans, *s) })
 	return spans, err
+}
+
+type decodedResource struct {
+	raw []byte
+	res *Resource
+}
+
+// resource decodes a resource record's body, or reuses an identical one
+// decoded before: the encoding is self-delimiting, so equal bytes are an
+// equal record.
+func (d *decoder) resource(seen *[]decodedResource) *Resource {
+	rest := d.buf[d.off:]
+	for _, s := range *seen {
+		if bytes.HasPrefix(rest, s.raw) {
+			d.off += len(s.raw)
+			return s.res
+		}
+	}
+	start := d.off
+	res := &Resource{}
+	res.Attributes = d.attrs(0)
+	res.ScopeName = d.string()
+	res.ScopeVersion = d.string()
+	res.ScopeAttributes = d.attrs(0)
+	if d.err == nil {
+		*seen = append(*seen, decodedResource{raw: d.buf[start:d.off], res: res})
+	}
+	return res
 }
 
 type decoder struct {
@@ -289,28 +331,30 @@ func (d *decoder) value(depth int) Value {
 	case ValueStr:
 		v.Str = d.string()
 	case ValueInt:
-		v.Int = d.varint()
+		v.num = uint64(d.varint())
 	case ValueDouble:
 		if b := d.raw(8); b != nil {
-			v.Double = math.Float64frombits(binary.LittleEndian.Uint64(b))
+			v.num = binary.LittleEndian.Uint64(b)
 		}
 	case ValueBool:
-		v.Bool = d.byte() != 0
+		if d.byte() != 0 {
+			v.num = 1
+		}
 	case ValueBytes:
-		v.Bytes = d.raw(d.count(1))
+		v.Str = d.string()
 	case ValueSlice:
 		n := d.count(1)
 		if n > 0 {
-			v.Slice = make([]Value, n)
-			for i := range v.Slice {
-				v.Slice[i] = d.value(depth + 1)
+			v.kids = make([]KeyValue, n)
+			for i := range v.kids {
+				v.kids[i].Value = d.value(depth + 1)
 				if d.err != nil {
 					return Value{}
 				}
 			}
 		}
 	case ValueMap:
-		v.Map = d.attrs(depth + 1)
+		v.kids = d.attrs(depth + 1)
 	default:
 		d.fail("unknown value type")
 	}

@@ -79,9 +79,9 @@ func encode(td ptrace.Traces, received int64) []byte {
 	var b []byte
 	rs := td.ResourceSpans().At(0)
 	ss := rs.ScopeSpans().At(0)
-	b = AppendResource(b, received, rs.Resource(), ss.Scope())
+	b = AppendResource(b, received, rs.Resource(), ss.Scope(), nil)
 	for i := 0; i < ss.Spans().Len(); i++ {
-		b = AppendSpan(b, ss.Spans().At(i))
+		b = AppendSpan(b, ss.Spans().At(i), nil)
 	}
 	return b
 }
@@ -90,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 	td := richTraces()
 	data := encode(td, 77)
 	id := [16]byte(td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID())
-	spans, err := DecodeAll(data, id)
+	spans, err := DecodeAll(data, id, 2)
 	require.NoError(t, err)
 	require.Len(t, spans, 2)
 
@@ -112,7 +112,7 @@ func TestRoundTrip(t *testing.T) {
 		"slice":["x",1],"map":{"k":"v","nested":{"d":1e-9}},"empty":null}`, string(AppendJSONObject(nil, s.Attributes)))
 	require.Len(t, s.Events, 1)
 	assert.Equal(t, Event{TimeUnixNano: 1_700_000_000_100_000_000, Name: "exception",
-		Attributes: []KeyValue{{Key: "exception.message", Value: Value{Type: ValueStr, Str: "boom"}}}, DroppedAttributes: 1}, s.Events[0])
+		Attributes: []KeyValue{{Key: "exception.message", Value: StrValue("boom")}}, DroppedAttributes: 1}, s.Events[0])
 	assert.Equal(t, uint32(4), s.DroppedEvents)
 	require.Len(t, s.Links, 1)
 	assert.Equal(t, [16]byte{16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, s.Links[0].TraceID)
@@ -121,11 +121,11 @@ func TestRoundTrip(t *testing.T) {
 	assert.Equal(t, uint32(5), s.DroppedLinks)
 
 	require.NotNil(t, s.Resource)
-	assert.Equal(t, int64(77), s.Resource.ReceivedUnixNano)
+	assert.Equal(t, int64(77), s.ReceivedUnixNano)
 	assert.Equal(t, "checkout", s.ServiceName())
 	assert.Equal(t, "lib", s.Resource.ScopeName)
 	assert.Equal(t, "1.2.3", s.Resource.ScopeVersion)
-	assert.Equal(t, []KeyValue{{Key: "scope.flag", Value: Value{Type: ValueBool, Bool: true}}}, s.Resource.ScopeAttributes)
+	assert.Equal(t, []KeyValue{{Key: "scope.flag", Value: BoolValue(true)}}, s.Resource.ScopeAttributes)
 	v, ok := s.ResourceAttr("process.pid")
 	assert.True(t, ok)
 	assert.Equal(t, "42", v.AsString())
@@ -137,10 +137,24 @@ func TestRoundTrip(t *testing.T) {
 	assert.Same(t, s.Resource, s2.Resource)
 }
 
+func TestWatch(t *testing.T) {
+	td := richTraces()
+	rs := td.ResourceSpans().At(0)
+	w := Watch{Key: "process.pid"}
+	AppendResource(nil, 0, rs.Resource(), rs.ScopeSpans().At(0).Scope(), &w)
+	assert.Equal(t, Watch{Key: "process.pid", Value: "42", Found: true}, w)
+	w = Watch{Key: "int"}
+	AppendSpan(nil, rs.ScopeSpans().At(0).Spans().At(0), &w)
+	assert.Equal(t, "-7", w.Value)
+	w = Watch{Key: "absent"}
+	AppendSpan(nil, rs.ScopeSpans().At(0).Spans().At(0), &w)
+	assert.False(t, w.Found)
+}
+
 func TestDecodeRejectsCorruptData(t *testing.T) {
 	data := encode(richTraces(), 1)
 	for n := 0; n < len(data); n++ {
-		_, err := DecodeAll(data[:n], [16]byte{1})
+		_, err := DecodeAll(data[:n], [16]byte{1}, 0)
 		if n == 0 {
 			assert.NoError(t, err)
 			continue
@@ -150,16 +164,18 @@ func TestDecodeRejectsCorruptData(t *testing.T) {
 			assert.ErrorIs(t, err, ErrCorrupt)
 		}
 	}
-	_, err := DecodeAll([]byte{recordSpan}, [16]byte{1})
+	_, err := DecodeAll([]byte{recordSpan}, [16]byte{1}, 0)
 	assert.ErrorIs(t, err, ErrCorrupt)
-	_, err = DecodeAll([]byte{'X'}, [16]byte{1})
+	_, err = DecodeAll([]byte{'X'}, [16]byte{1}, 0)
 	assert.ErrorIs(t, err, ErrCorrupt)
 }
 
 func TestAsString(t *testing.T) {
-	assert.Equal(t, "1.5", Value{Type: ValueDouble, Double: 1.5}.AsString())
-	assert.Equal(t, "true", Value{Type: ValueBool, Bool: true}.AsString())
-	assert.Equal(t, `["a",1]`, Value{Type: ValueSlice, Slice: []Value{{Type: ValueStr, Str: "a"}, {Type: ValueInt, Int: 1}}}.AsString())
+	assert.Equal(t, "1.5", DoubleValue(1.5).AsString())
+	assert.Equal(t, "true", BoolValue(true).AsString())
+	assert.Equal(t, "false", BoolValue(false).AsString())
+	assert.Equal(t, `["a",1]`, SliceValue([]Value{StrValue("a"), IntValue(1)}).AsString())
+	assert.Equal(t, `{"k":"AQI="}`, MapValue([]KeyValue{{Key: "k", Value: BytesValue([]byte{1, 2})}}).AsString())
 	assert.Empty(t, Value{}.AsString())
 }
 
@@ -172,7 +188,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(encode(richTraces(), 1))
 	f.Add([]byte{recordResource, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		spans, err := DecodeAll(data, [16]byte{1})
+		spans, err := DecodeAll(data, [16]byte{1}, 0)
 		if err != nil {
 			return
 		}
@@ -181,4 +197,24 @@ func FuzzDecode(f *testing.F) {
 			_ = AppendJSONObject(nil, spans[i].Attributes)
 		}
 	})
+}
+
+func TestSealRoundTrip(t *testing.T) {
+	var data []byte
+	for i := 0; i < 20; i++ {
+		data = append(data, encode(richTraces(), int64(i))...)
+	}
+	block, ok := Seal(nil, data[:len(data)/2])
+	require.True(t, ok)
+	assert.Less(t, len(block), len(data)/2)
+	block, ok = Seal(block, data[len(data)/2:])
+	require.True(t, ok)
+	out, err := Unseal([]byte("prefix"), block)
+	require.NoError(t, err)
+	assert.Equal(t, append([]byte("prefix"), data...), out)
+
+	_, ok = Seal(nil, []byte{1, 2, 3})
+	assert.False(t, ok, "tiny input does not pay")
+	_, err = Unseal(nil, []byte("not zstd"))
+	assert.Error(t, err)
 }

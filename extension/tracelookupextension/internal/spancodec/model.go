@@ -6,6 +6,8 @@
 // live pdata objects, so that the index holds few pointers and little memory.
 package spancodec // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 
+import "math"
+
 // ValueType is the type of an attribute value, numbered as pcommon.ValueType.
 type ValueType uint8
 
@@ -21,17 +23,53 @@ const (
 	ValueBytes
 )
 
-// Value is a decoded attribute value. Only the field of its Type is set.
+// Value is a decoded attribute value, kept small because a trace decodes
+// thousands of them: numbers share one field, and maps and slices share the
+// list of children (a slice's children have no keys).
 type Value struct {
-	Type   ValueType
-	Bool   bool
-	Int    int64
-	Double float64
-	Str    string
-	Bytes  []byte
-	Slice  []Value
-	Map    []KeyValue
+	Type ValueType
+	num  uint64     // ValueInt, ValueDouble and ValueBool, as bits
+	Str  string     // ValueStr; for ValueBytes, the raw bytes
+	kids []KeyValue // ValueMap entries, or ValueSlice elements
 }
+
+// StrValue, IntValue, DoubleValue, BoolValue, BytesValue, SliceValue and
+// MapValue make values of each type.
+func StrValue(s string) Value       { return Value{Type: ValueStr, Str: s} }
+func IntValue(i int64) Value        { return Value{Type: ValueInt, num: uint64(i)} }
+func DoubleValue(f float64) Value   { return Value{Type: ValueDouble, num: math.Float64bits(f)} }
+func BytesValue(b []byte) Value     { return Value{Type: ValueBytes, Str: string(b)} }
+func MapValue(kvs []KeyValue) Value { return Value{Type: ValueMap, kids: kvs} }
+func BoolValue(b bool) Value {
+	if b {
+		return Value{Type: ValueBool, num: 1}
+	}
+	return Value{Type: ValueBool}
+}
+
+// SliceValue makes a slice of the values.
+func SliceValue(vs []Value) Value {
+	kids := make([]KeyValue, len(vs))
+	for i, v := range vs {
+		kids[i].Value = v
+	}
+	return Value{Type: ValueSlice, kids: kids}
+}
+
+// Int is the value of a ValueInt.
+func (v Value) Int() int64 { return int64(v.num) }
+
+// Double is the value of a ValueDouble.
+func (v Value) Double() float64 { return math.Float64frombits(v.num) }
+
+// Bool is the value of a ValueBool.
+func (v Value) Bool() bool { return v.num != 0 }
+
+// Map is the entries of a ValueMap.
+func (v Value) Map() []KeyValue { return v.kids }
+
+// Elems is the elements of a ValueSlice.
+func (v Value) Elems() []KeyValue { return v.kids }
 
 // KeyValue is one attribute, in the order it was received.
 type KeyValue struct {
@@ -39,14 +77,13 @@ type KeyValue struct {
 	Value Value
 }
 
-// Resource is the resource and instrumentation scope a group of spans came with.
+// Resource is the resource and instrumentation scope a group of spans came
+// with; spans that came with identical ones share one.
 type Resource struct {
-	// ReceivedUnixNano is when the index received the spans that follow it.
-	ReceivedUnixNano int64
-	Attributes       []KeyValue
-	ScopeName        string
-	ScopeVersion     string
-	ScopeAttributes  []KeyValue
+	Attributes      []KeyValue
+	ScopeName       string
+	ScopeVersion    string
+	ScopeAttributes []KeyValue
 }
 
 // Event is a span event.
@@ -104,6 +141,8 @@ type Span struct {
 	Links             []Link
 	DroppedLinks      uint32
 	Resource          *Resource
+	// ReceivedUnixNano is when the index received the span.
+	ReceivedUnixNano int64
 }
 
 // HasParent reports whether the span names a parent span.

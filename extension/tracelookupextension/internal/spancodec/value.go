@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // AsString renders the value as text the way pcommon.Value.AsString does.
@@ -16,13 +17,13 @@ func (v Value) AsString() string {
 	case ValueStr:
 		return v.Str
 	case ValueInt:
-		return strconv.FormatInt(v.Int, 10)
+		return strconv.FormatInt(v.Int(), 10)
 	case ValueDouble:
-		return strconv.FormatFloat(v.Double, 'f', -1, 64)
+		return strconv.FormatFloat(v.Double(), 'f', -1, 64)
 	case ValueBool:
-		return strconv.FormatBool(v.Bool)
+		return strconv.FormatBool(v.Bool())
 	case ValueBytes:
-		return base64.StdEncoding.EncodeToString(v.Bytes)
+		return base64.StdEncoding.EncodeToString(v.rawBytes())
 	case ValueMap, ValueSlice:
 		return string(v.AppendJSON(nil))
 	default:
@@ -38,30 +39,33 @@ func (v Value) AppendJSON(b []byte) []byte {
 	case ValueStr:
 		return AppendJSONString(b, v.Str)
 	case ValueInt:
-		return strconv.AppendInt(b, v.Int, 10)
+		return strconv.AppendInt(b, v.Int(), 10)
 	case ValueDouble:
-		return AppendJSONFloat(b, v.Double)
+		return AppendJSONFloat(b, v.Double())
 	case ValueBool:
-		return strconv.AppendBool(b, v.Bool)
+		return strconv.AppendBool(b, v.Bool())
 	case ValueBytes:
 		b = append(b, '"')
-		b = base64.StdEncoding.AppendEncode(b, v.Bytes)
+		b = base64.StdEncoding.AppendEncode(b, v.rawBytes())
 		return append(b, '"')
 	case ValueSlice:
 		b = append(b, '[')
-		for i, e := range v.Slice {
+		for i := range v.kids {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = e.AppendJSON(b)
+			b = v.kids[i].Value.AppendJSON(b)
 		}
 		return append(b, ']')
 	case ValueMap:
-		return AppendJSONObject(b, v.Map)
+		return AppendJSONObject(b, v.kids)
 	default:
 		return append(b, "null"...)
 	}
 }
+
+// rawBytes is a ValueBytes' bytes, sharing the string's memory: read only.
+func (v Value) rawBytes() []byte { return unsafe.Slice(unsafe.StringData(v.Str), len(v.Str)) }
 
 // AppendJSONObject appends attributes as one JSON object. A key repeated in
 // the input keeps its last value's position-independent JSON semantics.

@@ -8,13 +8,13 @@ package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/exte
 
 import (
 	"encoding/binary"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
@@ -33,9 +33,21 @@ type Config struct {
 	Retention time.Duration
 	// CallIDAttribute is the span or resource attribute indexed for lookups by call id; "" disables that index.
 	CallIDAttribute string
+	// SealAfter is how long a trace stays open, its spans appended as they
+	// come, after its last span arrived; then its spans are compressed. 0 means DefaultSealAfter.
+	SealAfter time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
+
+// DefaultSealAfter is how long a trace stays open for late spans before its
+// spans are compressed. Spans that arrive later still append; they open the
+// trace again.
+const DefaultSealAfter = time.Second
+
+// sealOpenBytes seals an open trace at once when its open records reach this
+// size, so that a busy trace does not wait to be compressed.
+const sealOpenBytes = 32 << 10
 
 // Reason says why a trace left the store.
 type Reason int
@@ -68,13 +80,23 @@ type Trace struct {
 	SpanCount int
 	// Truncated is set once a span was dropped because the trace reached MaxSpansPerTrace.
 	Truncated bool
-	// Data holds the encoded spans (see spancodec); it is never written to after the snapshot is taken.
-	Data []byte
+	// Sealed holds compressed blocks of encoded spans, Data the spans after
+	// them (see spancodec); neither is written to after the snapshot is taken.
+	Sealed []byte
+	Data   []byte
 }
 
 // Spans decodes the trace's spans in the order they arrived.
 func (t *Trace) Spans() ([]spancodec.Span, error) {
-	return spancodec.DecodeAll(t.Data, t.ID)
+	data := t.Data
+	if len(t.Sealed) > 0 {
+		records, err := spancodec.Unseal(nil, t.Sealed)
+		if err != nil {
+			return nil, err
+		}
+		data = append(records, t.Data...)
+	}
+	return spancodec.DecodeAll(data, t.ID, t.SpanCount)
 }
 
 // Stats are the store's counters.
@@ -99,7 +121,6 @@ type Store struct {
 	queue  evictionQueue
 	calls  callIndex
 
-	batchSeq atomic.Uint64
 	traceSeq atomic.Uint64
 
 	traces  atomic.Int64
@@ -113,15 +134,19 @@ type shard struct {
 	mu sync.RWMutex
 	// traces is keyed by the low 64 bits of the trace id; ids that share them are chained through traceRec.next.
 	traces map[uint64]*traceRec
+	// open lists the traces with records not yet sealed.
+	open []*traceRec
 }
 
-// traceRec is one stored trace. Its data only grows by appending, so a
-// snapshot of data[:len] stays valid without a copy.
+// traceRec is one stored trace: sealed (compressed) blocks, then open
+// records. Both only grow by appending or are replaced whole, so a snapshot
+// of them stays valid without a copy.
 type traceRec struct {
 	id        [16]byte
 	seq       uint64
 	firstSeen int64
 	lastSeen  int64
+	sealed    []byte
 	data      []byte
 	spanIDs   []uint64 // sorted, to store a span delivered twice only once
 	callIDs   []string
@@ -129,16 +154,15 @@ type traceRec struct {
 	charged   int64 // bytes this trace adds to Store.bytes
 	spanCount int32
 	truncated bool
-	// lastBatch and lastGroup name the resource record last written, so a
-	// batch writes each resource once per trace.
-	lastBatch uint64
-	lastGroup int32
+	removed   bool   // evicted: the sealer leaves it alone
+	queued    bool   // listed in its shard's open list
+	sealGen   uint32 // counts seals, so that two sealers never both move the same records
 }
 
 // Overheads counted per trace besides its data, measured on amd64 (see
 // store_memory_test.go): the record, its map slot, its queue slot.
 const (
-	traceRecBytes     = 160
+	traceRecBytes     = 176
 	mapEntryBytes     = 24
 	callIndexEntry    = 72
 	spanIDBytes       = 8
@@ -199,7 +223,7 @@ func (sh *shard) remove(id [16]byte, seq uint64) *traceRec {
 
 // size is what the trace costs the heap, by allocated capacity.
 func (r *traceRec) size() int64 {
-	n := int64(perTraceOverheads + cap(r.data) + spanIDBytes*cap(r.spanIDs))
+	n := int64(perTraceOverheads + cap(r.sealed) + cap(r.data) + spanIDBytes*cap(r.spanIDs))
 	for _, c := range r.callIDs {
 		n += int64(len(c)) + callIndexEntry
 	}
@@ -228,21 +252,52 @@ type callRef struct {
 	seq    uint64
 }
 
+// spanRef is one span of a batch, with the resource group it came in.
+type spanRef struct {
+	trace int32 // index into the batch's traces
+	group int32 // index into the batch's resource headers
+	span  ptrace.Span
+}
+
+// batch is one Ingest call's work, grouped by trace.
+type batch struct {
+	ids     [][16]byte
+	byID    map[[16]byte]int32
+	refs    []spanRef
+	headers []byte   // every group's resource record, back to back
+	hdrEnd  []int    // where each group's record ends in headers
+	resCall []string // the call id on each group's resource, if any
+	added   []newTrace
+	calls   []callRef
+	seal    []*traceRec
+	buf     []byte
+}
+
+var batchPool = sync.Pool{New: func() any { return &batch{byID: make(map[[16]byte]int32)} }}
+
+func (b *batch) reset() {
+	b.ids = b.ids[:0]
+	clear(b.byID)
+	b.refs = b.refs[:0]
+	b.headers = b.headers[:0]
+	b.hdrEnd = b.hdrEnd[:0]
+	b.resCall = b.resCall[:0]
+	b.added = b.added[:0]
+	b.calls = b.calls[:0]
+	b.seal = b.seal[:0]
+}
+
 // Ingest stores every span of td. It copies what it keeps and never changes td.
 // When a bound is reached it evicts whole traces; it never fails.
 func (s *Store) Ingest(td ptrace.Traces) {
 	now := s.now().UnixNano()
-	batch := s.batchSeq.Add(1)
-	var (
-		hdr     []byte
-		group   int32
-		added   []newTrace
-		callIDs []callRef
-	)
+	b := batchPool.Get().(*batch)
+	defer batchPool.Put(b)
+	b.reset()
+
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		resCallID := s.callIDOf(rs.Resource().Attributes())
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -250,43 +305,51 @@ func (s *Store) Ingest(td ptrace.Traces) {
 			if spans.Len() == 0 {
 				continue
 			}
-			group++
-			hdr = spancodec.AppendResource(hdr[:0], now, rs.Resource(), ss.Scope())
+			w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
+			group := int32(len(b.hdrEnd))
+			b.headers = spancodec.AppendResource(b.headers, now, rs.Resource(), ss.Scope(), &w)
+			b.hdrEnd = append(b.hdrEnd, len(b.headers))
+			b.resCall = append(b.resCall, w.Value)
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
-				callID := s.callIDOf(sp.Attributes())
-				if callID == "" {
-					callID = resCallID
+				id := [16]byte(sp.TraceID())
+				if id == ([16]byte{}) {
+					continue // not a valid trace id: nothing could look it up
 				}
-				added, callIDs = s.ingestSpan(sp, now, batch, group, hdr, callID, added, callIDs)
+				t, ok := b.byID[id]
+				if !ok {
+					t = int32(len(b.ids))
+					b.ids = append(b.ids, id)
+					b.byID[id] = t
+				}
+				b.refs = append(b.refs, spanRef{trace: t, group: group, span: sp})
 			}
 		}
 	}
-	if len(added) > 0 {
-		s.queue.push(added)
+	// Spans of one trace together, in the order they came.
+	slices.SortStableFunc(b.refs, func(x, y spanRef) int { return int(x.trace) - int(y.trace) })
+	for start := 0; start < len(b.refs); {
+		end := start + 1
+		for end < len(b.refs) && b.refs[end].trace == b.refs[start].trace {
+			end++
+		}
+		s.ingestTrace(b, b.ids[b.refs[start].trace], b.refs[start:end], now)
+		start = end
 	}
-	for _, c := range callIDs {
+	if len(b.added) > 0 {
+		s.queue.push(b.added)
+	}
+	for _, c := range b.calls {
 		s.calls.add(c)
+	}
+	for _, r := range b.seal {
+		s.sealTrace(r)
 	}
 	s.enforce(now)
 }
 
-func (s *Store) callIDOf(attrs pcommon.Map) string {
-	if s.cfg.CallIDAttribute == "" {
-		return ""
-	}
-	v, ok := attrs.Get(s.cfg.CallIDAttribute)
-	if !ok {
-		return ""
-	}
-	return v.AsString()
-}
-
-func (s *Store) ingestSpan(sp ptrace.Span, now int64, batch uint64, group int32, hdr []byte, callID string, added []newTrace, calls []callRef) ([]newTrace, []callRef) {
-	id := [16]byte(sp.TraceID())
-	if id == ([16]byte{}) {
-		return added, calls // not a valid trace id: nothing could look it up
-	}
+// ingestTrace stores the spans of one trace from one batch, under one lock.
+func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	sh := s.shardOf(low64(id))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -297,37 +360,141 @@ func (s *Store) ingestSpan(sp ptrace.Span, now int64, batch uint64, group int32,
 		r.next = sh.traces[low]
 		sh.traces[low] = r
 		s.traces.Add(1)
-		added = append(added, newTrace{id: id, seq: r.seq, firstSeen: now})
+		b.added = append(b.added, newTrace{id: id, seq: r.seq, firstSeen: now})
 	}
 	r.lastSeen = now
-	spanID := sp.SpanID()
-	sid := binary.BigEndian.Uint64(spanID[:])
-	if s.cfg.MaxSpansPerTrace > 0 && int(r.spanCount) >= s.cfg.MaxSpansPerTrace {
-		if _, dup := slices.BinarySearch(r.spanIDs, sid); !dup {
-			r.truncated = true
-			s.dropped.Add(1)
+	lastGroup := int32(-1)
+	stored := 0
+	// Encode into the batch's scratch buffer, then append once: one growth
+	// of the trace's buffer per batch, not one per span.
+	buf := b.buf[:0]
+	r.spanIDs = slices.Grow(r.spanIDs, len(refs))
+	for _, ref := range refs {
+		spanID := ref.span.SpanID()
+		sid := binary.BigEndian.Uint64(spanID[:])
+		if s.cfg.MaxSpansPerTrace > 0 && int(r.spanCount) >= s.cfg.MaxSpansPerTrace {
+			if _, dup := slices.BinarySearch(r.spanIDs, sid); !dup {
+				r.truncated = true
+				s.dropped.Add(1)
+			}
+			continue
 		}
-		return added, calls
+		if !r.addSpanID(sid) {
+			continue // delivered twice: stored once
+		}
+		if ref.group != lastGroup {
+			start := 0
+			if ref.group > 0 {
+				start = b.hdrEnd[ref.group-1]
+			}
+			buf = append(buf, b.headers[start:b.hdrEnd[ref.group]]...)
+			lastGroup = ref.group
+		}
+		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
+		buf = spancodec.AppendSpan(buf, ref.span, &w)
+		r.spanCount++
+		stored++
+		callID := w.Value
+		if callID == "" {
+			callID = b.resCall[ref.group]
+		}
+		if callID != "" && !slices.Contains(r.callIDs, callID) {
+			callID = strings.Clone(callID) // the batch's memory must not stay alive through the index
+			r.callIDs = append(r.callIDs, callID)
+			b.calls = append(b.calls, callRef{callID: callID, id: id, seq: r.seq})
+		}
 	}
-	if !r.addSpanID(sid) {
-		return added, calls // delivered twice: stored once
+	r.data = append(r.data, buf...)
+	b.buf = buf
+	s.spans.Add(int64(stored))
+	if len(r.data) > 0 && !r.queued {
+		r.queued = true
+		sh.open = append(sh.open, r)
 	}
-	if r.lastBatch != batch || r.lastGroup != group {
-		r.data = append(r.data, hdr...)
-		r.lastBatch, r.lastGroup = batch, group
+	if len(r.data) >= sealOpenBytes {
+		b.seal = append(b.seal, r)
 	}
-	r.data = spancodec.AppendSpan(r.data, sp)
-	r.spanCount++
-	s.spans.Add(1)
-	if callID != "" && !slices.Contains(r.callIDs, callID) {
-		callID = strings.Clone(callID) // the batch's memory must not stay alive through the index
-		r.callIDs = append(r.callIDs, callID)
-		calls = append(calls, callRef{callID: callID, id: id, seq: r.seq})
-	}
+	s.recharge(r)
+}
+
+// recharge brings Store.bytes up to date with r's size; r's shard is locked.
+func (s *Store) recharge(r *traceRec) {
 	size := r.size()
 	s.bytes.Add(size - r.charged)
 	r.charged = size
-	return added, calls
+}
+
+// sealTrace compresses r's open records into a sealed block. The compression
+// runs outside the shard's lock; spans that arrive meanwhile stay open.
+func (s *Store) sealTrace(r *traceRec) {
+	sh := s.shardOf(low64(r.id))
+	sh.mu.RLock()
+	if r.removed || len(r.data) == 0 {
+		sh.mu.RUnlock()
+		return
+	}
+	open := r.data[:len(r.data):len(r.data)]
+	gen := r.sealGen
+	sh.mu.RUnlock()
+
+	block, ok := spancodec.Seal(nil, open)
+
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if r.removed || r.sealGen != gen {
+		return // evicted, or sealed by another goroutine meanwhile
+	}
+	r.sealGen++
+	if ok {
+		r.sealed = slices.Concat(r.sealed, block)
+		r.data = slices.Clone(r.data[len(open):])
+	} else {
+		// Compression does not pay: keep the records, without spare capacity.
+		r.data = slices.Clone(r.data)
+	}
+	if len(r.data) == 0 {
+		r.data = nil
+	}
+	r.spanIDs = slices.Clip(slices.Clone(r.spanIDs))
+	s.recharge(r)
+}
+
+// SealIdle compresses the traces that received no span for SealAfter. The
+// owner calls it periodically.
+func (s *Store) SealIdle() {
+	after := s.cfg.SealAfter
+	if after <= 0 {
+		after = DefaultSealAfter
+	}
+	s.sealOpen(s.now().Add(-after).UnixNano())
+}
+
+// Seal compresses every open trace now.
+func (s *Store) Seal() { s.sealOpen(math.MaxInt64) }
+
+func (s *Store) sealOpen(cutoff int64) {
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		open := sh.open
+		sh.open = nil
+		var idle []*traceRec
+		for _, r := range open {
+			switch {
+			case r.removed || len(r.data) == 0:
+				r.queued = false
+			case r.lastSeen <= cutoff:
+				r.queued = false
+				idle = append(idle, r)
+			default:
+				sh.open = append(sh.open, r)
+			}
+		}
+		sh.mu.Unlock()
+		for _, r := range idle {
+			s.sealTrace(r)
+		}
+	}
 }
 
 // enforce evicts the oldest traces until every bound holds.
@@ -364,6 +531,9 @@ func (s *Store) evict(e newTrace, reason Reason) {
 	sh := s.shardOf(low64(e.id))
 	sh.mu.Lock()
 	r := sh.remove(e.id, e.seq)
+	if r != nil {
+		r.removed = true
+	}
 	sh.mu.Unlock()
 	if r == nil {
 		return
@@ -381,6 +551,12 @@ func (s *Store) evict(e newTrace, reason Reason) {
 // periodically so that old traces leave even when no spans arrive.
 func (s *Store) ExpireOld() { s.enforce(s.now().UnixNano()) }
 
+// Maintain expires old traces and seals idle ones; the owner calls it periodically.
+func (s *Store) Maintain() {
+	s.ExpireOld()
+	s.SealIdle()
+}
+
 func (sh *shard) snapshot(r *traceRec) Trace {
 	return Trace{
 		ID:        r.id,
@@ -388,6 +564,7 @@ func (sh *shard) snapshot(r *traceRec) Trace {
 		LastSeen:  r.lastSeen,
 		SpanCount: int(r.spanCount),
 		Truncated: r.truncated,
+		Sealed:    r.sealed,
 		Data:      r.data[:len(r.data):len(r.data)],
 	}
 }

@@ -76,7 +76,7 @@ func compareSpans(a, b *spancodec.Span) int {
 }
 
 func (t *Trace) assemble() {
-	slices.SortFunc(t.Spans, func(a, b spancodec.Span) int { return compareSpans(&a, &b) })
+	t.sortSpans()
 	n := len(t.Spans)
 	t.Children = make([][]int, n)
 	t.Root = -1
@@ -120,6 +120,24 @@ func (t *Trace) assemble() {
 	case hasParentless:
 		t.Status = StatusSuccess
 	}
+}
+
+// sortSpans orders the spans by start time, then span id. It sorts indexes
+// and moves each span once: spans are large, and swapping them costs more.
+func (t *Trace) sortSpans() {
+	if slices.IsSortedFunc(t.Spans, func(a, b spancodec.Span) int { return compareSpans(&a, &b) }) {
+		return
+	}
+	order := make([]int32, len(t.Spans))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return compareSpans(&t.Spans[a], &t.Spans[b]) })
+	sorted := make([]spancodec.Span, len(t.Spans))
+	for i, o := range order {
+		sorted[i] = t.Spans[o]
+	}
+	t.Spans = sorted
 }
 
 // breakCycles makes every span reachable from a root. Spans on a parent-id

@@ -12,7 +12,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 )
 
-var res = &spancodec.Resource{Attributes: []spancodec.KeyValue{{Key: "service.name", Value: spancodec.Value{Type: spancodec.ValueStr, Str: "svc"}}}}
+var res = &spancodec.Resource{Attributes: []spancodec.KeyValue{{Key: "service.name", Value: spancodec.StrValue("svc")}}}
 
 func sp(id, parent byte, start, end uint64) spancodec.Span {
 	s := spancodec.Span{SpanID: [8]byte{7: id}, StartUnixNano: start, EndUnixNano: end, Name: string('a' + rune(id)), Resource: res}

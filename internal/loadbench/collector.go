@@ -1,0 +1,249 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// collector is one collector process this benchmark started.
+type collector struct {
+	cmd                   *exec.Cmd
+	out                   bytes.Buffer
+	grpcPort, metricsPort int
+	pprofPort, apiPort    int
+	done                  chan error
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// pipeline names the receiver under test.
+type pipeline string
+
+const (
+	otlpPipeline        pipeline = "otlp"
+	tracelookupPipeline pipeline = "tracelookup"
+)
+
+func (c *collector) config(p pipeline, maxMemoryMiB int) string {
+	receiver := fmt.Sprintf(`
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+`, c.grpcPort)
+	extensions := "[pprof]"
+	if p == tracelookupPipeline {
+		receiver = fmt.Sprintf(`
+receivers:
+  tracelookup:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+`, c.grpcPort)
+		extensions = "[pprof, tracelookup]"
+	}
+	return receiver + fmt.Sprintf(`
+extensions:
+  pprof:
+    endpoint: 127.0.0.1:%d
+  tracelookup:
+    endpoint: 127.0.0.1:%d
+    index:
+      max_memory_mib: %d
+
+exporters:
+  nop:
+
+service:
+  extensions: %s
+  pipelines:
+    traces:
+      receivers: [%s]
+      exporters: [nop]
+  telemetry:
+    logs:
+      level: warn
+    metrics:
+      level: normal
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %d
+`, c.pprofPort, c.apiPort, maxMemoryMiB, extensions, p, c.metricsPort)
+}
+
+// startCollector runs the binary with a pipeline of p into the nop exporter.
+func startCollector(bin, dir string, p pipeline, maxMemoryMiB int) (*collector, error) {
+	c := &collector{done: make(chan error, 1)}
+	for _, port := range []*int{&c.grpcPort, &c.metricsPort, &c.pprofPort, &c.apiPort} {
+		var err error
+		if *port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	cfg := filepath.Join(dir, string(p)+".yaml")
+	if err := os.WriteFile(cfg, []byte(c.config(p, maxMemoryMiB)), 0o600); err != nil {
+		return nil, err
+	}
+	c.cmd = exec.Command(bin, "--config", cfg)
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.out
+	if err := c.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case err := <-c.done:
+			return nil, fmt.Errorf("collector exited at start-up (%v):\n%s", err, c.out.String())
+		default:
+		}
+		if _, err := c.scrape(); err == nil && dialable(c.grpcPort) {
+			return c, nil
+		}
+		if time.Now().After(deadline) {
+			c.stop()
+			return nil, errors.New("collector not ready within 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func dialable(port int) bool {
+	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+// stop ends the process this benchmark started: SIGTERM, then SIGKILL after 15s.
+func (c *collector) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+func httpGet(url string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return body, nil
+}
+
+// scrape returns the collector's own metrics: name{labels} -> value, summed by name too.
+func (c *collector) scrape() (map[string]float64, error) {
+	body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/metrics", c.metricsPort))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		series := line[:i]
+		name, _, _ := strings.Cut(series, "{")
+		if series != name {
+			out[series] = v
+		}
+		out[name] += v
+	}
+	return out, sc.Err()
+}
+
+// metric is the sum of every series of name.
+func (c *collector) metric(name string) (float64, error) {
+	m, err := c.scrape()
+	if err != nil {
+		return 0, err
+	}
+	return m[name], nil
+}
+
+// liveHeap forces a garbage collection in the collector (pprof's gc=1) and
+// returns the bytes of live heap objects after it.
+func (c *collector) liveHeap() (uint64, error) {
+	body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?gc=1&debug=1", c.pprofPort))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "# HeapAlloc = "); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("no HeapAlloc in the heap profile")
+}
+
+// rss is the process's resident set, from /proc.
+func (c *collector) rss() (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
