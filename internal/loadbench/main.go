@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -45,6 +46,7 @@ type options struct {
 	boundMiB      int
 	boundFactor   int
 	phaseTimeout  time.Duration
+	profileDir    string
 }
 
 func main() {
@@ -59,6 +61,7 @@ func main() {
 	flag.IntVar(&o.boundMiB, "bound-mib", 256, "max_memory_mib for the memory-bound measurement")
 	flag.IntVar(&o.boundFactor, "bound-factor", 10, "OTLP bytes sent in the bound measurement, as a multiple of bound-mib")
 	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 3*time.Minute, "the most one load phase may take")
+	flag.StringVar(&o.profileDir, "cpuprofile", "", "if set, save a CPU profile of each ingest measurement (2s) in this directory")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -162,7 +165,20 @@ func measureIngest(o options, dir string, p pipeline, reqs [][]byte, spans int) 
 	defer c.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), o.phaseTimeout)
 	defer cancel()
+	var profiled sync.WaitGroup
+	if o.profileDir != "" {
+		profiled.Go(func() {
+			prof, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=2", c.pprofPort))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(o.profileDir, fmt.Sprintf("ingest-%s-%d.pprof", p, time.Now().UnixNano())), prof, 0o600)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "profile:", err)
+			}
+		})
+	}
 	elapsed, err := send(ctx, c.grpcPort, o.senders, reqs)
+	profiled.Wait()
 	if err != nil {
 		return ingestResult{}, fmt.Errorf("%s ingest: %w", p, err)
 	}

@@ -98,6 +98,7 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, segment string) 
 		writeAPMError(w, http.StatusInternalServerError, "stored trace could not be read", "")
 		return OutcomeError
 	}
+	defer t.Release()
 	buf := getBuf()
 	defer putBuf(buf)
 	body, ok := a.h.appendAPMTrace(*buf, t, include)

@@ -68,9 +68,11 @@ func BenchmarkBuildTrace(b *testing.B) {
 	t := oneTrace(b)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := traceview.Build(t); err != nil {
+		tv, err := traceview.Build(t)
+		if err != nil {
 			b.Fatal(err)
 		}
+		tv.Release()
 	}
 }
 

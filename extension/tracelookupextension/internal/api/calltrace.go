@@ -68,6 +68,7 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string)
 		c.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
 		return OutcomeError
 	}
+	defer t.Release()
 	buf := getBuf()
 	defer putBuf(buf)
 	*buf = appendCallTrace(*buf, t, callID)

@@ -56,6 +56,7 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Ou
 		n.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
 		return OutcomeError
 	}
+	defer t.Release()
 	buf := getBuf()
 	defer putBuf(buf)
 	*buf = n.h.appendNativeTrace(*buf, t, flat)

@@ -4,26 +4,30 @@
 package spancodec // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
-// A trace's encoded data is a sequence of records. A resource record carries
-// the resource and scope of the span records that follow it, so a resource is
-// written once per group of spans of one trace in one batch, not once per span.
-// Integers are varints; strings and byte strings are length-prefixed. The
-// trace id is not written: the index keys every buffer by it.
+// A trace's encoded data is a sequence of records. A resource record names,
+// by id, the resource and scope of the span records that follow it, and when
+// they were received; the index keeps each distinct resource body once, under
+// that id, however many traces and batches use it. Integers are varints;
+// strings and byte strings are length-prefixed. The trace id is not written:
+// the index keys every buffer by it.
 const (
 	recordResource byte = 'R'
 	recordSpan     byte = 'S'
 )
+
+// Resolver returns the body of resource id (see AppendResourceBody), or nil.
+type Resolver func(id uint32) []byte
 
 // maxDepth bounds nesting of map and slice values on decode.
 const maxDepth = 100
@@ -39,15 +43,21 @@ type Watch struct {
 	Found bool
 }
 
-// AppendResource appends a resource record for the spans of ss, received at
-// receivedUnixNano, reporting the resource's value of w.Key.
-func AppendResource(b []byte, receivedUnixNano int64, res pcommon.Resource, scope pcommon.InstrumentationScope, w *Watch) []byte {
-	b = append(b, recordResource)
-	b = binary.AppendVarint(b, receivedUnixNano)
+// AppendResourceBody appends the encoding of a resource and its scope,
+// reporting the resource's value of w.Key. Equal bodies are equal resources.
+func AppendResourceBody(b []byte, res pcommon.Resource, scope pcommon.InstrumentationScope, w *Watch) []byte {
 	b = appendMap(b, res.Attributes(), w)
 	b = appendString(b, scope.Name())
 	b = appendString(b, scope.Version())
 	return appendMap(b, scope.Attributes(), nil)
+}
+
+// AppendResource appends a resource record: the spans after it came with
+// resource id, received at receivedUnixNano.
+func AppendResource(b []byte, receivedUnixNano int64, id uint32) []byte {
+	b = append(b, recordResource)
+	b = binary.AppendVarint(b, receivedUnixNano)
+	return binary.AppendUvarint(b, uint64(id))
 }
 
 // AppendSpan appends a span record, reporting the span's value of w.Key.
@@ -154,19 +164,23 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 // Decode decodes every span in data, in the order they were appended, calling
 // fn for each. Strings in the result share memory with data, which the index
 // never changes once written, so decoding allocates little.
-func Decode(data []byte, traceID [16]byte, fn func(*Span)) error {
+func Decode(data []byte, traceID [16]byte, resolve Resolver, fn func(*Span)) error {
 	d := decoder{buf: data}
+	return d.decode(traceID, resolve, fn)
+}
+
+func (d *decoder) decode(traceID [16]byte, resolve Resolver, fn func(*Span)) error {
 	var (
 		res      *Resource
 		received int64
-		// Each batch repeats its resource record; identical records decode once.
+		// Each batch names its resource again; each resource decodes once.
 		seen []decodedResource
 	)
 	for d.off < len(d.buf) {
 		switch d.byte() {
 		case recordResource:
 			received = d.varint()
-			res = d.resource(&seen)
+			res = d.resource(&seen, d.uint32(), resolve)
 		case recordSpan:
 			if res == nil {
 				return fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off)
@@ -188,37 +202,88 @@ func Decode(data []byte, traceID [16]byte, fn func(*Span)) error {
 }
 
 // DecodeAll returns every span in data; sizeHint is how many there probably are.
-func DecodeAll(data []byte, traceID [16]byte, sizeHint int) ([]Span, error) {
-	spans := make([]Span, 0, sizeHint)
-	err := Decode(data, traceID, func(s *Span) { spans = append(spans, *s) })
+func DecodeAll(data []byte, traceID [16]byte, resolve Resolver, sizeHint int) ([]Span, error) {
+	var sc Scratch
+	return sc.Decode(traceID, nil, data, resolve, sizeHint)
+}
+
+// Scratch is reusable memory for decoding one trace at a time. The spans
+// from a Decode are valid until the next Decode with the same Scratch.
+type Scratch struct {
+	records []byte
+	spans   []Span
+	kv      []KeyValue
+}
+
+// Decode decompresses sealed, appends open, and decodes every span;
+// sizeHint is how many there probably are.
+func (sc *Scratch) Decode(traceID [16]byte, sealed, open []byte, resolve Resolver, sizeHint int) ([]Span, error) {
+	data := open
+	if len(sealed) > 0 {
+		records, err := Unseal(sc.records[:0], sealed)
+		if err != nil {
+			return nil, err
+		}
+		sc.records = append(records, open...)
+		data = sc.records
+	}
+	spans := slices.Grow(sc.spans[:0], sizeHint)
+	sc.kv = sc.kv[:0]
+	d := decoder{buf: data, arena: &sc.kv}
+	err := d.decode(traceID, resolve, func(s *Span) { spans = append(spans, *s) })
+	sc.spans = spans
 	return spans, err
 }
 
+// Shrink drops buffers past maxBytes, so that one huge trace does not keep
+// its memory in a pool.
+func (sc *Scratch) Shrink(maxBytes int) {
+	const spanSize, kvSize = int(unsafe.Sizeof(Span{})), int(unsafe.Sizeof(KeyValue{}))
+	if cap(sc.records) > maxBytes {
+		sc.records = nil
+	}
+	if cap(sc.spans)*spanSize > maxBytes {
+		sc.spans = nil
+	}
+	if cap(sc.kv)*kvSize > maxBytes {
+		sc.kv = nil
+	}
+}
+
 type decodedResource struct {
-	raw []byte
+	id  uint32
 	res *Resource
 }
 
-// resource decodes a resource record's body, or reuses an identical one
-// decoded before: the encoding is self-delimiting, so equal bytes are an
-// equal record.
-func (d *decoder) resource(seen *[]decodedResource) *Resource {
-	rest := d.buf[d.off:]
+// resource returns resource id, decoding its body the first time.
+func (d *decoder) resource(seen *[]decodedResource, id uint32, resolve Resolver) *Resource {
+	if d.err != nil {
+		return nil
+	}
 	for _, s := range *seen {
-		if bytes.HasPrefix(rest, s.raw) {
-			d.off += len(s.raw)
+		if s.id == id {
 			return s.res
 		}
 	}
-	start := d.off
-	res := &Resource{}
-	res.Attributes = d.attrs(0)
-	res.ScopeName = d.string()
-	res.ScopeVersion = d.string()
-	res.ScopeAttributes = d.attrs(0)
-	if d.err == nil {
-		*seen = append(*seen, decodedResource{raw: d.buf[start:d.off], res: res})
+	var body []byte
+	if resolve != nil {
+		body = resolve(id)
 	}
+	if body == nil {
+		d.fail("unknown resource")
+		return nil
+	}
+	sub := decoder{buf: body, arena: d.arena}
+	res := &Resource{}
+	res.Attributes = sub.attrs(0)
+	res.ScopeName = sub.string()
+	res.ScopeVersion = sub.string()
+	res.ScopeAttributes = sub.attrs(0)
+	if sub.err != nil || sub.off != len(body) {
+		d.fail("corrupt resource")
+		return nil
+	}
+	*seen = append(*seen, decodedResource{id: id, res: res})
 	return res
 }
 
@@ -226,6 +291,24 @@ type decoder struct {
 	buf []byte
 	off int
 	err error
+	// arena, when set, is where attribute lists are carved from.
+	arena *[]KeyValue
+}
+
+// kvs returns room for n attributes, from the arena when there is one. A full
+// arena is replaced, not grown: lists already handed out keep pointing into it.
+func (d *decoder) kvs(n int) []KeyValue {
+	if d.arena == nil {
+		return make([]KeyValue, n)
+	}
+	a := *d.arena
+	if cap(a)-len(a) < n {
+		a = make([]KeyValue, 0, max(4096, 2*n))
+	}
+	out := a[len(a) : len(a)+n : len(a)+n]
+	clear(out)
+	*d.arena = a[:len(a)+n]
+	return out
 }
 
 func (d *decoder) fail(what string) {
@@ -308,7 +391,7 @@ func (d *decoder) attrs(depth int) []KeyValue {
 	if n == 0 {
 		return nil
 	}
-	kvs := make([]KeyValue, n)
+	kvs := d.kvs(n)
 	for i := range kvs {
 		kvs[i].Key = d.string()
 		kvs[i].Value = d.value(depth)
@@ -345,7 +428,7 @@ func (d *decoder) value(depth int) Value {
 	case ValueSlice:
 		n := d.count(1)
 		if n > 0 {
-			v.kids = make([]KeyValue, n)
+			v.kids = d.kvs(n)
 			for i := range v.kids {
 				v.kids[i].Value = d.value(depth + 1)
 				if d.err != nil {

@@ -75,11 +75,19 @@ func richTraces() ptrace.Traces {
 	return td
 }
 
+// testResources is the resolver for encode's records: resource 7 is richTraces' resource.
+func testResources(id uint32) []byte {
+	if id != 7 {
+		return nil
+	}
+	rs := richTraces().ResourceSpans().At(0)
+	return AppendResourceBody(nil, rs.Resource(), rs.ScopeSpans().At(0).Scope(), nil)
+}
+
 func encode(td ptrace.Traces, received int64) []byte {
 	var b []byte
-	rs := td.ResourceSpans().At(0)
-	ss := rs.ScopeSpans().At(0)
-	b = AppendResource(b, received, rs.Resource(), ss.Scope(), nil)
+	ss := td.ResourceSpans().At(0).ScopeSpans().At(0)
+	b = AppendResource(b, received, 7)
 	for i := 0; i < ss.Spans().Len(); i++ {
 		b = AppendSpan(b, ss.Spans().At(i), nil)
 	}
@@ -90,7 +98,7 @@ func TestRoundTrip(t *testing.T) {
 	td := richTraces()
 	data := encode(td, 77)
 	id := [16]byte(td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceID())
-	spans, err := DecodeAll(data, id, 2)
+	spans, err := DecodeAll(data, id, testResources, 2)
 	require.NoError(t, err)
 	require.Len(t, spans, 2)
 
@@ -141,7 +149,7 @@ func TestWatch(t *testing.T) {
 	td := richTraces()
 	rs := td.ResourceSpans().At(0)
 	w := Watch{Key: "process.pid"}
-	AppendResource(nil, 0, rs.Resource(), rs.ScopeSpans().At(0).Scope(), &w)
+	AppendResourceBody(nil, rs.Resource(), rs.ScopeSpans().At(0).Scope(), &w)
 	assert.Equal(t, Watch{Key: "process.pid", Value: "42", Found: true}, w)
 	w = Watch{Key: "int"}
 	AppendSpan(nil, rs.ScopeSpans().At(0).Spans().At(0), &w)
@@ -154,7 +162,7 @@ func TestWatch(t *testing.T) {
 func TestDecodeRejectsCorruptData(t *testing.T) {
 	data := encode(richTraces(), 1)
 	for n := 0; n < len(data); n++ {
-		_, err := DecodeAll(data[:n], [16]byte{1}, 0)
+		_, err := DecodeAll(data[:n], [16]byte{1}, testResources, 0)
 		if n == 0 {
 			assert.NoError(t, err)
 			continue
@@ -164,10 +172,12 @@ func TestDecodeRejectsCorruptData(t *testing.T) {
 			assert.ErrorIs(t, err, ErrCorrupt)
 		}
 	}
-	_, err := DecodeAll([]byte{recordSpan}, [16]byte{1}, 0)
+	_, err := DecodeAll([]byte{recordSpan}, [16]byte{1}, testResources, 0)
 	assert.ErrorIs(t, err, ErrCorrupt)
-	_, err = DecodeAll([]byte{'X'}, [16]byte{1}, 0)
+	_, err = DecodeAll([]byte{'X'}, [16]byte{1}, testResources, 0)
 	assert.ErrorIs(t, err, ErrCorrupt)
+	_, err = DecodeAll(AppendResource(nil, 1, 8), [16]byte{1}, testResources, 0)
+	assert.ErrorIs(t, err, ErrCorrupt, "a resource the resolver does not know")
 }
 
 func TestAsString(t *testing.T) {
@@ -186,9 +196,9 @@ func TestAppendJSONString(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	f.Add(encode(richTraces(), 1))
-	f.Add([]byte{recordResource, 0, 0, 0, 0, 0})
+	f.Add([]byte{recordResource, 0, 7})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		spans, err := DecodeAll(data, [16]byte{1}, 0)
+		spans, err := DecodeAll(data, [16]byte{1}, testResources, 0)
 		if err != nil {
 			return
 		}

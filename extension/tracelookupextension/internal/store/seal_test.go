@@ -137,3 +137,34 @@ func TestSealConcurrentWithIngestAndEviction(t *testing.T) {
 		}
 	}
 }
+
+func TestResourcesAreSharedAndLeaveWithTheirLastTrace(t *testing.T) {
+	s, _ := newTestStore(Config{MaxTraces: 30})
+	// 20 traces over five services: five distinct resources, whatever the trace count.
+	s.Ingest(spangen.Batch(0, 20, 0, 10))
+	assert.Equal(t, 5, s.resources.count())
+	for i := uint64(0); i < 20; i++ {
+		tr, ok := s.Get([16]byte(spangen.TraceID(i)))
+		require.True(t, ok)
+		spans, err := tr.Spans()
+		require.NoError(t, err)
+		require.Len(t, spans, 10)
+		for _, sp := range spans {
+			assert.NotEmpty(t, sp.ServiceName())
+		}
+	}
+	// New traces from a new resource push the old ones out; the old resources go with them.
+	td := makeTraces("only-service")
+	for i := uint64(1); i <= 30; i++ {
+		td = makeTraces("only-service", spanSpec{trace: traceID(99, i), span: 1})
+		s.Ingest(td)
+	}
+	assert.Equal(t, int64(30), s.Stats().Traces)
+	assert.Equal(t, 1, s.resources.count())
+	for _, r := range s.resources.byID {
+		assert.Equal(t, int32(30), r.refs.Load(), "one reference per trace that uses it")
+	}
+	s.cfg.MaxTraces = 1
+	s.Ingest(makeTraces("other", spanSpec{trace: traceID(98, 1), span: 1}))
+	assert.Equal(t, 1, s.resources.count(), "only the newest trace's resource is left")
+}

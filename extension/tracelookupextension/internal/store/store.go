@@ -84,19 +84,19 @@ type Trace struct {
 	// them (see spancodec); neither is written to after the snapshot is taken.
 	Sealed []byte
 	Data   []byte
+	// resources are the resource bodies the records name.
+	resources []*resource
 }
 
 // Spans decodes the trace's spans in the order they arrived.
 func (t *Trace) Spans() ([]spancodec.Span, error) {
-	data := t.Data
-	if len(t.Sealed) > 0 {
-		records, err := spancodec.Unseal(nil, t.Sealed)
-		if err != nil {
-			return nil, err
-		}
-		data = append(records, t.Data...)
-	}
-	return spancodec.DecodeAll(data, t.ID, t.SpanCount)
+	var sc spancodec.Scratch
+	return t.SpansInto(&sc)
+}
+
+// SpansInto decodes the spans into sc's memory; they are valid until sc's next use.
+func (t *Trace) SpansInto(sc *spancodec.Scratch) ([]spancodec.Span, error) {
+	return sc.Decode(t.ID, t.Sealed, t.Data, resolver(t.resources), t.SpanCount)
 }
 
 // Stats are the store's counters.
@@ -115,11 +115,12 @@ const numShards = 64 // a power of two
 
 // Store is safe for concurrent use.
 type Store struct {
-	cfg    Config
-	now    func() time.Time
-	shards [numShards]shard
-	queue  evictionQueue
-	calls  callIndex
+	cfg       Config
+	now       func() time.Time
+	shards    [numShards]shard
+	queue     evictionQueue
+	calls     callIndex
+	resources resources
 
 	traceSeq atomic.Uint64
 
@@ -150,6 +151,7 @@ type traceRec struct {
 	data      []byte
 	spanIDs   []uint64 // sorted, to store a span delivered twice only once
 	callIDs   []string
+	res       []*resource // the resources its records name, each holding a reference
 	next      *traceRec
 	charged   int64 // bytes this trace adds to Store.bytes
 	spanCount int32
@@ -179,6 +181,7 @@ func New(cfg Config) *Store {
 		s.shards[i].traces = make(map[uint64]*traceRec)
 	}
 	s.calls.init()
+	s.resources.init()
 	return s
 }
 
@@ -223,7 +226,7 @@ func (sh *shard) remove(id [16]byte, seq uint64) *traceRec {
 
 // size is what the trace costs the heap, by allocated capacity.
 func (r *traceRec) size() int64 {
-	n := int64(perTraceOverheads + cap(r.sealed) + cap(r.data) + spanIDBytes*cap(r.spanIDs))
+	n := int64(perTraceOverheads + cap(r.sealed) + cap(r.data) + spanIDBytes*cap(r.spanIDs) + 8*cap(r.res))
 	for _, c := range r.callIDs {
 		n += int64(len(c)) + callIndexEntry
 	}
@@ -264,9 +267,9 @@ type batch struct {
 	ids     [][16]byte
 	byID    map[[16]byte]int32
 	refs    []spanRef
-	headers []byte   // every group's resource record, back to back
-	hdrEnd  []int    // where each group's record ends in headers
-	resCall []string // the call id on each group's resource, if any
+	groups  []*resource // each group's resource; the batch holds a reference
+	resCall []string    // the call id on each group's resource, if any
+	body    []byte
 	added   []newTrace
 	calls   []callRef
 	seal    []*traceRec
@@ -279,8 +282,8 @@ func (b *batch) reset() {
 	b.ids = b.ids[:0]
 	clear(b.byID)
 	b.refs = b.refs[:0]
-	b.headers = b.headers[:0]
-	b.hdrEnd = b.hdrEnd[:0]
+	clear(b.groups)
+	b.groups = b.groups[:0]
 	b.resCall = b.resCall[:0]
 	b.added = b.added[:0]
 	b.calls = b.calls[:0]
@@ -306,9 +309,9 @@ func (s *Store) Ingest(td ptrace.Traces) {
 				continue
 			}
 			w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
-			group := int32(len(b.hdrEnd))
-			b.headers = spancodec.AppendResource(b.headers, now, rs.Resource(), ss.Scope(), &w)
-			b.hdrEnd = append(b.hdrEnd, len(b.headers))
+			group := int32(len(b.groups))
+			b.body = spancodec.AppendResourceBody(b.body[:0], rs.Resource(), ss.Scope(), &w)
+			b.groups = append(b.groups, s.resources.acquire(b.body))
 			b.resCall = append(b.resCall, w.Value)
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
@@ -344,6 +347,9 @@ func (s *Store) Ingest(td ptrace.Traces) {
 	}
 	for _, r := range b.seal {
 		s.sealTrace(r)
+	}
+	for _, g := range b.groups {
+		s.resources.release(g)
 	}
 	s.enforce(now)
 }
@@ -383,11 +389,12 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 			continue // delivered twice: stored once
 		}
 		if ref.group != lastGroup {
-			start := 0
-			if ref.group > 0 {
-				start = b.hdrEnd[ref.group-1]
+			res := b.groups[ref.group]
+			buf = spancodec.AppendResource(buf, now, res.id)
+			if !slices.Contains(r.res, res) {
+				res.refs.Add(1) // the batch's reference keeps it alive meanwhile
+				r.res = append(r.res, res)
 			}
-			buf = append(buf, b.headers[start:b.hdrEnd[ref.group]]...)
 			lastGroup = ref.group
 		}
 		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
@@ -513,7 +520,7 @@ func (s *Store) enforce(now int64) {
 }
 
 func (s *Store) overBound(now int64) (Reason, bool) {
-	if s.bytes.Load()+s.queue.bytes() > s.cfg.MaxBytes && s.traces.Load() > 0 {
+	if s.heldBytes() > s.cfg.MaxBytes && s.traces.Load() > 0 {
 		return ReasonMemory, true
 	}
 	if s.cfg.MaxTraces > 0 && s.traces.Load() > int64(s.cfg.MaxTraces) {
@@ -545,6 +552,9 @@ func (s *Store) evict(e newTrace, reason Reason) {
 	for _, c := range r.callIDs {
 		s.calls.remove(callRef{callID: c, id: e.id, seq: e.seq})
 	}
+	for _, res := range r.res {
+		s.resources.release(res)
+	}
 }
 
 // ExpireOld evicts traces past the retention period; the owner calls it
@@ -566,6 +576,7 @@ func (sh *shard) snapshot(r *traceRec) Trace {
 		Truncated: r.truncated,
 		Sealed:    r.sealed,
 		Data:      r.data[:len(r.data):len(r.data)],
+		resources: slices.Clip(r.res),
 	}
 }
 
@@ -613,12 +624,17 @@ func (s *Store) GetByCallID(callID string) (Trace, bool) {
 	return best, found
 }
 
+// heldBytes is every byte the store accounts for.
+func (s *Store) heldBytes() int64 {
+	return s.bytes.Load() + s.queue.bytes() + s.resources.bytes.Load()
+}
+
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
 	st := Stats{
 		Traces:       s.traces.Load(),
 		Spans:        s.spans.Load(),
-		Bytes:        s.bytes.Load() + s.queue.bytes(),
+		Bytes:        s.heldBytes(),
 		DroppedSpans: s.dropped.Load(),
 	}
 	for i := range st.Evicted {

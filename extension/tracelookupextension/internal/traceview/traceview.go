@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"cmp"
 	"slices"
+	"sync"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
@@ -48,22 +49,56 @@ type Trace struct {
 	LastSeen  int64
 	// Truncated is set when the index dropped spans of this trace.
 	Truncated bool
+
+	// Memory kept between uses when the trace came from Build.
+	scratch spancodec.Scratch
+	sorted  []spancodec.Span
+	order   []int32
+	byID    map[[8]byte]int
+	parent  []int
+	seen    []bool
+	stack   []int
+	pooled  bool
 }
 
-// Build decodes and assembles a stored trace.
+var pool = sync.Pool{New: func() any { return &Trace{byID: make(map[[8]byte]int)} }}
+
+// maxPooledBytes bounds what a pooled Trace keeps of one large trace.
+const maxPooledBytes = 8 << 20
+
+// Build decodes and assembles a stored trace. Call Release when done with it:
+// its memory serves the next Build.
 func Build(st store.Trace) (*Trace, error) {
-	spans, err := st.Spans()
+	t := pool.Get().(*Trace)
+	t.pooled = true
+	spans, err := st.SpansInto(&t.scratch)
 	if err != nil {
+		t.Release()
 		return nil, err
 	}
-	t := &Trace{ID: st.ID, Spans: spans, FirstSeen: st.FirstSeen, LastSeen: st.LastSeen, Truncated: st.Truncated}
+	t.ID, t.Spans, t.FirstSeen, t.LastSeen, t.Truncated = st.ID, spans, st.FirstSeen, st.LastSeen, st.Truncated
 	t.assemble()
 	return t, nil
 }
 
+// Release returns a Build's memory for reuse; t and its spans must not be
+// used after it.
+func (t *Trace) Release() {
+	if !t.pooled {
+		return
+	}
+	t.scratch.Shrink(maxPooledBytes)
+	if len(t.sorted) > maxPooledBytes/512 {
+		t.sorted, t.order, t.parent, t.seen, t.Children = nil, nil, nil, nil, nil
+		t.byID = make(map[[8]byte]int)
+	}
+	t.Spans, t.Roots = nil, t.Roots[:0]
+	pool.Put(t)
+}
+
 // FromSpans assembles a trace from decoded spans; the caller sets the index times.
 func FromSpans(id [16]byte, spans []spancodec.Span) *Trace {
-	t := &Trace{ID: id, Spans: spans}
+	t := &Trace{ID: id, Spans: spans, byID: make(map[[8]byte]int)}
 	t.assemble()
 	return t
 }
@@ -78,14 +113,21 @@ func compareSpans(a, b *spancodec.Span) int {
 func (t *Trace) assemble() {
 	t.sortSpans()
 	n := len(t.Spans)
-	t.Children = make([][]int, n)
+	t.Children = reuse(t.Children, n)
+	for i := range t.Children {
+		t.Children[i] = t.Children[i][:0]
+	}
+	t.Roots = t.Roots[:0]
 	t.Root = -1
 	t.Status = StatusRunning
-	byID := make(map[[8]byte]int, n)
+	t.StartUnixNano, t.EndUnixNano, t.ErrorCount = 0, 0, 0
+	byID := t.byID
+	clear(byID)
 	for i := range t.Spans {
 		byID[t.Spans[i].SpanID] = i
 	}
-	parent := make([]int, n)
+	t.parent = reuse(t.parent, n)
+	parent := t.parent
 	hasParentless := false
 	for i := range t.Spans {
 		s := &t.Spans[i]
@@ -122,30 +164,42 @@ func (t *Trace) assemble() {
 	}
 }
 
+// reuse returns s with length n, reusing its memory when it is large enough.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
 // sortSpans orders the spans by start time, then span id. It sorts indexes
 // and moves each span once: spans are large, and swapping them costs more.
 func (t *Trace) sortSpans() {
 	if slices.IsSortedFunc(t.Spans, func(a, b spancodec.Span) int { return compareSpans(&a, &b) }) {
 		return
 	}
-	order := make([]int32, len(t.Spans))
+	t.order = reuse(t.order, len(t.Spans))
+	order := t.order
 	for i := range order {
 		order[i] = int32(i)
 	}
 	slices.SortFunc(order, func(a, b int32) int { return compareSpans(&t.Spans[a], &t.Spans[b]) })
-	sorted := make([]spancodec.Span, len(t.Spans))
+	t.sorted = reuse(t.sorted, len(t.Spans))
 	for i, o := range order {
-		sorted[i] = t.Spans[o]
+		t.sorted[i] = t.Spans[o]
 	}
-	t.Spans = sorted
+	t.Spans = t.sorted
 }
 
 // breakCycles makes every span reachable from a root. Spans on a parent-id
 // cycle reach no root; the earliest of each cycle becomes a root (it keeps its
 // parent_span_id) and leaves its parent's children.
 func (t *Trace) breakCycles(parent []int) {
-	seen := make([]bool, len(t.Spans))
-	var stack []int
+	t.seen = reuse(t.seen, len(t.Spans))
+	seen := t.seen
+	clear(seen)
+	stack := t.stack[:0]
+	defer func() { t.stack = stack[:0] }()
 	visit := func(root int) {
 		stack = append(stack[:0], root)
 		for len(stack) > 0 {
