@@ -8,7 +8,7 @@ COLLECTOR := $(CURDIR)/bin/otelcol-tracelookup
 CONFIG    ?= config.yaml
 TOOLS_MOD := internal/tools/go.mod internal/tools/go.sum
 
-.PHONY: all build run test unit e2e bench generate lint tools clean
+.PHONY: all build run test unit bench fuzz generate lint tools clean
 
 all: build
 
@@ -41,8 +41,16 @@ unit:
 
 ## bench: the Go benchmarks, then the load benchmark's table (bounded; loopback only)
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2000x ./extension/tracelookupextension/internal/store/ ./extension/tracelookupextension/internal/api/ ./extension/tracelookupextension/internal/traceview/
-	$(GO) run ./internal/loadbench -collector $(COLLECTOR)
+	$(GO) test -run '^$$' -bench 'Ingest|Get100|Lookup|Build|Encode' -benchmem -benchtime 2000x ./extension/tracelookupextension/internal/store/ ./extension/tracelookupextension/internal/api/
+	$(GO) test -run '^$$' -bench 'Seal$$|HeapPerSpan' -benchmem -benchtime 3x ./extension/tracelookupextension/internal/store/
+	$(GO) run ./internal/loadbench -collector $(COLLECTOR) -rounds 3
+
+## fuzz: each fuzz target for FUZZTIME (default 30s)
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/traceid/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/spancodec/
+	$(GO) test -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/api/
 
 ## generate: metadata code and documentation.md from metadata.yaml (mdatagen)
 generate: $(MDATAGEN)

@@ -87,7 +87,7 @@ func fixtureBatches() (first, late ptrace.Traces) {
 }
 
 // fixtureHandler holds the fixture, received at fixed index times.
-func fixtureHandler(t *testing.T, opts Options) *Handler {
+func fixtureHandler(t testing.TB, opts Options) *Handler {
 	t.Helper()
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	st := store.New(store.Config{MaxBytes: 64 << 20, MaxSpansPerTrace: 100, CallIDAttribute: "call.id", Now: func() time.Time { return now }})

@@ -1,0 +1,50 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+)
+
+// FuzzHandler sends arbitrary paths and queries to every contract: the answer
+// is always JSON, never a panic and never a server error.
+func FuzzHandler(f *testing.F) {
+	for _, seed := range []string{
+		"/api/v1/traces/" + fixtureHex + "?flat=true",
+		"/api/v1/traces/15161849952847513100",
+		"/api/v2/trace/" + fixtureHex + "?include_fields=spanID,name&include_fields=meta",
+		"/api/v2/trace/%ff?include_fields=,",
+		"/v1/trace/call/" + callID,
+		"/v1/trace/call/{" + callID + "}",
+		"/v1/trace/call/urn:uuid:" + callID,
+		"/api/v1/traces/",
+		"/nope",
+	} {
+		f.Add(seed)
+	}
+	h := fixtureHandler(f, defaultOptions())
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.Parse(target)
+		if err != nil || u.Path == "" || u.Path[0] != '/' || u.Host != "" || u.Scheme != "" {
+			return
+		}
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL = u
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s: %d %s", target, rec.Code, rec.Body)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+			t.Fatalf("%s: content type %q", target, ct)
+		}
+		if !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("%s: invalid JSON %q", target, rec.Body)
+		}
+	})
+}
