@@ -55,9 +55,10 @@ func writeAPMError(w http.ResponseWriter, status int, detail, parameter string) 
 	writeJSON(w, status, b)
 }
 
-// parseIncludeFields reads include_fields, repeated or comma-separated. It
-// returns nil when every field is wanted.
-func parseIncludeFields(values []string) (map[string]bool, string) {
+// parseFields reads include_fields, repeated or comma-separated, against the
+// allowed names. It returns nil when every field is wanted, or the first
+// unknown name.
+func parseFields(values, allowed []string) (map[string]bool, string) {
 	var include map[string]bool
 	for _, v := range values {
 		for f := range strings.SplitSeq(v, ",") {
@@ -65,7 +66,7 @@ func parseIncludeFields(values []string) (map[string]bool, string) {
 			if f == "" {
 				continue
 			}
-			if !slices.Contains(apmFields, f) {
+			if !slices.Contains(allowed, f) {
 				return nil, f
 			}
 			if include == nil {
@@ -83,7 +84,7 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, segment string) 
 		writeAPMError(w, http.StatusBadRequest, err.Error(), "trace_id")
 		return OutcomeBadRequest
 	}
-	include, unknown := parseIncludeFields(r.URL.Query()["include_fields"])
+	include, unknown := parseFields(r.URL.Query()["include_fields"], apmFields)
 	if unknown != "" {
 		writeAPMError(w, http.StatusBadRequest, "unknown field "+strconv.Quote(unknown)+" in include_fields; the fields are "+strings.Join(apmFields, ", "), "include_fields")
 		return OutcomeBadRequest
@@ -565,9 +566,15 @@ func (m *apmMapper) fill(s *spancodec.Span, traceIDFull string) {
 		if key == "" {
 			continue
 		}
-		if n, ok := numeric(kv.Value); ok {
+		switch n, ok := numeric(kv.Value); {
+		case ok:
 			m.setMetric(key, n)
-		} else {
+		case kv.Value.Type == spancodec.ValueBool:
+			// The vendor's agent keeps booleans as "true"/"false" in meta;
+			// the 003 mapping also gives them as 1/0 in metrics.
+			m.setMeta(key, kv.Value.AsString())
+			m.setMetric(key, boolNumber(kv.Value.Bool()))
+		default:
 			m.setMeta(key, kv.Value.AsString())
 		}
 	}
@@ -628,6 +635,13 @@ func numeric(v spancodec.Value) (float64, bool) {
 	default:
 		return 0, false
 	}
+}
+
+func boolNumber(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func httpStatusMessage(code string) string {

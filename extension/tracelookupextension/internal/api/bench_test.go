@@ -83,11 +83,11 @@ func BenchmarkEncodeNative(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := NewHandler(nil, Options{})
-	buf := h.appendNativeTrace(nil, tv, false)
+	buf := h.appendNativeTrace(nil, tv, false, nil)
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		buf = h.appendNativeTrace(buf[:0], tv, false)
+		buf = h.appendNativeTrace(buf[:0], tv, false, nil)
 	}
 }

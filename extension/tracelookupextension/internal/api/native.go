@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
@@ -46,6 +47,11 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Ou
 			return OutcomeBadRequest
 		}
 	}
+	include, unknown := parseFields(r.URL.Query()["include_fields"], nativeFields)
+	if unknown != "" {
+		n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "unknown field "+strconv.Quote(unknown)+" in include_fields; the span fields are "+strings.Join(nativeFields, ", "))
+		return OutcomeBadRequest
+	}
 	st, ok := n.h.findTrace(cands)
 	if !ok {
 		n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+segment+" not found")
@@ -59,7 +65,7 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Ou
 	defer t.Release()
 	buf := getBuf()
 	defer putBuf(buf)
-	*buf = n.h.appendNativeTrace(*buf, t, flat)
+	*buf = n.h.appendNativeTrace(*buf, t, flat, include)
 	writeJSON(w, http.StatusOK, *buf)
 	return OutcomeFound
 }
@@ -95,7 +101,14 @@ func appendNullableString(b []byte, s string, present bool) []byte {
 	return spancodec.AppendJSONString(b, s)
 }
 
-func (h *Handler) appendNativeTrace(b []byte, t *traceview.Trace, flat bool) []byte {
+// nativeFields are the span fields, in output order; include_fields picks among them.
+var nativeFields = []string{
+	"id", "trace_id", "span_id", "organization_id", "name", "kind", "status_code",
+	"start_time_unix_nano", "created_at", "parent_span_id", "status_message", "end_time_unix_nano",
+	"duration_ns", "duration_ms", "attributes", "resource_attributes", "events", "links", "children",
+}
+
+func (h *Handler) appendNativeTrace(b []byte, t *traceview.Trace, flat bool, include map[string]bool) []byte {
 	root := t.RootSpan()
 	name, service := "", ""
 	if root != nil {
@@ -133,69 +146,107 @@ func (h *Handler) appendNativeTrace(b []byte, t *traceview.Trace, flat bool) []b
 	b = append(b, `,"is_truncated":`...)
 	b = strconv.AppendBool(b, t.Truncated)
 	b = append(b, `,"spans":[`...)
+	sw := nativeSpanWriter{t: t, org: org, include: include, tree: !flat}
+	spans := t.Roots
 	if flat {
+		spans = nil
 		for i := range t.Spans {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendNativeSpan(b, t, i, org, false)
+			b = sw.append(b, i)
 		}
-	} else {
-		for k, i := range t.Roots {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			b = appendNativeSpan(b, t, i, org, true)
+	}
+	for k, i := range spans {
+		if k > 0 {
+			b = append(b, ',')
 		}
+		b = sw.append(b, i)
 	}
 	return append(b, "]}"...)
 }
 
-func appendNativeSpan(b []byte, t *traceview.Trace, i int, org string, tree bool) []byte {
-	s := &t.Spans[i]
-	b = append(b, `{"id":`...)
-	b = appendHexString(b, s.SpanID[:])
-	b = append(b, `,"trace_id":`...)
-	b = appendHexString(b, s.TraceID[:])
-	b = append(b, `,"span_id":`...)
-	b = appendHexString(b, s.SpanID[:])
-	b = append(b, `,"organization_id":`...)
-	b = spancodec.AppendJSONString(b, org)
-	b = append(b, `,"name":`...)
-	b = spancodec.AppendJSONString(b, s.Name)
-	b = append(b, `,"kind":"`...)
-	b = append(b, kindName(s.Kind)...)
-	b = append(b, `","status_code":"`...)
-	b = append(b, statusName(s.StatusCode)...)
-	b = append(b, `","start_time_unix_nano":`...)
-	b = strconv.AppendUint(b, s.StartUnixNano, 10)
-	b = append(b, `,"created_at":`...)
-	b = appendTime(b, s.ReceivedUnixNano)
-	b = append(b, `,"parent_span_id":`...)
-	if s.HasParent() {
-		b = appendHexString(b, s.ParentSpanID[:])
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, `,"status_message":`...)
-	b = spancodec.AppendJSONString(b, s.StatusMessage)
-	b = append(b, `,"end_time_unix_nano":`...)
-	b = strconv.AppendUint(b, s.EndUnixNano, 10)
+// nativeSpanWriter renders spans; include, when set, picks the fields (a
+// tree keeps children, which carry its shape).
+type nativeSpanWriter struct {
+	t       *traceview.Trace
+	org     string
+	include map[string]bool
+	tree    bool
+}
+
+func (sw *nativeSpanWriter) append(b []byte, i int) []byte {
+	s := &sw.t.Spans[i]
 	dur := uint64(0)
 	if s.EndUnixNano > s.StartUnixNano {
 		dur = s.EndUnixNano - s.StartUnixNano
 	}
-	b = append(b, `,"duration_ns":`...)
-	b = strconv.AppendUint(b, dur, 10)
-	b = append(b, `,"duration_ms":`...)
-	b = strconv.AppendUint(b, dur/1e6, 10)
-	b = append(b, `,"attributes":`...)
-	b = spancodec.AppendJSONObject(b, s.Attributes)
-	b = append(b, `,"resource_attributes":`...)
-	b = spancodec.AppendJSONObject(b, s.Resource.Attributes)
-	b = append(b, `,"events":[`...)
-	for k := range s.Events {
-		e := &s.Events[k]
+	first := true
+	b = append(b, '{')
+	for _, f := range nativeFields {
+		if sw.include != nil && !sw.include[f] && !(f == "children" && sw.tree) {
+			continue
+		}
+		b = appendField(b, &first, f)
+		switch f {
+		case "id", "span_id":
+			b = appendHexString(b, s.SpanID[:])
+		case "trace_id":
+			b = appendHexString(b, s.TraceID[:])
+		case "organization_id":
+			b = spancodec.AppendJSONString(b, sw.org)
+		case "name":
+			b = spancodec.AppendJSONString(b, s.Name)
+		case "kind":
+			b = spancodec.AppendJSONString(b, kindName(s.Kind))
+		case "status_code":
+			b = spancodec.AppendJSONString(b, statusName(s.StatusCode))
+		case "start_time_unix_nano":
+			b = strconv.AppendUint(b, s.StartUnixNano, 10)
+		case "created_at":
+			b = appendTime(b, s.ReceivedUnixNano)
+		case "parent_span_id":
+			if s.HasParent() {
+				b = appendHexString(b, s.ParentSpanID[:])
+			} else {
+				b = append(b, "null"...)
+			}
+		case "status_message":
+			b = spancodec.AppendJSONString(b, s.StatusMessage)
+		case "end_time_unix_nano":
+			b = strconv.AppendUint(b, s.EndUnixNano, 10)
+		case "duration_ns":
+			b = strconv.AppendUint(b, dur, 10)
+		case "duration_ms":
+			b = strconv.AppendUint(b, dur/1e6, 10)
+		case "attributes":
+			b = spancodec.AppendJSONObject(b, s.Attributes)
+		case "resource_attributes":
+			b = spancodec.AppendJSONObject(b, s.Resource.Attributes)
+		case "events":
+			b = appendNativeEvents(b, s.Events)
+		case "links":
+			b = appendNativeLinks(b, s.Links)
+		case "children":
+			b = append(b, '[')
+			if sw.tree {
+				for k, c := range sw.t.Children[i] {
+					if k > 0 {
+						b = append(b, ',')
+					}
+					b = sw.append(b, c)
+				}
+			}
+			b = append(b, ']')
+		}
+	}
+	return append(b, '}')
+}
+
+func appendNativeEvents(b []byte, events []spancodec.Event) []byte {
+	b = append(b, '[')
+	for k := range events {
+		e := &events[k]
 		if k > 0 {
 			b = append(b, ',')
 		}
@@ -209,9 +260,13 @@ func appendNativeSpan(b []byte, t *traceview.Trace, i int, org string, tree bool
 		b = spancodec.AppendJSONObject(b, e.Attributes)
 		b = append(b, '}')
 	}
-	b = append(b, `],"links":[`...)
-	for k := range s.Links {
-		l := &s.Links[k]
+	return append(b, ']')
+}
+
+func appendNativeLinks(b []byte, links []spancodec.Link) []byte {
+	b = append(b, '[')
+	for k := range links {
+		l := &links[k]
 		if k > 0 {
 			b = append(b, ',')
 		}
@@ -225,14 +280,5 @@ func appendNativeSpan(b []byte, t *traceview.Trace, i int, org string, tree bool
 		b = spancodec.AppendJSONObject(b, l.Attributes)
 		b = append(b, '}')
 	}
-	b = append(b, `],"children":[`...)
-	if tree {
-		for k, c := range t.Children[i] {
-			if k > 0 {
-				b = append(b, ',')
-			}
-			b = appendNativeSpan(b, t, c, org, true)
-		}
-	}
-	return append(b, "]}"...)
+	return append(b, ']')
 }

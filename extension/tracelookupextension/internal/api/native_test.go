@@ -100,6 +100,26 @@ func TestNativeFlat(t *testing.T) {
 	assert.Len(t, m["spans"], 2)
 }
 
+func TestNativeIncludeFields(t *testing.T) {
+	h := fixtureHandler(t, Options{})
+	m := get(t, h, http.MethodGet, "/api/v1/traces/"+fixtureHex+"?include_fields=span_id,name&include_fields=kind").json(t)
+	root := m["spans"].([]any)[0].(map[string]any)
+	assert.Len(t, root, 4, "the fields asked for, and children, which carry the tree")
+	assert.Equal(t, "GET /checkout", root["name"])
+	child := root["children"].([]any)[0].(map[string]any)
+	assert.Equal(t, "CLIENT", child["kind"])
+	assert.Equal(t, "5b8efff798038103d269b633813fc60c", m["trace_id"], "trace fields are always there")
+
+	m = get(t, h, http.MethodGet, "/api/v1/traces/"+fixtureHex+"?flat=true&include_fields=span_id").json(t)
+	for _, s := range m["spans"].([]any) {
+		assert.Len(t, s, 1)
+	}
+	r := get(t, h, http.MethodGet, "/api/v1/traces/"+fixtureHex+"?include_fields=span_id,bogus")
+	require.Equal(t, http.StatusBadRequest, r.code)
+	assert.Equal(t, "INVALID_PARAMETER", r.json(t)["error_code"])
+	assert.Contains(t, r.json(t)["message"], `"bogus"`)
+}
+
 func TestNativeIDForms(t *testing.T) {
 	h := fixtureHandler(t, Options{})
 	for _, id := range []string{
