@@ -13,6 +13,7 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
 
 // Outcome says how a lookup ended, for self-telemetry.
@@ -128,6 +129,36 @@ func putBuf(b *[]byte) {
 		*b = (*b)[:0]
 		bufPool.Put(b)
 	}
+}
+
+// renderError is a failure of rendering that the contract answers in its own format.
+type renderError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *renderError) Error() string { return e.message }
+
+// writeTrace assembles a stored trace, renders it into a pooled buffer and
+// writes it; every contract answers a found trace this way.
+func (h *Handler) writeTrace(w http.ResponseWriter, c contract, st store.Trace, render func([]byte, *traceview.Trace) ([]byte, *renderError)) Outcome {
+	t, err := traceview.Build(st)
+	if err != nil {
+		c.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
+		return OutcomeError
+	}
+	defer t.Release()
+	buf := getBuf()
+	defer putBuf(buf)
+	body, rerr := render(*buf, t)
+	if rerr != nil {
+		c.writeError(w, rerr.status, rerr.code, rerr.message)
+		return OutcomeError
+	}
+	*buf = body
+	writeJSON(w, http.StatusOK, body)
+	return OutcomeFound
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

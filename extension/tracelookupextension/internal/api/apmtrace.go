@@ -94,24 +94,13 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, segment string) 
 		writeAPMError(w, http.StatusNotFound, "trace "+segment+" not found", "")
 		return OutcomeNotFound
 	}
-	t, err := traceview.Build(st)
-	if err != nil {
-		writeAPMError(w, http.StatusInternalServerError, "stored trace could not be read", "")
-		return OutcomeError
-	}
-	defer t.Release()
-	buf := getBuf()
-	defer putBuf(buf)
-	body, ok := a.h.appendAPMTrace(*buf, t, include)
-	if ok {
-		*buf = body
-	}
-	if !ok {
-		writeAPMError(w, http.StatusRequestEntityTooLarge, "even one span of this trace exceeds the response size limit", "")
-		return OutcomeError
-	}
-	writeJSON(w, http.StatusOK, body)
-	return OutcomeFound
+	return a.h.writeTrace(w, a, st, func(b []byte, t *traceview.Trace) ([]byte, *renderError) {
+		body, ok := a.h.appendAPMTrace(b, t, include)
+		if !ok {
+			return nil, &renderError{status: http.StatusRequestEntityTooLarge, message: "even one span of this trace exceeds the response size limit"}
+		}
+		return body, nil
+	})
 }
 
 // appendAPMTrace renders the envelope. Spans past max_response_spans, or past
@@ -694,29 +683,24 @@ func sortedKeys[V any](keys []string, m map[string]V) []string {
 }
 
 func (m *apmMapper) appendMeta(b []byte) []byte {
-	m.keys = sortedKeys(m.keys, m.meta)
-	b = append(b, '{')
-	for i, k := range m.keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = spancodec.AppendJSONString(b, k)
-		b = append(b, ':')
-		b = spancodec.AppendJSONString(b, m.meta[k])
-	}
-	return append(b, '}')
+	return appendSortedObject(b, &m.keys, m.meta, spancodec.AppendJSONString)
 }
 
 func (m *apmMapper) appendMetrics(b []byte) []byte {
-	m.keys = sortedKeys(m.keys, m.metrics)
+	return appendSortedObject(b, &m.keys, m.metrics, spancodec.AppendJSONFloat)
+}
+
+// appendSortedObject appends the shown entries of m as a JSON object, keys sorted.
+func appendSortedObject[V any](b []byte, keys *[]string, m map[string]V, appendValue func([]byte, V) []byte) []byte {
+	*keys = sortedKeys(*keys, m)
 	b = append(b, '{')
-	for i, k := range m.keys {
+	for i, k := range *keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = spancodec.AppendJSONString(b, k)
 		b = append(b, ':')
-		b = spancodec.AppendJSONFloat(b, m.metrics[k])
+		b = appendValue(b, m[k])
 	}
 	return append(b, '}')
 }

@@ -63,17 +63,9 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string)
 		c.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "Trace not found")
 		return OutcomeNotFound
 	}
-	t, err := traceview.Build(st)
-	if err != nil {
-		c.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
-		return OutcomeError
-	}
-	defer t.Release()
-	buf := getBuf()
-	defer putBuf(buf)
-	*buf = appendCallTrace(*buf, t, callID)
-	writeJSON(w, http.StatusOK, *buf)
-	return OutcomeFound
+	return c.h.writeTrace(w, c, st, func(b []byte, t *traceview.Trace) ([]byte, *renderError) {
+		return appendCallTrace(b, t, callID), nil
+	})
 }
 
 // parseUUID accepts what the document's uuid format accepts: 32 hex digits,

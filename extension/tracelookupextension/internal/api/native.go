@@ -57,17 +57,9 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Ou
 		n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+segment+" not found")
 		return OutcomeNotFound
 	}
-	t, err := traceview.Build(st)
-	if err != nil {
-		n.writeError(w, http.StatusInternalServerError, "INTERNAL_ERROR", "stored trace could not be read")
-		return OutcomeError
-	}
-	defer t.Release()
-	buf := getBuf()
-	defer putBuf(buf)
-	*buf = n.h.appendNativeTrace(*buf, t, flat, include)
-	writeJSON(w, http.StatusOK, *buf)
-	return OutcomeFound
+	return n.h.writeTrace(w, n, st, func(b []byte, t *traceview.Trace) ([]byte, *renderError) {
+		return n.h.appendNativeTrace(b, t, flat, include), nil
+	})
 }
 
 var kindNames = [...]string{"UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"}
