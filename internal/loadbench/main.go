@@ -57,7 +57,7 @@ func main() {
 	flag.IntVar(&o.senders, "senders", 4, "concurrent gRPC senders")
 	flag.IntVar(&o.storedSpans, "stored-spans", 1_000_000, "spans stored (in 100-span traces) before the memory and lookup measurements")
 	flag.IntVar(&o.lookups, "lookups", 5000, "trace lookups sent")
-	flag.IntVar(&o.lookupWorkers, "lookup-workers", 2, "concurrent lookup clients")
+	flag.IntVar(&o.lookupWorkers, "lookup-workers", 2, "concurrent lookup clients in the second lookup measurement (the first uses one)")
 	flag.IntVar(&o.boundMiB, "bound-mib", 256, "max_memory_mib for the memory-bound measurement")
 	flag.IntVar(&o.boundFactor, "bound-factor", 10, "OTLP bytes sent in the bound measurement, as a multiple of bound-mib")
 	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 3*time.Minute, "the most one load phase may take")
@@ -198,8 +198,8 @@ type lookupResult struct {
 }
 
 // measureLookups fetches random 100-span traces with a fixed count and concurrency.
-func measureLookups(o options, c *collector, traces int) (lookupResult, error) {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.lookupWorkers}, Timeout: 10 * time.Second}
+func measureLookups(o options, c *collector, traces, workers int) (lookupResult, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	lat := make([]time.Duration, o.lookups)
 	var (
@@ -209,7 +209,7 @@ func measureLookups(o options, c *collector, traces int) (lookupResult, error) {
 		getErr  error
 	)
 	start := time.Now()
-	for w := 0; w < o.lookupWorkers; w++ {
+	for w := 0; w < workers; w++ {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
 			for i := next.Add(1) - 1; i < int64(o.lookups); i = next.Add(1) - 1 {
@@ -343,13 +343,16 @@ func run(o options) error {
 	row("RSS per stored span (less idle baseline)", fmt.Sprintf("%.1f B", float64(rss-baseRSS)/n))
 	row("index accounted bytes / heap growth", fmt.Sprintf("%.3f", accounted/float64(heap-baseHeap)))
 
-	lr, err := measureLookups(o, c, traces)
-	c.stop()
-	if err != nil {
-		return err
+	for _, workers := range []int{1, o.lookupWorkers} {
+		lr, err := measureLookups(o, c, traces, workers)
+		if err != nil {
+			c.stop()
+			return err
+		}
+		row(fmt.Sprintf("lookup GET /api/v1/traces/{id}, 100 spans, %d requests, %d client(s)", o.lookups, workers),
+			fmt.Sprintf("p50 %s  p99 %s  max %s  %.0f req/s", ms(lr.p50), ms(lr.p99), ms(lr.max), lr.perSecond))
 	}
-	row(fmt.Sprintf("lookup GET /api/v1/traces/{id}, 100 spans, %d requests, %d clients", o.lookups, o.lookupWorkers),
-		fmt.Sprintf("p50 %s  p99 %s  max %s  %.0f req/s", ms(lr.p50), ms(lr.p99), ms(lr.max), lr.perSecond))
+	c.stop()
 
 	// 3. The bound: boundFactor x max_memory_mib of OTLP into an index of max_memory_mib.
 	c, err = startCollector(o.collector, dir, tracelookupPipeline, o.boundMiB)

@@ -7,6 +7,7 @@ package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extens
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -164,6 +165,7 @@ func (h *Handler) writeTrace(w http.ResponseWriter, c contract, st store.Trace, 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

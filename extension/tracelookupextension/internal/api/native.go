@@ -214,7 +214,7 @@ func (sw *nativeSpanWriter) append(b []byte, i int) []byte {
 		case "attributes":
 			b = spancodec.AppendJSONObject(b, s.Attributes)
 		case "resource_attributes":
-			b = spancodec.AppendJSONObject(b, s.Resource.Attributes)
+			b = s.Resource.AppendAttributesJSON(b)
 		case "events":
 			b = appendNativeEvents(b, s.Events)
 		case "links":

@@ -80,10 +80,23 @@ type KeyValue struct {
 // Resource is the resource and instrumentation scope a group of spans came
 // with; spans that came with identical ones share one.
 type Resource struct {
+	// attrsJSON caches the attributes rendered as JSON; a Resource is decoded
+	// for one response and shared by its spans, so it renders once.
+	attrsJSON []byte
+
 	Attributes      []KeyValue
 	ScopeName       string
 	ScopeVersion    string
 	ScopeAttributes []KeyValue
+}
+
+// AppendAttributesJSON appends the attributes as one JSON object, rendering
+// them the first time only. Not safe for concurrent use.
+func (r *Resource) AppendAttributesJSON(b []byte) []byte {
+	if r.attrsJSON == nil {
+		r.attrsJSON = AppendJSONObject(make([]byte, 0, 64*len(r.Attributes)), r.Attributes)
+	}
+	return append(b, r.attrsJSON...)
 }
 
 // Event is a span event.
