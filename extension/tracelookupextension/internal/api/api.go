@@ -44,8 +44,15 @@ type Options struct {
 
 // Handler serves every contract.
 type Handler struct {
-	store *store.Store
-	opts  Options
+	store  *store.Store
+	opts   Options
+	routes []route
+}
+
+// route is one contract and the path prefix it serves.
+type route struct {
+	prefix string
+	c      contract
 }
 
 // NewHandler returns the API's HTTP handler.
@@ -53,7 +60,13 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	if opts.OrganizationID == "" {
 		opts.OrganizationID = "default"
 	}
-	return &Handler{store: st, opts: opts}
+	h := &Handler{store: st, opts: opts}
+	h.routes = []route{
+		{"/api/v1/traces/", native{h}},
+		{"/api/v2/trace/", apmTrace{h}},
+		{"/v1/trace/call/", callTrace{h}},
+	}
+	return h
 }
 
 // contract is one API contract: its path prefix and how it answers.
@@ -65,19 +78,12 @@ type contract interface {
 }
 
 func (h *Handler) route(path string) (contract, string, bool) {
-	for _, c := range []struct {
-		prefix string
-		c      contract
-	}{
-		{"/api/v1/traces/", native{h}},
-		{"/api/v2/trace/", apmTrace{h}},
-		{"/v1/trace/call/", callTrace{h}},
-	} {
-		if rest, ok := strings.CutPrefix(path, c.prefix); ok {
-			return c.c, rest, true
+	for _, r := range h.routes {
+		if rest, ok := strings.CutPrefix(path, r.prefix); ok {
+			return r.c, rest, true
 		}
 	}
-	return native{h}, "", false
+	return h.routes[0].c, "", false // unknown routes answer in the native format
 }
 
 // ServeHTTP routes to the contract the path names.

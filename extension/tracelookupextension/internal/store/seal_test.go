@@ -154,10 +154,8 @@ func TestResourcesAreSharedAndLeaveWithTheirLastTrace(t *testing.T) {
 		}
 	}
 	// New traces from a new resource push the old ones out; the old resources go with them.
-	td := makeTraces("only-service")
 	for i := uint64(1); i <= 30; i++ {
-		td = makeTraces("only-service", spanSpec{trace: traceID(99, i), span: 1})
-		s.Ingest(td)
+		s.Ingest(makeTraces("only-service", spanSpec{trace: traceID(99, i), span: 1}))
 	}
 	assert.Equal(t, int64(30), s.Stats().Traces)
 	assert.Equal(t, 1, s.resources.count())

@@ -162,7 +162,8 @@ type traceRec struct {
 }
 
 // Overheads counted per trace besides its data, measured on amd64 (see
-// store_memory_test.go): the record, its map slot, its queue slot.
+// BenchmarkHeapPerSpan, which reports accounted bytes against the live heap):
+// the record, its map slot, its queue slot.
 const (
 	traceRecBytes     = 176
 	mapEntryBytes     = 24
