@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
 // Config is the tracelookup extension's configuration.
@@ -110,8 +112,8 @@ func (cfg *Config) Validate() error {
 	if cfg.Index.MaxSpansPerTrace < 0 {
 		errs = append(errs, fmt.Errorf(`"index::max_spans_per_trace" must be 0 (no cap) or positive, got %d`, cfg.Index.MaxSpansPerTrace))
 	}
-	if cfg.Index.Retention < 0 {
-		errs = append(errs, fmt.Errorf(`"index::retention" must be 0 (no limit) or positive, got %s`, cfg.Index.Retention))
+	if r := cfg.Index.Retention; r < 0 || (r > 0 && r < store.MinRetention) {
+		errs = append(errs, fmt.Errorf(`"index::retention" must be 0 (no limit) or at least %s, got %s`, store.MinRetention, r))
 	}
 	if cfg.MaxResponseSpans <= 0 {
 		errs = append(errs, fmt.Errorf(`"max_response_spans" must be positive, got %d`, cfg.MaxResponseSpans))

@@ -65,6 +65,19 @@ func TestInvalidConfig(t *testing.T) {
 	}
 }
 
+// Regression: a retention under 10ns crashed the collector (a ticker of 0)
+// and 1us made expiry spin.
+func TestRetentionHasAFloor(t *testing.T) {
+	for _, r := range []time.Duration{time.Nanosecond, 5 * time.Nanosecond, time.Microsecond, 999 * time.Millisecond} {
+		cfg := NewFactory().CreateDefaultConfig().(*Config)
+		cfg.Index.Retention = r
+		assert.ErrorContains(t, cfg.Validate(), `"index::retention" must be 0 (no limit) or at least 1s`, r.String())
+	}
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Index.Retention = time.Second
+	assert.NoError(t, cfg.Validate())
+}
+
 func TestUnknownKeyIsRejected(t *testing.T) {
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
@@ -37,7 +38,8 @@ var (
 	_ SpanIndex           = (*tracelookupExtension)(nil)
 )
 
-// How often the index seals idle traces and expires old ones.
+// How often the index expires old traces, at most: a tenth of the
+// retention period, so a trace outlives it by at most that much.
 const maintenanceInterval = 250 * time.Millisecond
 
 type tracelookupExtension struct {
@@ -85,8 +87,14 @@ func (e *tracelookupExtension) registerGauges() error {
 	return errors.Join(
 		e.telemetry.RegisterTracelookupIndexSpansCallback(gauge(func(s store.Stats) int64 { return s.Spans })),
 		e.telemetry.RegisterTracelookupIndexTracesCallback(gauge(func(s store.Stats) int64 { return s.Traces })),
-		e.telemetry.RegisterTracelookupIndexBytesCallback(gauge(func(s store.Stats) int64 { return s.Bytes })),
-		e.telemetry.RegisterTracelookupIndexSpansDroppedCallback(gauge(func(s store.Stats) int64 { return s.DroppedSpans })),
+		// The lookup buffers kept for reuse are the index's memory too.
+		e.telemetry.RegisterTracelookupIndexBytesCallback(gauge(func(s store.Stats) int64 { return s.Bytes + pool.HeldBytes() })),
+		e.telemetry.RegisterTracelookupIndexSpansDroppedCallback(func(_ context.Context, o metric.Int64Observer) error {
+			st := e.store.Stats()
+			o.Observe(st.DroppedSpans, metric.WithAttributes(attribute.String("reason", "max_spans_per_trace")))
+			o.Observe(st.DuplicateSpans, metric.WithAttributes(attribute.String("reason", "duplicate")))
+			return nil
+		}),
 		e.telemetry.RegisterTracelookupIndexTracesEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
 			st := e.store.Stats()
 			for _, r := range []store.Reason{store.ReasonMemory, store.ReasonCount, store.ReasonRetention} {
@@ -140,8 +148,8 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 	return nil
 }
 
-// maintain seals idle traces and expires old ones in the background, so that
-// both happen even when no spans arrive.
+// maintain expires old traces in the background, so that they leave even
+// when no spans arrive.
 func (e *tracelookupExtension) maintain(interval time.Duration, stop <-chan struct{}) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -156,12 +164,15 @@ func (e *tracelookupExtension) maintain(interval time.Duration, stop <-chan stru
 }
 
 // Shutdown lets lookups in flight finish until ctx ends, then closes the
-// server; it is safe to call when Start never ran.
+// server and frees the index; it is safe to call when Start never ran.
+// Receivers stop before extensions, so nothing writes to the index then.
 func (e *tracelookupExtension) Shutdown(ctx context.Context) error {
 	var err error
 	if e.server != nil {
 		if err = e.server.Shutdown(ctx); err != nil {
-			err = e.server.Close()
+			// Requests still running when ctx ended: cut them off, and
+			// report why the graceful shutdown did not finish.
+			err = errors.Join(err, e.server.Close())
 		}
 	}
 	if e.stop != nil {
@@ -169,6 +180,7 @@ func (e *tracelookupExtension) Shutdown(ctx context.Context) error {
 		e.stop = nil
 	}
 	e.wg.Wait()
+	e.store.Close()
 	e.telemetry.Shutdown()
 	return err
 }

@@ -106,10 +106,31 @@ func TestServesIndexedTraces(t *testing.T) {
 func TestRetentionRunsWithoutTraffic(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	ext, _ := startExtension(t, tt, func(cfg *Config) { cfg.Index.Retention = 50 * time.Millisecond })
+	ext, _ := startExtension(t, tt, func(cfg *Config) { cfg.Index.Retention = time.Second })
 	ext.IndexTraces(oneSpan(pcommon.TraceID{1}))
 	require.Eventually(t, func() bool { return ext.store.Stats().Traces == 0 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, int64(1), ext.store.Stats().Evicted[2])
+}
+
+// Regression: when requests outlived the shutdown context, Shutdown returned
+// the error of Close (nil) instead of the context's.
+func TestShutdownReportsWhyItWasNotGraceful(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = freeAddr(t)
+	ext, err := NewFactory().Create(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	// A request that has begun but never ends keeps its connection active.
+	conn, err := net.Dial("tcp", cfg.ServerConfig.NetAddr.Endpoint)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.Write([]byte("GET /api/v1/traces/1 HTTP/1.1\r\nHost: x\r\n"))
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond) // let the server read it
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err = ext.Shutdown(ctx)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 func TestStartFailsWhenPortIsTaken(t *testing.T) {

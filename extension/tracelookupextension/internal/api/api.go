@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
@@ -123,19 +123,20 @@ func (h *Handler) findTrace(cands []traceid.Candidate) (store.Trace, bool) {
 	return store.Trace{}, false
 }
 
-// bufPool recycles response buffers: a 100-span trace renders to about 100 KB.
-var bufPool = sync.Pool{New: func() any { return new([]byte) }}
-
 // maxPooledBuf keeps a rare huge response from pinning its buffer.
 const maxPooledBuf = 4 << 20
 
-func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+// bufs recycles response buffers (a 100-span trace renders to about 100 KB),
+// bounded in count and counted (see package pool).
+var bufs = pool.New(8, maxPooledBuf,
+	func() *[]byte { return new([]byte) },
+	func(b *[]byte) int { return cap(*b) })
+
+func getBuf() *[]byte { return bufs.Get() }
 
 func putBuf(b *[]byte) {
-	if cap(*b) <= maxPooledBuf {
-		*b = (*b)[:0]
-		bufPool.Put(b)
-	}
+	*b = (*b)[:0]
+	bufs.Put(b)
 }
 
 // renderError is a failure of rendering that the contract answers in its own format.

@@ -153,7 +153,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	var err, errs error
 	builder.TracelookupIndexBytes, err = builder.meter.Int64ObservableGauge(
 		"otelcol_tracelookup_index_bytes",
-		metric.WithDescription("Bytes of Go heap the index accounts for (encoded spans plus per-trace and index overhead). [Development]"),
+		metric.WithDescription("Bytes the index holds - its chunks of compressed spans (mapped outside the Go heap), its per-trace entries and secondary indexes, and the lookup buffers it keeps for reuse. [Development]"),
 		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
@@ -165,7 +165,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.TracelookupIndexSpansDropped, err = builder.meter.Int64ObservableCounter(
 		"otelcol_tracelookup_index_spans_dropped",
-		metric.WithDescription("Spans not stored because their trace had reached max_spans_per_trace (the trace is marked truncated). [Development]"),
+		metric.WithDescription("Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), or the trace already held the same span (same span id, parent and kind - a client retried). [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)

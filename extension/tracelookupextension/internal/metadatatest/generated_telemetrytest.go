@@ -24,7 +24,7 @@ func NewSettings(tt *componenttest.Telemetry) extension.Settings {
 func AssertEqualTracelookupIndexBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_index_bytes",
-		Description: "Bytes of Go heap the index accounts for (encoded spans plus per-trace and index overhead). [Development]",
+		Description: "Bytes the index holds - its chunks of compressed spans (mapped outside the Go heap), its per-trace entries and secondary indexes, and the lookup buffers it keeps for reuse. [Development]",
 		Unit:        "By",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
@@ -52,7 +52,7 @@ func AssertEqualTracelookupIndexSpans(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualTracelookupIndexSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_index_spans_dropped",
-		Description: "Spans not stored because their trace had reached max_spans_per_trace (the trace is marked truncated). [Development]",
+		Description: "Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), or the trace already held the same span (same span id, parent and kind - a client retried). [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -11,62 +11,77 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// Sealed blocks are S2 blocks of encoded records, each preceded by its
-// compressed length as a uvarint, so a trace sealed several times holds the
-// blocks back to back. S2 is chosen over zstd for speed: sealing runs for
-// every span the index keeps, and S2 compresses several times faster, while
-// the records' repetition (resource records, attribute keys, names) is what
-// both remove.
+// A block holds the records one batch added to one trace. Blocks are written
+// back to back, each preceded by a uvarint header: its payload length shifted
+// left once, with the low bit set when the payload is stored raw because
+// compression did not pay. Every block is written once and never rewritten:
+// a trace that receives spans in many batches holds many blocks, and no
+// byte is compressed twice. S2 is chosen over zstd for speed: every span the
+// index keeps is compressed on ingest, and S2 compresses several times faster,
+// while the records' repetition (attribute keys, names, service strings) is
+// what both remove.
 
-// errBadBlock is returned for sealed data that does not decode.
-var errBadBlock = errors.New("spancodec: corrupt sealed block")
+// errBadBlock is returned for blocks that do not decode.
+var errBadBlock = errors.New("spancodec: corrupt block")
 
-// Seal compresses encoded records into a block, appended to dst. ok is false
-// when compression does not pay; the caller keeps the records as they are.
-func Seal(dst, records []byte) ([]byte, bool) {
-	block := s2.Encode(nil, records)
-	if len(block)+binary.MaxVarintLen32 >= len(records) {
-		return dst, false
+// Seal appends records to dst as one block, compressed when that makes it
+// smaller. scratch is reusable memory for the compressor; Seal returns it
+// grown as needed.
+func Seal(dst, records, scratch []byte) (out, scratchOut []byte) {
+	if n := s2.MaxEncodedLen(len(records)); cap(scratch) < n {
+		scratch = make([]byte, n)
 	}
-	dst = binary.AppendUvarint(dst, uint64(len(block)))
-	return append(dst, block...), true
+	block := s2.Encode(scratch[:cap(scratch)], records)
+	if len(block) < len(records) {
+		dst = binary.AppendUvarint(dst, uint64(len(block))<<1)
+		return append(dst, block...), scratch
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(records))<<1|1)
+	return append(dst, records...), scratch
 }
 
-// Unseal decompresses sealed blocks, appending the records to dst. It sizes
-// dst once and decodes every block in place.
+// Unseal decodes blocks, appending their records to dst. It sizes dst once
+// and decodes every block in place.
 func Unseal(dst, blocks []byte) ([]byte, error) {
 	total := 0
 	for rest := blocks; len(rest) > 0; {
-		block, next, err := nextBlock(rest)
+		payload, raw, next, err := nextBlock(rest)
 		if err != nil {
 			return nil, err
 		}
-		size, err := s2.DecodedLen(block)
-		if err != nil {
-			return nil, errBadBlock
+		size := len(payload)
+		if !raw {
+			if size, err = s2.DecodedLen(payload); err != nil {
+				return nil, errBadBlock
+			}
 		}
 		total += size
 		rest = next
 	}
 	dst = slices.Grow(dst, total)
 	for len(blocks) > 0 {
-		block, next, _ := nextBlock(blocks)
-		size, _ := s2.DecodedLen(block)
-		start := len(dst)
-		dst = dst[:start+size]
-		if _, err := s2.Decode(dst[start:], block); err != nil {
-			return nil, errBadBlock
+		payload, raw, next, _ := nextBlock(blocks)
+		if raw {
+			dst = append(dst, payload...)
+		} else {
+			size, _ := s2.DecodedLen(payload)
+			start := len(dst)
+			dst = dst[:start+size]
+			if _, err := s2.Decode(dst[start:], payload); err != nil {
+				return nil, errBadBlock
+			}
 		}
 		blocks = next
 	}
 	return dst, nil
 }
 
-// nextBlock splits the first length-prefixed block off blocks.
-func nextBlock(blocks []byte) (block, rest []byte, err error) {
-	n, k := binary.Uvarint(blocks)
+// nextBlock splits the first block off blocks.
+func nextBlock(blocks []byte) (payload []byte, raw bool, rest []byte, err error) {
+	h, k := binary.Uvarint(blocks)
+	n := h >> 1
 	if k <= 0 || n > uint64(len(blocks)-k) {
-		return nil, nil, errBadBlock
+		return nil, false, nil, errBadBlock
 	}
-	return blocks[k : k+int(n)], blocks[k+int(n):], nil
+	return blocks[k : k+int(n)], h&1 == 1, blocks[k+int(n):], nil
 }

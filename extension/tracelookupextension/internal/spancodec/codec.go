@@ -204,7 +204,10 @@ func (d *decoder) decode(traceID [16]byte, resolve Resolver, fn func(*Span)) err
 // DecodeAll returns every span in data; sizeHint is how many there probably are.
 func DecodeAll(data []byte, traceID [16]byte, resolve Resolver, sizeHint int) ([]Span, error) {
 	var sc Scratch
-	return sc.Decode(traceID, nil, data, resolve, sizeHint)
+	spans := slices.Grow(sc.spans[:0], sizeHint)
+	d := decoder{buf: data, arena: &sc.kv}
+	err := d.decode(traceID, resolve, func(s *Span) { spans = append(spans, *s) })
+	return spans, err
 }
 
 // Scratch is reusable memory for decoding one trace at a time. The spans
@@ -215,22 +218,19 @@ type Scratch struct {
 	kv      []KeyValue
 }
 
-// Decode decompresses sealed, appends open, and decodes every span;
-// sizeHint is how many there probably are.
-func (sc *Scratch) Decode(traceID [16]byte, sealed, open []byte, resolve Resolver, sizeHint int) ([]Span, error) {
-	data := open
-	if len(sealed) > 0 {
-		records, err := Unseal(sc.records[:0], sealed)
-		if err != nil {
-			return nil, err
-		}
-		sc.records = append(records, open...)
-		data = sc.records
+// Decode unseals blocks (see Seal) into sc's memory and decodes every span;
+// sizeHint is how many there probably are. The spans' strings point into
+// sc's copy, never into blocks, so blocks may be reused once Decode returns.
+func (sc *Scratch) Decode(traceID [16]byte, blocks []byte, resolve Resolver, sizeHint int) ([]Span, error) {
+	data, err := Unseal(sc.records[:0], blocks)
+	if err != nil {
+		return nil, err
 	}
+	sc.records = data
 	spans := slices.Grow(sc.spans[:0], sizeHint)
 	sc.kv = sc.kv[:0]
 	d := decoder{buf: data, arena: &sc.kv}
-	err := d.decode(traceID, resolve, func(s *Span) { spans = append(spans, *s) })
+	err = d.decode(traceID, resolve, func(s *Span) { spans = append(spans, *s) })
 	sc.spans = spans
 	return spans, err
 }
@@ -481,4 +481,10 @@ func (d *decoder) span(s *Span) {
 		}
 	}
 	s.DroppedLinks = d.uint32()
+}
+
+// Bytes is the memory sc holds, by capacity.
+func (sc *Scratch) Bytes() int {
+	const spanSize, kvSize = int(unsafe.Sizeof(Span{})), int(unsafe.Sizeof(KeyValue{}))
+	return cap(sc.records) + cap(sc.spans)*spanSize + cap(sc.kv)*kvSize
 }

@@ -214,17 +214,22 @@ func TestSealRoundTrip(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		data = append(data, encode(richTraces(), int64(i))...)
 	}
-	block, ok := Seal(nil, data[:len(data)/2])
-	require.True(t, ok)
+	var scratch []byte
+	block, scratch := Seal(nil, data[:len(data)/2], scratch)
 	assert.Less(t, len(block), len(data)/2)
-	block, ok = Seal(block, data[len(data)/2:])
-	require.True(t, ok)
+	block, scratch = Seal(block, data[len(data)/2:], scratch)
+	// A block that does not compress is kept raw, and still reads back.
+	tiny := []byte{1, 2, 3}
+	block, _ = Seal(block, tiny, scratch)
+	assert.Equal(t, []byte{byte(len(tiny)<<1 | 1), 1, 2, 3}, block[len(block)-4:], "raw, with its flag")
 	out, err := Unseal([]byte("prefix"), block)
 	require.NoError(t, err)
-	assert.Equal(t, append([]byte("prefix"), data...), out)
+	assert.Equal(t, append(append([]byte("prefix"), data...), tiny...), out)
 
-	_, ok = Seal(nil, []byte{1, 2, 3})
-	assert.False(t, ok, "tiny input does not pay")
-	_, err = Unseal(nil, []byte("not zstd"))
+	_, err = Unseal(nil, []byte("not s2"))
 	assert.Error(t, err)
+	_, err = Unseal(nil, []byte{0x80})
+	assert.Error(t, err, "truncated header")
+	_, err = Unseal(nil, []byte{8, 1})
+	assert.Error(t, err, "block longer than the data")
 }

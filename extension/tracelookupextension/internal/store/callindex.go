@@ -11,11 +11,6 @@ import (
 
 const callShards = 16
 
-type traceRef struct {
-	id  [16]byte
-	seq uint64
-}
-
 // callIndex maps a call id to the traces that carry it. Entries leave with
 // their trace on eviction.
 type callIndex struct {
@@ -37,26 +32,39 @@ func (c *callIndex) shard(callID string) int {
 	return int(maphash.String(c.seed, callID) % callShards)
 }
 
-func (c *callIndex) add(ref callRef) {
-	sh := &c.shards[c.shard(ref.callID)]
+// add and remove run under the lock of the trace's shard (see ingestTrace).
+func (c *callIndex) add(callID string, ref traceRef) {
+	sh := &c.shards[c.shard(callID)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	refs := sh.m[ref.callID]
-	if !slices.Contains(refs, traceRef{ref.id, ref.seq}) {
-		sh.m[ref.callID] = append(refs, traceRef{ref.id, ref.seq})
+	refs := sh.m[callID]
+	if !slices.Contains(refs, ref) {
+		sh.m[callID] = append(refs, ref)
 	}
 }
 
-func (c *callIndex) remove(ref callRef) {
-	sh := &c.shards[c.shard(ref.callID)]
+func (c *callIndex) remove(callID string, ref traceRef) {
+	sh := &c.shards[c.shard(callID)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	refs := slices.DeleteFunc(sh.m[ref.callID], func(r traceRef) bool { return r.id == ref.id && r.seq == ref.seq })
+	refs := slices.DeleteFunc(sh.m[callID], func(r traceRef) bool { return r == ref })
 	if len(refs) == 0 {
-		delete(sh.m, ref.callID)
+		delete(sh.m, callID)
 	} else {
-		sh.m[ref.callID] = refs
+		sh.m[callID] = refs
 	}
+}
+
+// size is how many call ids are indexed.
+func (c *callIndex) size() int {
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.RLock()
+		n += len(sh.m)
+		sh.mu.RUnlock()
+	}
+	return n
 }
 
 func (c *callIndex) get(callID string) []traceRef {

@@ -303,3 +303,49 @@ func TestConcurrentIngestAndLookup(t *testing.T) {
 	assert.LessOrEqual(t, st.Bytes, int64(256<<10))
 	assert.Equal(t, int64(2000), st.Traces+st.EvictedBy(ReasonMemory))
 }
+
+// Regression: duplicates were detected by span id alone, so the second half
+// of a Zipkin-style shared span (same id, other kind and parent) was dropped.
+func TestSharedSpanHalvesAreBothKept(t *testing.T) {
+	s, _ := newTestStore(Config{})
+	id := traceID(3, 3)
+	client := makeTraces("caller", spanSpec{trace: id, span: 7, parent: 1})
+	client.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetKind(ptrace.SpanKindClient)
+	server := makeTraces("callee", spanSpec{trace: id, span: 7, parent: 1})
+	server.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetKind(ptrace.SpanKindServer)
+	s.Ingest(client)
+	s.Ingest(server)
+	s.Ingest(server) // retried: stored once
+	s.Ingest(client)
+	tr, ok := s.Get(id)
+	require.True(t, ok)
+	spans, err := tr.Spans()
+	require.NoError(t, err)
+	require.Len(t, spans, 2)
+	assert.Equal(t, "caller", spans[0].ServiceName())
+	assert.Equal(t, "callee", spans[1].ServiceName())
+	st := s.Stats()
+	assert.Equal(t, int64(2), st.DuplicateSpans, "what was really dropped is counted")
+	assert.Zero(t, st.DroppedSpans)
+}
+
+// Regression: entries were stamped before they were queued, so racing
+// batches queued them out of order, and retention, which checks the head
+// only, kept expired traces behind a younger one.
+func TestQueueStampsFollowQueueOrder(t *testing.T) {
+	var q fifo
+	for _, now := range []int64{10, 30, 20, 25, 40} {
+		q.push(traceRef{seq: uint64(now)}, now)
+	}
+	var stamps []int64
+	for q.n > 0 {
+		stamps = append(stamps, q.ring[q.head].stamp)
+		q.pop()
+	}
+	assert.Equal(t, []int64{10, 30, 30, 30, 40}, stamps)
+}
+
+func TestRetentionHasAFloor(t *testing.T) {
+	s := New(Config{MaxBytes: 1 << 20, Retention: time.Nanosecond})
+	assert.Equal(t, MinRetention, s.cfg.Retention)
+}

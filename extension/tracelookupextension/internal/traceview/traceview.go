@@ -10,8 +10,9 @@ import (
 	"bytes"
 	"cmp"
 	"slices"
-	"sync"
+	"unsafe"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
@@ -58,20 +59,26 @@ type Trace struct {
 	parent  []int
 	seen    []bool
 	stack   []int
+	mark    []int32
 	pooled  bool
 }
-
-var pool = sync.Pool{New: func() any { return &Trace{byID: make(map[[8]byte]int)} }}
 
 // maxPooledBytes bounds what a pooled Trace keeps of one large trace.
 const maxPooledBytes = 8 << 20
 
-// Build decodes and assembles a stored trace. Call Release when done with it:
-// its memory serves the next Build.
+// traces recycles assembly memory between lookups, bounded in count and
+// counted (see package pool).
+var traces = pool.New(8, 2*maxPooledBytes,
+	func() *Trace { return &Trace{byID: make(map[[8]byte]int)} },
+	(*Trace).heldBytes)
+
+// Build decodes and assembles a stored trace, and releases st's memory.
+// Call Release when done with the result: its memory serves the next Build.
 func Build(st store.Trace) (*Trace, error) {
-	t := pool.Get().(*Trace)
+	t := traces.Get()
 	t.pooled = true
 	spans, err := st.SpansInto(&t.scratch)
+	st.Release()
 	if err != nil {
 		t.Release()
 		return nil, err
@@ -93,7 +100,18 @@ func (t *Trace) Release() {
 		t.byID = make(map[[8]byte]int)
 	}
 	t.Spans, t.Roots = nil, t.Roots[:0]
-	pool.Put(t)
+	traces.Put(t)
+}
+
+// heldBytes is the memory a pooled Trace keeps, by capacity.
+func (t *Trace) heldBytes() int {
+	const spanSize = int(unsafe.Sizeof(spancodec.Span{}))
+	n := t.scratch.Bytes() + spanSize*cap(t.sorted) + 4*cap(t.order) + 8*cap(t.parent) + cap(t.seen) + 8*cap(t.stack) + 4*cap(t.mark)
+	n += 24*cap(t.Children) + 8*cap(t.Roots) + 24*len(t.byID)
+	for _, c := range t.Children {
+		n += 8 * cap(c)
+	}
+	return n
 }
 
 // FromSpans assembles a trace from decoded spans; the caller sets the index times.
@@ -215,17 +233,34 @@ func (t *Trace) breakCycles(parent []int) {
 	for _, r := range t.Roots {
 		visit(r)
 	}
+	// A span not reached from a root is in a parent-id cycle or below one.
+	// Walk up from it to the cycle, and make the cycle's earliest span a
+	// root: everything below the cycle then hangs from it again, and a span
+	// whose parent is in the trace stays under that parent.
+	t.mark = reuse(t.mark, len(t.Spans))
+	mark := t.mark
+	clear(mark)
 	added := false
 	for i := range t.Spans {
 		if seen[i] {
 			continue
 		}
-		p := parent[i]
-		t.Children[p] = slices.DeleteFunc(t.Children[p], func(c int) bool { return c == i })
-		parent[i] = -1
-		t.Roots = append(t.Roots, i)
+		stamp := int32(i + 1)
+		j := i
+		for mark[j] != stamp {
+			mark[j] = stamp
+			j = parent[j] // never -1: every root was visited
+		}
+		first := j
+		for k := parent[j]; k != j; k = parent[k] {
+			first = min(first, k)
+		}
+		p := parent[first]
+		t.Children[p] = slices.DeleteFunc(t.Children[p], func(c int) bool { return c == first })
+		parent[first] = -1
+		t.Roots = append(t.Roots, first)
 		added = true
-		visit(i)
+		visit(first)
 	}
 	if added {
 		slices.Sort(t.Roots)

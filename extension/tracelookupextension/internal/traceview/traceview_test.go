@@ -143,3 +143,18 @@ func TestSelfTime(t *testing.T) {
 	neg := FromSpans([16]byte{1}, []spancodec.Span{sp(1, 0, 10, 5)})
 	assert.Equal(t, uint64(0), neg.SelfTime(0))
 }
+
+// Regression: the cycle breaker made the earliest unreached span a root, even
+// when that span hangs below a cycle and its parent is in the trace.
+func TestCycleWithAnEarlyDescendant(t *testing.T) {
+	tr := FromSpans([16]byte{1}, []spancodec.Span{
+		sp(1, 2, 20, 40), // 1 <-> 2
+		sp(2, 1, 30, 35),
+		sp(3, 1, 5, 10), // below the cycle, and earlier than all of it
+		sp(4, 3, 6, 7),
+	})
+	assert.Equal(t, []byte{1}, ids(tr, tr.Roots), "the cycle's earliest span is the only root")
+	assert.Equal(t, []byte{3, 2}, child(tr, 1), "the early descendant stays under its parent")
+	assert.Equal(t, []byte{4}, child(tr, 3))
+	assert.True(t, tr.Spans[2].HasParent(), "the broken link keeps its parent id")
+}

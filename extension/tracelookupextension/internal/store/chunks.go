@@ -1,0 +1,188 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// The span data lives in a log of fixed-size chunks, allocated outside the
+// Go heap (see mapChunk) and reused: blocks are appended at the head, and
+// memory is reclaimed a whole chunk at a time, oldest first, by evicting every
+// trace that has a block in it. So the memory the data takes is the chunks
+// mapped, which the bound counts exactly; the Go heap holds only small
+// per-trace entries, and the collector neither scans nor copies span data.
+//
+// Safety: a chunk is only reused or unmapped after every trace that owns a
+// block in it has left its shard, under that shard's lock; readers copy
+// block bytes while they hold the same lock. So no reader ever sees a chunk
+// change under it.
+
+const (
+	minChunkBytes = 4 << 10
+	maxChunkBytes = 1 << 20
+	// spareChunks are kept mapped for reuse when eviction frees them, within
+	// the budget, so that steady ingest neither maps nor unmaps.
+	spareChunks = 2
+	// ownerBytes is what one owner entry costs.
+	ownerBytes = 24
+)
+
+// chunkSizeFor picks the chunk size for a budget: a power of two, at most
+// 1/64 of the budget, so that eviction frees memory in small steps.
+func chunkSizeFor(maxBytes int64) int {
+	size := minChunkBytes
+	for size < maxChunkBytes && int64(size)*2*64 <= maxBytes {
+		size *= 2
+	}
+	return size
+}
+
+// extent is a run of block bytes in one chunk.
+type extent struct {
+	c   *chunk
+	off uint32
+	n   uint32
+}
+
+type chunk struct {
+	mem  []byte
+	used int
+	// owners are the traces with a block in this chunk, in write order.
+	owners []traceRef
+}
+
+type chunkLog struct {
+	size int
+
+	mu     sync.Mutex
+	ring   []*chunk // chunks holding data, oldest first; the last is the head
+	head   *chunk   // where blocks are appended
+	free   []*chunk // recycled, ready for reuse
+	closed bool
+
+	mapped atomic.Int64 // bytes of chunks mapped
+	spare  atomic.Int64 // bytes of those on the free list
+	owners atomic.Int64 // bytes of owner entries
+}
+
+// write appends block to the log for owner, adding its extents to ext.
+// A block larger than the room left in a chunk continues in the next one.
+func (l *chunkLog) write(ext []extent, owner traceRef, block []byte) []extent {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ext
+	}
+	for len(block) > 0 {
+		c := l.head
+		if c == nil || c.used == len(c.mem) {
+			c = l.newHead()
+		}
+		n := copy(c.mem[c.used:], block)
+		if k := len(ext) - 1; k >= 0 && ext[k].c == c && int(ext[k].off+ext[k].n) == c.used {
+			ext[k].n += uint32(n) // continues the last extent: one entry, not two
+		} else {
+			ext = append(ext, extent{c: c, off: uint32(c.used), n: uint32(n)})
+		}
+		if k := len(c.owners) - 1; k < 0 || c.owners[k] != owner {
+			c.owners = append(c.owners, owner)
+			l.owners.Add(ownerBytes)
+		}
+		c.used += n
+		block = block[n:]
+	}
+	return ext
+}
+
+// newHead starts a new head chunk, reusing a free one when there is one.
+// It never evicts: the caller holds a shard lock, and eviction takes shard
+// locks; the store evicts once the lock is released (see Store.enforce).
+func (l *chunkLog) newHead() *chunk {
+	var c *chunk
+	if n := len(l.free); n > 0 {
+		c, l.free = l.free[n-1], l.free[:n-1]
+		l.spare.Add(-int64(l.size))
+	} else {
+		c = &chunk{mem: mapChunk(l.size)}
+		l.mapped.Add(int64(l.size))
+	}
+	l.head = c
+	l.ring = append(l.ring, c)
+	return c
+}
+
+// popOldest takes the oldest chunk with data out of the log; the caller
+// evicts its owners, then hands it to recycle.
+func (l *chunkLog) popOldest() *chunk {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ring) == 0 {
+		return nil
+	}
+	c := l.ring[0]
+	l.ring[0] = nil
+	l.ring = l.ring[1:]
+	if c == l.head {
+		l.head = nil
+	}
+	return c
+}
+
+// recycle makes a chunk whose owners have all been evicted free for reuse,
+// or unmaps it when enough are spare.
+func (l *chunkLog) recycle(c *chunk) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.owners.Add(-ownerBytes * int64(len(c.owners)))
+	clear(c.owners)
+	c.owners = c.owners[:0]
+	if cap(c.owners) > 1024 {
+		c.owners = nil
+	}
+	c.used = 0
+	if !l.closed && len(l.free) < spareChunks {
+		l.free = append(l.free, c)
+		l.spare.Add(int64(l.size))
+		return
+	}
+	unmapChunk(c.mem)
+	c.mem = nil
+	l.mapped.Add(-int64(l.size))
+}
+
+// chunksInUse is how many chunks hold data.
+func (l *chunkLog) chunksInUse() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.ring)
+}
+
+// close unmaps every chunk; the store has already removed every trace.
+func (l *chunkLog) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	l.closed = true
+	for _, c := range append(l.ring, l.free...) {
+		unmapChunk(c.mem)
+		c.mem = nil
+	}
+	l.ring, l.free, l.head = nil, nil, nil
+	l.mapped.Store(0)
+	l.spare.Store(0)
+	l.owners.Store(0)
+}
+
+// copyExtents appends the bytes of ext to dst. The caller holds the lock of
+// the shard of the trace that owns them.
+func copyExtents(dst []byte, ext []extent) []byte {
+	for _, e := range ext {
+		dst = append(dst, e.c.mem[e.off:e.off+e.n]...)
+	}
+	return dst
+}

@@ -1,0 +1,205 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+
+// queueEntryBytes is the size of one queue entry.
+const queueEntryBytes = 40
+
+type queued struct {
+	ref   traceRef
+	stamp int64 // first seen, never earlier than the entry before it
+}
+
+// fifo lists one shard's traces in first-seen order, for the count and
+// retention bounds. Entries are pushed under the shard's lock, stamped no
+// earlier than the last, so the order and the stamps agree even when
+// batches race; entries of traces evicted for memory are skipped when they
+// reach the head.
+type fifo struct {
+	ring []queued
+	head int
+	n    int
+	last int64
+}
+
+// push appends ref and returns the bytes the queue grew by.
+func (q *fifo) push(ref traceRef, now int64) int64 {
+	var grown int64
+	if q.n == len(q.ring) {
+		next := make([]queued, max(16, 2*len(q.ring)))
+		for i := 0; i < q.n; i++ {
+			next[i] = q.ring[(q.head+i)%len(q.ring)]
+		}
+		grown = int64(len(next)-len(q.ring)) * queueEntryBytes
+		q.ring, q.head = next, 0
+	}
+	q.last = max(q.last, now)
+	q.ring[(q.head+q.n)%len(q.ring)] = queued{ref: ref, stamp: q.last}
+	q.n++
+	return grown
+}
+
+// front returns the oldest entry whose trace is still stored, dropping the
+// ones before it.
+func (sh *shard) front() (queued, bool) {
+	q := &sh.queue
+	for q.n > 0 {
+		e := q.ring[q.head]
+		if r := sh.find(e.ref.id); r != nil && r.seq == e.ref.seq {
+			return e, true
+		}
+		q.pop()
+	}
+	return queued{}, false
+}
+
+func (q *fifo) pop() {
+	q.ring[q.head] = queued{}
+	q.head = (q.head + 1) % len(q.ring)
+	q.n--
+}
+
+// enforce evicts until every bound holds. The caller holds no lock.
+func (s *Store) enforce(now int64) {
+	if !s.overMemory() && !s.overCount() && !s.overRetention(now) {
+		return
+	}
+	s.evictMu.Lock()
+	defer s.evictMu.Unlock()
+	for s.overMemory() {
+		if !s.evictOldestChunk() {
+			break
+		}
+	}
+	for s.overCount() {
+		if !s.evictOldestTrace() {
+			break
+		}
+	}
+	if s.overRetention(now) {
+		s.expire(now)
+	}
+}
+
+// overMemory says whether the store holds more than its budget. The Go heap
+// it holds counts with the collector's headroom on top, and the spare chunks
+// are kept inside the budget, so that what the process holds for the index
+// stays within MaxBytes.
+func (s *Store) overMemory() bool {
+	l := s.log
+	inUse := l.mapped.Load() - l.spare.Load()
+	held := float64(inUse) + float64(s.heapBytes())*s.heapFactor + float64(spareChunks*l.size)
+	return held > float64(s.cfg.MaxBytes)
+}
+
+func (s *Store) overCount() bool {
+	return s.cfg.MaxTraces > 0 && s.traces.Load() > int64(s.cfg.MaxTraces)
+}
+
+// overRetention is a quick check; evictOldestTrace decides exactly.
+func (s *Store) overRetention(now int64) bool {
+	return s.cfg.Retention > 0 && s.traces.Load() > 0 && now-s.lastExpiry.Load() >= int64(s.cfg.Retention)/10
+}
+
+// evictOldestChunk evicts every trace with a block in the oldest chunk and
+// recycles the chunk; false when there is none.
+func (s *Store) evictOldestChunk() bool {
+	c := s.log.popOldest()
+	if c == nil {
+		return false
+	}
+	for _, ref := range c.owners {
+		s.evict(ref, ReasonMemory)
+	}
+	s.log.recycle(c)
+	return true
+}
+
+// evictOldestTrace evicts the trace first seen earliest, across shards.
+func (s *Store) evictOldestTrace() bool {
+	var (
+		oldest queued
+		found  bool
+	)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock() // front drops stale entries
+		e, ok := sh.front()
+		sh.mu.Unlock()
+		if ok && (!found || e.stamp < oldest.stamp) {
+			oldest, found = e, true
+		}
+	}
+	if !found {
+		return false
+	}
+	s.evict(oldest.ref, ReasonCount)
+	return true
+}
+
+// expire evicts, shard by shard, the traces first seen before now less the
+// retention period: each shard's queue is in first-seen order, so each
+// stops at its first younger trace.
+func (s *Store) expire(now int64) {
+	s.lastExpiry.Store(now)
+	cutoff := now - int64(s.cfg.Retention)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for {
+			e, ok := sh.front()
+			if !ok || e.stamp >= cutoff {
+				break
+			}
+			sh.queue.pop()
+			if r := sh.remove(e.ref); r != nil {
+				s.dropRec(r)
+				s.evicted[ReasonRetention].Add(1)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// evict removes one trace, if it is still stored.
+func (s *Store) evict(ref traceRef, reason Reason) {
+	sh := s.shardOf(low64(ref.id))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	r := sh.remove(ref)
+	if r == nil {
+		return
+	}
+	s.dropRec(r)
+	s.evicted[reason].Add(1)
+}
+
+// dropRec releases what a removed trace holds; its shard is locked.
+func (s *Store) dropRec(r *traceRec) {
+	s.bytes.Add(-r.charged)
+	s.traces.Add(-1)
+	s.spans.Add(-int64(r.spanCount))
+	ref := traceRef{id: r.id, seq: r.seq}
+	for _, c := range r.callIDs {
+		s.calls.remove(c, ref)
+	}
+	for _, res := range r.res {
+		s.resources.release(res)
+	}
+	r.blocks, r.res, r.callIDs, r.spanKeys = nil, nil, nil, nil
+}
+
+// ExpireOld evicts traces past the retention period; the owner calls it
+// periodically so that old traces leave even when no spans arrive.
+func (s *Store) ExpireOld() {
+	if s.cfg.Retention <= 0 {
+		return
+	}
+	s.evictMu.Lock()
+	defer s.evictMu.Unlock()
+	s.expire(s.now().UnixNano())
+}
+
+// Maintain runs the periodic work: expiry by retention.
+func (s *Store) Maintain() { s.ExpireOld() }

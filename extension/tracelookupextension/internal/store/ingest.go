@@ -1,0 +1,221 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+
+import (
+	"hash/maphash"
+	"slices"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+)
+
+// spanRef is one span of a batch, with the resource group it came in.
+type spanRef struct {
+	trace int32 // index into the batch's traces
+	group int32 // index into the batch's resource headers
+	span  ptrace.Span
+}
+
+// batch is one Ingest call's work, grouped by trace, and its scratch memory.
+type batch struct {
+	ids     [][16]byte
+	byID    map[[16]byte]int32
+	refs    []spanRef
+	groups  []*resource // each group's resource; the batch holds a reference
+	resCall []string    // the call id on each group's resource, if any
+	body    []byte      // a resource body being encoded
+	records []byte      // one trace's records being encoded
+	block   []byte      // those records as a block
+	scratch []byte      // the compressor's
+}
+
+// maxBatchScratch is the most a pooled batch keeps of one large request.
+const maxBatchScratch = 1 << 20
+
+var batchPool = pool.New(8, maxBatchScratch,
+	func() *batch { return &batch{byID: make(map[[16]byte]int32)} },
+	func(b *batch) int {
+		return cap(b.body) + cap(b.records) + cap(b.block) + cap(b.scratch) + 64*cap(b.refs)
+	})
+
+func (b *batch) reset() {
+	b.ids = b.ids[:0]
+	clear(b.byID)
+	clear(b.refs) // drop the spans: the request's memory must not stay alive through the pool
+	b.refs = b.refs[:0]
+	clear(b.groups)
+	b.groups = b.groups[:0]
+	clear(b.resCall)
+	b.resCall = b.resCall[:0]
+}
+
+// Ingest stores every span of td. It copies what it keeps and never changes td.
+// When a bound is reached it evicts whole traces; it never fails.
+func (s *Store) Ingest(td ptrace.Traces) {
+	if s.closed.Load() {
+		return
+	}
+	now := s.now().UnixNano()
+	b := batchPool.Get()
+	// Deferred, so that even a panic releases the batch's resource references.
+	defer func() {
+		for _, g := range b.groups {
+			s.resources.release(g)
+		}
+		b.reset()
+		batchPool.Put(b)
+	}()
+
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			spans := ss.Spans()
+			if spans.Len() == 0 {
+				continue
+			}
+			w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
+			group := int32(len(b.groups))
+			b.body = spancodec.AppendResourceBody(b.body[:0], rs.Resource(), ss.Scope(), &w)
+			b.groups = append(b.groups, s.resources.acquire(b.body))
+			b.resCall = append(b.resCall, w.Value)
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				id := [16]byte(sp.TraceID())
+				if id == ([16]byte{}) {
+					continue // not a valid trace id: nothing could look it up
+				}
+				t, ok := b.byID[id]
+				if !ok {
+					t = int32(len(b.ids))
+					b.ids = append(b.ids, id)
+					b.byID[id] = t
+				}
+				b.refs = append(b.refs, spanRef{trace: t, group: group, span: sp})
+			}
+		}
+	}
+	// Spans of one trace together, in the order they came.
+	slices.SortStableFunc(b.refs, func(x, y spanRef) int { return int(x.trace) - int(y.trace) })
+	for start := 0; start < len(b.refs); {
+		end := start + 1
+		for end < len(b.refs) && b.refs[end].trace == b.refs[start].trace {
+			end++
+		}
+		s.ingestTrace(b, b.ids[b.refs[start].trace], b.refs[start:end], now)
+		if ingestHook != nil {
+			ingestHook()
+		}
+		// Evict as soon as a bound is passed, not once per request: one large
+		// request then overshoots the bound by one trace's block at most.
+		s.enforce(now)
+		start = end
+	}
+}
+
+// ingestHook, when set by a test, runs after each trace of a batch.
+var ingestHook func()
+
+// spanKey identifies a span within its trace: its id, its parent and its
+// kind, so that the client and server halves of a Zipkin-style shared span
+// (one span id, two kinds) are both kept, and a retried span is stored once.
+func (s *Store) spanKey(sp ptrace.Span) uint64 {
+	var k [17]byte
+	sid, pid := sp.SpanID(), sp.ParentSpanID()
+	copy(k[:8], sid[:])
+	copy(k[8:16], pid[:])
+	k[16] = byte(sp.Kind())
+	return maphash.Bytes(s.keySeed, k[:])
+}
+
+// ingestTrace stores the spans of one trace from one batch, as one block,
+// under one lock.
+func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
+	sh := s.shardOf(low64(id))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if s.closed.Load() {
+		return
+	}
+	r := sh.find(id)
+	isNew := r == nil
+	if isNew {
+		r = &traceRec{id: id, seq: s.traceSeq.Add(1), firstSeen: now}
+	}
+	lastGroup := int32(-1)
+	stored := 0
+	records := b.records[:0]
+	r.spanKeys = slices.Grow(r.spanKeys, len(refs))
+	var newRes []*resource
+	knownCalls := len(r.callIDs)
+	for _, ref := range refs {
+		key := s.spanKey(ref.span)
+		i, dup := slices.BinarySearch(r.spanKeys, key)
+		if dup {
+			s.duplicates.Add(1)
+			continue // delivered twice: stored once
+		}
+		if s.cfg.MaxSpansPerTrace > 0 && int(r.spanCount)+stored >= s.cfg.MaxSpansPerTrace {
+			r.truncated = true
+			s.dropped.Add(1)
+			continue
+		}
+		r.spanKeys = slices.Insert(r.spanKeys, i, key)
+		if ref.group != lastGroup {
+			res := b.groups[ref.group]
+			records = spancodec.AppendResource(records, now, res.id)
+			if !slices.Contains(r.res, res) && !slices.Contains(newRes, res) {
+				newRes = append(newRes, res)
+			}
+			lastGroup = ref.group
+		}
+		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
+		records = spancodec.AppendSpan(records, ref.span, &w)
+		stored++
+		callID := w.Value
+		if callID == "" {
+			callID = b.resCall[ref.group]
+		}
+		if callID != "" && !slices.Contains(r.callIDs, callID) {
+			r.callIDs = append(r.callIDs, strings.Clone(callID)) // the batch's memory must not stay alive through the index
+		}
+	}
+	b.records = records
+	if stored == 0 {
+		if !isNew {
+			s.recharge(r)
+		}
+		return
+	}
+	b.block, b.scratch = spancodec.Seal(b.block[:0], records, b.scratch)
+	s.sealedIn.Add(int64(len(records)))
+	ref := traceRef{id: id, seq: r.seq}
+	r.blocks = s.log.write(r.blocks, ref, b.block)
+	for _, res := range newRes {
+		res.refs.Add(1) // the batch's reference keeps it alive meanwhile
+		r.res = append(r.res, res)
+	}
+	// Call ids join the index under the shard's lock, so that an eviction,
+	// which removes them under the same lock, never leaves one behind.
+	for _, c := range r.callIDs[knownCalls:] {
+		s.calls.add(c, ref)
+	}
+	if isNew {
+		sh.link(r)
+		s.traces.Add(1)
+		if s.fifo {
+			s.queueBytes.Add(sh.queue.push(ref, now))
+		}
+	}
+	r.lastSeen = now
+	r.spanCount += int32(stored)
+	s.spans.Add(int64(stored))
+	s.recharge(r)
+}
