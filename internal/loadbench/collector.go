@@ -247,3 +247,54 @@ func (c *collector) rss() (uint64, error) {
 	}
 	return 0, errors.New("no VmRSS")
 }
+
+// cpuTime is the CPU the process has used, user and system, from /proc.
+func (c *collector) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces; the fields after it do not.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	if !ok {
+		return 0, errors.New("unreadable /proc stat")
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	const ticks = 100 // USER_HZ, 100 on Linux
+	return time.Duration(utime+stime) * time.Second / ticks, nil
+}
+
+// selfCPU is the CPU this benchmark's own process has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// memStats returns the runtime's memory lines from the heap profile, without
+// forcing a collection.
+func (c *collector) memStats() string {
+	body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/heap?debug=1", c.pprofPort))
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, k := range []string{"HeapAlloc", "HeapSys", "HeapIdle", "HeapInuse", "HeapReleased", "Sys ", "NextGC", "NumGC", "Stack"} {
+			if strings.HasPrefix(line, "# "+k) {
+				out = append(out, strings.TrimPrefix(line, "# "))
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}

@@ -47,6 +47,9 @@ type options struct {
 	boundFactor   int
 	phaseTimeout  time.Duration
 	profileDir    string
+	phases        string
+	// lookupIngestRate is the ingest rate during lookups when the ingest phase does not run to measure it.
+	lookupIngestRate float64
 }
 
 func main() {
@@ -55,13 +58,15 @@ func main() {
 	flag.IntVar(&o.ingestSpans, "ingest-spans", 1_000_000, "spans sent per ingest measurement")
 	flag.IntVar(&o.rounds, "rounds", 2, "ingest measurements per receiver, alternating otlp and tracelookup")
 	flag.IntVar(&o.senders, "senders", 4, "concurrent gRPC senders")
-	flag.IntVar(&o.storedSpans, "stored-spans", 1_000_000, "spans stored (in 100-span traces) before the memory and lookup measurements")
+	flag.IntVar(&o.storedSpans, "stored-spans", 1_000_000, "spans stored in the memory (10-span traces) and lookup (100-span traces) measurements")
 	flag.IntVar(&o.lookups, "lookups", 5000, "trace lookups sent")
 	flag.IntVar(&o.lookupWorkers, "lookup-workers", 2, "concurrent lookup clients in the second lookup measurement (the first uses one)")
 	flag.IntVar(&o.boundMiB, "bound-mib", 256, "max_memory_mib for the memory-bound measurement")
 	flag.IntVar(&o.boundFactor, "bound-factor", 10, "OTLP bytes sent in the bound measurement, as a multiple of bound-mib")
 	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 3*time.Minute, "the most one load phase may take")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "if set, save a CPU profile of each ingest measurement (2s) in this directory")
+	flag.Float64Var(&o.lookupIngestRate, "lookup-ingest-rate", 150000, "spans/s sent during the lookup measurement when the ingest phase does not run (it uses half the measured saturation rate)")
+	flag.StringVar(&o.phases, "phases", "ingest,memory,lookup,bound", "the measurements to run, comma-separated")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -151,8 +156,9 @@ func send(ctx context.Context, port, senders int, reqs [][]byte) (time.Duration,
 }
 
 type ingestResult struct {
-	pipeline pipeline
-	spansPS  float64
+	pipeline    pipeline
+	spansPS     float64
+	senderShare float64 // of the CPU the sender and the collector used
 }
 
 // measureIngest sends ingestSpans spans to a fresh collector with pipeline p
@@ -177,7 +183,9 @@ func measureIngest(o options, dir string, p pipeline, reqs [][]byte, spans int) 
 			}
 		})
 	}
+	cpu0, self0 := mustCPU(c), selfCPU()
 	elapsed, err := send(ctx, c.grpcPort, o.senders, reqs)
+	cpu1, self1 := mustCPU(c), selfCPU()
 	profiled.Wait()
 	if err != nil {
 		return ingestResult{}, fmt.Errorf("%s ingest: %w", p, err)
@@ -189,7 +197,13 @@ func measureIngest(o options, dir string, p pipeline, reqs [][]byte, spans int) 
 	if int(accepted) != spans {
 		return ingestResult{}, fmt.Errorf("%s: the collector accepted %d spans, %d were sent", p, int(accepted), spans)
 	}
-	return ingestResult{pipeline: p, spansPS: accepted / elapsed.Seconds()}, nil
+	sender := float64(self1 - self0)
+	return ingestResult{pipeline: p, spansPS: accepted / elapsed.Seconds(), senderShare: sender / (sender + float64(cpu1-cpu0))}, nil
+}
+
+func mustCPU(c *collector) time.Duration {
+	d, _ := c.cpuTime()
+	return d
 }
 
 type lookupResult struct {
@@ -246,14 +260,14 @@ func measureLookups(o options, c *collector, traces, workers int) (lookupResult,
 	}, nil
 }
 
-// waitSealed waits until the index has sealed what it holds: its accounted
-// bytes stop falling.
-func waitSealed(c *collector) {
+// settle waits until the index stops changing: its accounted bytes are the
+// same twice in a row.
+func settle(c *collector) {
 	prev := -1.0
 	for i := 0; i < 40; i++ {
 		time.Sleep(500 * time.Millisecond)
 		b, err := c.metric("otelcol_tracelookup_index_bytes")
-		if err == nil && b == prev && i >= 4 {
+		if err != nil || (b == prev && i >= 2) {
 			return
 		}
 		prev = b
@@ -271,21 +285,61 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	table := [][2]string{}
-	row := func(k, v string) { table = append(table, [2]string{k, v}) }
+	t := &table{}
+	phases := strings.Split(o.phases, ",")
+	saturation := o.lookupIngestRate * 2
+	if slices.Contains(phases, "ingest") {
+		if saturation, err = ingestPhase(o, dir, t); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(phases, "memory") {
+		if err := memoryPhase(o, dir, t); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(phases, "lookup") {
+		if err := lookupPhase(o, dir, t, saturation/2); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(phases, "bound") {
+		if err := boundPhase(o, dir, t); err != nil {
+			return err
+		}
+	}
+	return t.print()
+}
 
-	// 1. Ingest: the same requests into the otlp and the tracelookup receiver, alternating.
+type table struct{ rows [][2]string }
+
+func (t *table) row(k, v string) { t.rows = append(t.rows, [2]string{k, v}) }
+
+func (t *table) print() error {
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "\nmeasure\tvalue\n-------\t-----\n")
+	for _, r := range t.rows {
+		fmt.Fprintf(w, "%s\t%s\n", r[0], r[1])
+	}
+	fmt.Fprintf(w, "machine\t%d cores (GOMAXPROCS), %s\n", runtime.NumCPU(), cpuModel())
+	return w.Flush()
+}
+
+// ingestPhase sends the same requests into the otlp and the tracelookup
+// receiver, alternating, and returns the tracelookup median in spans/s.
+func ingestPhase(o options, dir string, t *table) (float64, error) {
 	perReq := 100
 	reqs, _ := requests(1, o.ingestSpans/perReq, 10, 10, 1)
 	spans := len(reqs) * perReq
-	var otlp, tl []float64
+	var otlp, tl, share []float64
 	for r := 0; r < o.rounds; r++ {
 		for _, p := range []pipeline{otlpPipeline, tracelookupPipeline} {
 			res, err := measureIngest(o, dir, p, reqs, spans)
 			if err != nil {
-				return err
+				return 0, err
 			}
-			fmt.Fprintf(os.Stderr, "ingest round %d %-11s %10.0f spans/s\n", r+1, p, res.spansPS)
+			fmt.Fprintf(os.Stderr, "ingest round %d %-11s %10.0f spans/s, sender %.0f%% of the CPU used\n", r+1, p, res.spansPS, 100*res.senderShare)
+			share = append(share, res.senderShare)
 			if p == otlpPipeline {
 				otlp = append(otlp, res.spansPS)
 			} else {
@@ -293,100 +347,228 @@ func run(o options) error {
 			}
 		}
 	}
-	reqs = nil
 	a, b := median(otlp), median(tl)
-	row("ingest: otlp receiver -> nop (spans/s, median)", fmt.Sprintf("%.0f", a))
-	row("ingest: tracelookup receiver -> nop (spans/s, median)", fmt.Sprintf("%.0f", b))
-	row("ingest ratio tracelookup/otlp", fmt.Sprintf("%.2f", b/a))
+	t.row("ingest: otlp receiver -> nop (spans/s, median)", fmt.Sprintf("%.0f", a))
+	t.row("ingest: tracelookup receiver -> nop (spans/s, median)", fmt.Sprintf("%.0f", b))
+	t.row("ingest ratio tracelookup/otlp", fmt.Sprintf("%.2f", b/a))
+	t.row("ingest: sender's share of the CPU used (median)", fmt.Sprintf("%.0f%% (%d gRPC senders, pre-encoded requests of 10 traces x 10 spans)", 100*median(share), o.senders))
+	return b, nil
+}
 
-	// 2. Memory and lookups with 1M spans stored: 100-span traces, each sent in ten parts.
+// memoryPhase stores 1M spans in 10-span traces in each kind of collector
+// and compares their resident memory.
+func memoryPhase(o options, dir string, t *table) error {
+	reqs, protoBytes := requests(1, o.storedSpans/100, 10, 10, 1)
+	n := float64(len(reqs) * 100)
+	var rss [2]uint64
+	var heap, accounted float64
+	for i, p := range []pipeline{otlpPipeline, tracelookupPipeline} {
+		c, err := startCollector(o.collector, dir, p, 4096)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), o.phaseTimeout)
+		_, err = send(ctx, c.grpcPort, o.senders, reqs)
+		cancel()
+		if err == nil {
+			settle(c)
+			rss[i], err = c.rss()
+		}
+		if err == nil && p == tracelookupPipeline {
+			held, _ := c.metric("otelcol_tracelookup_index_spans")
+			if int(held) != len(reqs)*100 {
+				err = fmt.Errorf("the index holds %d spans, %d were sent", int(held), len(reqs)*100)
+			}
+			accounted, _ = c.metric("otelcol_tracelookup_index_bytes")
+			live, _ := c.liveHeap() // after RSS: it forces a collection
+			heap = float64(live)
+		}
+		c.stop()
+		if err != nil {
+			return err
+		}
+	}
+	delta := float64(rss[1]) - float64(rss[0])
+	protoPer := float64(protoBytes) / n
+	t.row("stored: spans (10-span traces, each in one request)", fmt.Sprintf("%d", int(n)))
+	t.row("stored: OTLP protobuf bytes per span", fmt.Sprintf("%.1f", protoPer))
+	t.row("stored: RSS otlp collector / tracelookup collector", fmt.Sprintf("%.1f MiB / %.1f MiB", float64(rss[0])/mib, float64(rss[1])/mib))
+	t.row("stored: RSS added per span (tracelookup less otlp)", fmt.Sprintf("%.1f B", delta/n))
+	t.row("stored: RSS added per span / protobuf per span", fmt.Sprintf("%.3f", delta/n/protoPer))
+	t.row("stored: index_bytes / RSS added", fmt.Sprintf("%.3f (index_bytes %.1f MiB; live Go heap %.1f MiB)", accounted/delta, accounted/mib, heap/mib))
+	return nil
+}
+
+// lookupPhase stores 1M spans in 100-span traces, each sent in ten parts,
+// and times lookups at rest, then while new traces arrive at ingestRate.
+func lookupPhase(o options, dir string, t *table, ingestRate float64) error {
 	c, err := startCollector(o.collector, dir, tracelookupPipeline, 4096)
 	if err != nil {
 		return err
 	}
-	baseHeap, err := c.liveHeap()
-	if err != nil {
-		c.stop()
-		return err
-	}
-	baseRSS, _ := c.rss()
+	defer c.stop()
 	traces := o.storedSpans / 100
-	stored, protoBytes := requests(0, traces/10, 10, 10, 10)
+	stored, _ := requests(0, traces/10, 10, 10, 10)
 	ctx, cancel := context.WithTimeout(context.Background(), o.phaseTimeout)
-	_, err = send(ctx, c.grpcPort, o.senders, stored)
-	cancel()
+	defer cancel()
+	if _, err = send(ctx, c.grpcPort, o.senders, stored); err != nil {
+		return err
+	}
 	stored = nil
-	if err != nil {
-		c.stop()
-		return err
-	}
-	waitSealed(c)
-	heap, err := c.liveHeap()
-	if err != nil {
-		c.stop()
-		return err
-	}
-	rss, _ := c.rss()
-	held, _ := c.metric("otelcol_tracelookup_index_spans")
-	accounted, _ := c.metric("otelcol_tracelookup_index_bytes")
-	n := float64(traces * 100)
-	if int(held) != traces*100 {
-		c.stop()
-		return fmt.Errorf("the index holds %d spans, %d were sent", int(held), traces*100)
-	}
-	heapPer := float64(heap-baseHeap) / n
-	protoPer := float64(protoBytes) / n
-	row("stored spans (100-span traces)", fmt.Sprintf("%d", traces*100))
-	row("OTLP protobuf bytes per span", fmt.Sprintf("%.1f", protoPer))
-	row("Go heap per stored span (live, after GC, less idle baseline)", fmt.Sprintf("%.1f B", heapPer))
-	row("heap per span / protobuf per span", fmt.Sprintf("%.3f", heapPer/protoPer))
-	row("RSS per stored span (less idle baseline)", fmt.Sprintf("%.1f B", float64(rss-baseRSS)/n))
-	row("index accounted bytes / heap growth", fmt.Sprintf("%.3f", accounted/float64(heap-baseHeap)))
-
+	settle(c)
 	for _, workers := range []int{1, o.lookupWorkers} {
 		lr, err := measureLookups(o, c, traces, workers)
 		if err != nil {
-			c.stop()
 			return err
 		}
-		row(fmt.Sprintf("lookup GET /api/v1/traces/{id}, 100 spans, %d requests, %d client(s)", o.lookups, workers),
-			fmt.Sprintf("p50 %s  p99 %s  max %s  %.0f req/s", ms(lr.p50), ms(lr.p99), ms(lr.max), lr.perSecond))
+		t.row(fmt.Sprintf("lookup GET /api/v1/traces/{id}, 100 spans, 1M stored, %d client(s), at rest", workers), lr.String())
 	}
-	c.stop()
-
-	// 3. The bound: boundFactor x max_memory_mib of OTLP into an index of max_memory_mib.
-	c, err = startCollector(o.collector, dir, tracelookupPipeline, o.boundMiB)
+	// New traces at half the saturation rate while one client looks up.
+	fresh, _ := requests(uint64(traces)*10, max(1000, int(ingestRate*6/100)), 10, 10, 1)
+	stop := make(chan struct{})
+	var sent atomic.Int64
+	var paced sync.WaitGroup
+	paced.Go(func() { sendPaced(ctx, c.grpcPort, 2, ingestRate/100, fresh, stop, &sent) })
+	started := time.Now()
+	lr, err := measureLookups(o, c, traces, 1)
+	close(stop)
+	paced.Wait()
 	if err != nil {
 		return err
 	}
-	defer c.stop()
-	idle, err := c.liveHeap()
-	if err != nil {
-		return err
+	rate := float64(sent.Load()) * 100 / time.Since(started).Seconds()
+	note := ""
+	if int(sent.Load()) == len(fresh) {
+		note = " (the sender ran out of requests before the lookups ended)"
 	}
-	sent, err := sendGenerated(c, o, int64(o.boundFactor)*int64(o.boundMiB)*mib)
-	if err != nil {
-		return err
-	}
-	waitSealed(c)
-	heap, err = c.liveHeap()
-	if err != nil {
-		return err
-	}
-	evicted, _ := c.metric("otelcol_tracelookup_index_traces_evicted")
-	limit := float64(o.boundMiB) * 1.15
-	row(fmt.Sprintf("bound: max_memory_mib %d, %.0f MiB of OTLP sent", o.boundMiB, float64(sent)/mib),
-		fmt.Sprintf("live heap %.1f MiB (idle collector %.1f MiB; bar %.1f MiB + idle), %d traces evicted",
-			float64(heap)/mib, float64(idle)/mib, limit, int(evicted)))
-
-	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "\nmeasure\tvalue\n-------\t-----\n")
-	for _, r := range table {
-		fmt.Fprintf(w, "%s\t%s\n", r[0], r[1])
-	}
-	fmt.Fprintf(w, "machine\t%d cores (GOMAXPROCS), %s\n", runtime.NumCPU(), cpuModel())
-	return w.Flush()
+	t.row("lookup, 1 client, while ingest runs at half the saturation rate", fmt.Sprintf("%s; ingest %.0f spans/s%s", lr.String(), rate, note))
+	return nil
 }
+
+// sendPaced sends reqs at perSecond requests a second over `senders`
+// connections until they run out or stop closes.
+func sendPaced(ctx context.Context, port, senders int, perSecond float64, reqs [][]byte, stop <-chan struct{}, sent *atomic.Int64) {
+	var next atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range senders {
+		wg.Go(func() {
+			conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", port),
+				grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithDefaultCallOptions(grpc.ForceCodecV2(rawCodec{})))
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			var reply []byte
+			for i := next.Add(1) - 1; i < int64(len(reqs)); i = next.Add(1) - 1 {
+				due := start.Add(time.Duration(float64(i) / perSecond * float64(time.Second)))
+				select {
+				case <-stop:
+					return
+				case <-time.After(time.Until(due)):
+				}
+				if conn.Invoke(ctx, exportMethod, reqs[i], &reply) != nil {
+					return
+				}
+				sent.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func (lr lookupResult) String() string {
+	return fmt.Sprintf("p50 %s  p99 %s  max %s  %.0f req/s", ms(lr.p50), ms(lr.p99), ms(lr.max), lr.perSecond)
+}
+
+// boundPhase sends boundFactor x max_memory_mib of OTLP into each kind of
+// collector and compares their resident memory during and after the load;
+// lookups run against the tracelookup collector meanwhile.
+func boundPhase(o options, dir string, t *table) error {
+	type result struct {
+		peak, final uint64
+		sent        int64
+	}
+	var res [2]result
+	var accounted, evicted float64
+	for i, p := range []pipeline{otlpPipeline, tracelookupPipeline} {
+		c, err := startCollector(o.collector, dir, p, o.boundMiB)
+		if err != nil {
+			return err
+		}
+		stop := make(chan struct{})
+		var sampler sync.WaitGroup
+		var peak atomic.Uint64
+		sampler.Go(func() {
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				if r, err := c.rss(); err == nil && r > peak.Load() {
+					peak.Store(r)
+				}
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		})
+		if p == tracelookupPipeline {
+			sampler.Go(func() { lookupRecent(c, stop) })
+		}
+		sent, err := sendGenerated(c, o, int64(o.boundFactor)*int64(o.boundMiB)*mib)
+		if err == nil {
+			time.Sleep(3 * time.Second) // what is left after the load
+			res[i].final, err = c.rss()
+		}
+		close(stop)
+		sampler.Wait()
+		res[i].peak, res[i].sent = max(peak.Load(), res[i].final), sent
+		if p == tracelookupPipeline {
+			accounted, _ = c.metric("otelcol_tracelookup_index_bytes")
+			evicted, _ = c.metric("otelcol_tracelookup_index_traces_evicted")
+		}
+		if os.Getenv("LOADBENCH_MEMSTATS") != "" {
+			fmt.Fprintln(os.Stderr, p, c.memStats())
+		}
+		c.stop()
+		if err != nil {
+			return err
+		}
+	}
+	bar := float64(o.boundMiB) * 1.10
+	t.row(fmt.Sprintf("bound: max_memory_mib %d, %.0f MiB of OTLP sent to each", o.boundMiB, float64(res[1].sent)/mib),
+		fmt.Sprintf("peak RSS otlp %.1f MiB, tracelookup %.1f MiB; after the load %.1f / %.1f MiB", mibOf(res[0].peak), mibOf(res[1].peak), mibOf(res[0].final), mibOf(res[1].final)))
+	t.row("bound: RSS delta (tracelookup less otlp), peak / after the load",
+		fmt.Sprintf("%.1f MiB / %.1f MiB (bar %.1f MiB); index_bytes %.1f MiB; %d traces evicted",
+			mibOf(res[1].peak)-mibOf(res[0].peak), mibOf(res[1].final)-mibOf(res[0].final), bar, accounted/mib, int(evicted)))
+	return nil
+}
+
+func mibOf(b uint64) float64 { return float64(b) / mib }
+
+// lookupRecent looks up recently sent traces, one request at a time, until
+// stop closes: the bound must hold with lookups running.
+func lookupRecent(c *collector, stop <-chan struct{}) {
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	for i := uint64(1); ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		url := fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces/%s", c.apiPort, spangen.TraceID(lastSent.Load()-i%1000))
+		if resp, err := client.Get(url); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+}
+
+// lastSent is the newest trace number sendGenerated has sent.
+var lastSent atomic.Uint64
 
 // sendGenerated sends fresh batches until total OTLP bytes went out.
 func sendGenerated(c *collector, o options, total int64) (int64, error) {
@@ -400,6 +582,7 @@ func sendGenerated(c *collector, o options, total int64) (int64, error) {
 		if _, err := send(ctx, c.grpcPort, o.senders, reqs); err != nil {
 			return sent, err
 		}
+		lastSent.Store(next)
 		sent += int64(n)
 		if ctx.Err() != nil {
 			return sent, errors.New("bound phase ran out of time")

@@ -85,3 +85,12 @@ func nextBlock(blocks []byte) (payload []byte, raw bool, rest []byte, err error)
 	}
 	return blocks[k : k+int(n)], h&1 == 1, blocks[k+int(n):], nil
 }
+
+// SplitBlock splits the first block, header included, off blocks.
+func SplitBlock(blocks []byte) (block, rest []byte, err error) {
+	_, _, rest, err = nextBlock(blocks)
+	if err != nil {
+		return nil, nil, err
+	}
+	return blocks[:len(blocks)-len(rest)], rest, nil
+}

@@ -187,7 +187,7 @@ func (s *Store) dropRec(r *traceRec) {
 	for _, res := range r.res {
 		s.resources.release(res)
 	}
-	r.blocks, r.res, r.callIDs, r.spanKeys = nil, nil, nil, nil
+	r.blocks, r.res, r.callIDs = nil, nil, nil
 }
 
 // ExpireOld evicts traces past the retention period; the owner calls it

@@ -32,15 +32,21 @@ type batch struct {
 	records []byte      // one trace's records being encoded
 	block   []byte      // those records as a block
 	scratch []byte      // the compressor's
+	entry   []byte      // the keys and the block, as the log holds them
+	stored  []byte      // a copy of a trace's entries, to read its keys
+	known   []uint64    // the keys a trace already holds, sorted
+	keys    []uint64    // the keys of the spans this batch adds to a trace
+	fresh   map[uint64]struct{}
 }
 
 // maxBatchScratch is the most a pooled batch keeps of one large request.
 const maxBatchScratch = 1 << 20
 
 var batchPool = pool.New(8, maxBatchScratch,
-	func() *batch { return &batch{byID: make(map[[16]byte]int32)} },
+	func() *batch { return &batch{byID: make(map[[16]byte]int32), fresh: make(map[uint64]struct{})} },
 	func(b *batch) int {
-		return cap(b.body) + cap(b.records) + cap(b.block) + cap(b.scratch) + 64*cap(b.refs)
+		return cap(b.body) + cap(b.records) + cap(b.block) + cap(b.scratch) + cap(b.entry) + cap(b.stored) +
+			8*(cap(b.known)+cap(b.keys)) + 64*cap(b.refs)
 	})
 
 func (b *batch) reset() {
@@ -149,16 +155,28 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	if isNew {
 		r = &traceRec{id: id, seq: s.traceSeq.Add(1), firstSeen: now}
 	}
+	// The keys the trace already holds, from its entries in the log.
+	known := b.known[:0]
+	if !isNew {
+		b.stored = copyExtents(b.stored[:0], r.blocks)
+		var err error
+		if known, err = appendKeys(known, b.stored); err != nil {
+			known = known[:0] // cannot happen: the log holds what ingest wrote
+		}
+		slices.Sort(known)
+	}
+	b.known = known
+	clear(b.fresh)
+	keys := b.keys[:0]
 	lastGroup := int32(-1)
 	stored := 0
 	records := b.records[:0]
-	r.spanKeys = slices.Grow(r.spanKeys, len(refs))
 	var newRes []*resource
 	knownCalls := len(r.callIDs)
 	for _, ref := range refs {
 		key := s.spanKey(ref.span)
-		i, dup := slices.BinarySearch(r.spanKeys, key)
-		if dup {
+		_, dup := slices.BinarySearch(known, key)
+		if _, again := b.fresh[key]; dup || again {
 			s.duplicates.Add(1)
 			continue // delivered twice: stored once
 		}
@@ -167,7 +185,8 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 			s.dropped.Add(1)
 			continue
 		}
-		r.spanKeys = slices.Insert(r.spanKeys, i, key)
+		b.fresh[key] = struct{}{}
+		keys = append(keys, key)
 		if ref.group != lastGroup {
 			res := b.groups[ref.group]
 			records = spancodec.AppendResource(records, now, res.id)
@@ -188,6 +207,7 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 		}
 	}
 	b.records = records
+	b.keys = keys
 	if stored == 0 {
 		if !isNew {
 			s.recharge(r)
@@ -197,7 +217,8 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	b.block, b.scratch = spancodec.Seal(b.block[:0], records, b.scratch)
 	s.sealedIn.Add(int64(len(records)))
 	ref := traceRef{id: id, seq: r.seq}
-	r.blocks = s.log.write(r.blocks, ref, b.block)
+	b.entry = appendEntry(b.entry[:0], keys, b.block)
+	r.blocks = s.log.write(r.blocks, ref, b.entry)
 	for _, res := range newRes {
 		res.refs.Add(1) // the batch's reference keeps it alive meanwhile
 		r.res = append(r.res, res)

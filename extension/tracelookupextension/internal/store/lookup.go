@@ -17,15 +17,19 @@ var blockBufs = pool.New(16, maxPooledBlocks,
 	func() *[]byte { return new([]byte) },
 	func(b *[]byte) int { return cap(*b) })
 
-// snapshot copies r's blocks out of the chunk log; r's shard is locked, so
-// no chunk it reads can be recycled meanwhile.
+// snapshot copies r's entries out of the chunk log, keeping their blocks;
+// r's shard is locked, so no chunk it reads can be recycled meanwhile.
 func (sh *shard) snapshot(r *traceRec) Trace {
 	n := 0
 	for _, e := range r.blocks {
 		n += int(e.n)
 	}
 	buf := blockBufs.Get()
-	blocks := copyExtents(slices.Grow((*buf)[:0], n), r.blocks)
+	entries := copyExtents(slices.Grow((*buf)[:0], n), r.blocks)
+	blocks, err := blocksOnly(entries)
+	if err != nil {
+		blocks = entries[:0] // cannot happen: the log holds what ingest wrote
+	}
 	return Trace{
 		ID:        r.id,
 		FirstSeen: r.firstSeen,

@@ -102,8 +102,8 @@ type Store struct {
 	calls     callIndex
 	resources resources
 	keySeed   maphash.Seed
-	// heapFactor is what one byte of live heap costs in memory, collector
-	// headroom included: 1 + GOGC/100.
+	// heapFactor is what one byte of live heap costs in resident memory, the
+	// collector's headroom included (see heapFactor).
 	heapFactor float64
 	// fifo says whether traces are kept in first-seen order per shard, for
 	// the count and retention bounds; memory eviction needs no queue.
@@ -138,15 +138,14 @@ type traceRef struct {
 	seq uint64
 }
 
-// traceRec is one stored trace: the extents of its blocks in the chunk log,
-// and what ingest needs to add to it.
+// traceRec is one stored trace: the extents of its entries in the chunk log
+// (see entry.go), and what ingest needs to add to it.
 type traceRec struct {
 	id        [16]byte
 	seq       uint64
 	firstSeen int64
 	lastSeen  int64
 	blocks    []extent
-	spanKeys  []uint64 // sorted span keys (see spanKey), to store a span delivered twice once
 	callIDs   []string
 	res       []*resource // the resources its records name, each holding a reference
 	next      *traceRec
@@ -162,7 +161,6 @@ const (
 	mapEntryBytes  = 24
 	callIndexEntry = 72
 	extentBytes    = 16
-	spanKeyBytes   = 8
 )
 
 // New returns an empty store.
@@ -191,14 +189,16 @@ func New(cfg Config) *Store {
 	return s
 }
 
-// heapFactor reads GOGC as the runtime does: the collector lets the heap
-// grow by that percentage of the live heap before it collects.
+// heapFactor is what a byte of live heap costs the process: the garbage
+// collector lets the heap grow by GOGC percent of the live heap before it
+// collects, and the runtime keeps up to a tenth more than that goal before
+// it returns free pages to the system (the scavenger's retained share).
 func heapFactor() float64 {
 	percent := 100
 	if v, err := strconv.Atoi(os.Getenv("GOGC")); err == nil && v > 0 {
 		percent = v
 	}
-	return 1 + float64(percent)/100
+	return (1 + float64(percent)/100) * 1.1
 }
 
 // Close removes every trace and unmaps the chunks; the store stores nothing
@@ -270,7 +270,7 @@ func (sh *shard) remove(ref traceRef) *traceRec {
 
 // size is what the trace's entry costs the heap, by allocated capacity.
 func (r *traceRec) size() int64 {
-	n := int64(traceRecBytes + mapEntryBytes + extentBytes*cap(r.blocks) + spanKeyBytes*cap(r.spanKeys) + 8*cap(r.res))
+	n := int64(traceRecBytes + mapEntryBytes + extentBytes*cap(r.blocks) + 8*cap(r.res))
 	for _, c := range r.callIDs {
 		n += int64(len(c)) + callIndexEntry
 	}
