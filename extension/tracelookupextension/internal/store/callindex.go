@@ -11,48 +11,87 @@ import (
 
 const callShards = 16
 
-// callIndex maps a call id to the traces that carry it. Entries leave with
-// their trace on eviction.
+// callIndexEntry is what one indexed call id costs: its map slot.
+const callIndexEntry = 48
+
+// callIndex maps a call id to the traces that carry it. It is keyed by a
+// 64-bit hash of the call id, so it holds no strings and no pointers, and
+// the garbage collector has nothing to scan in it; two call ids that share
+// a hash (one chance in 2^64 for a pair) would answer for each other.
+// Entries join and leave under the lock of their trace's shard, with the
+// trace (see ingestTrace and evict).
 type callIndex struct {
 	seed   maphash.Seed
 	shards [callShards]struct {
 		mu sync.RWMutex
-		m  map[string][]traceRef
+		// one holds the first trace of each call id; more the rest, rare.
+		one  map[uint64]traceRef
+		more map[uint64][]traceRef
 	}
 }
 
 func (c *callIndex) init() {
 	c.seed = maphash.MakeSeed()
 	for i := range c.shards {
-		c.shards[i].m = make(map[string][]traceRef)
+		c.shards[i].one = make(map[uint64]traceRef)
+		c.shards[i].more = make(map[uint64][]traceRef)
 	}
 }
 
-func (c *callIndex) shard(callID string) int {
-	return int(maphash.String(c.seed, callID) % callShards)
-}
+func (c *callIndex) hash(callID string) uint64 { return maphash.String(c.seed, callID) }
 
-// add and remove run under the lock of the trace's shard (see ingestTrace).
-func (c *callIndex) add(callID string, ref traceRef) {
-	sh := &c.shards[c.shard(callID)]
+// add indexes ref under h and reports whether it is new.
+func (c *callIndex) add(h uint64, ref traceRef) bool {
+	sh := &c.shards[h%callShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	refs := sh.m[callID]
-	if !slices.Contains(refs, ref) {
-		sh.m[callID] = append(refs, ref)
+	first, ok := sh.one[h]
+	switch {
+	case !ok:
+		sh.one[h] = ref
+	case first == ref || slices.Contains(sh.more[h], ref):
+		return false
+	default:
+		sh.more[h] = append(sh.more[h], ref)
 	}
+	return true
 }
 
-func (c *callIndex) remove(callID string, ref traceRef) {
-	sh := &c.shards[c.shard(callID)]
+func (c *callIndex) remove(h uint64, ref traceRef) {
+	sh := &c.shards[h%callShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	refs := slices.DeleteFunc(sh.m[callID], func(r traceRef) bool { return r == ref })
-	if len(refs) == 0 {
-		delete(sh.m, callID)
+	first, ok := sh.one[h]
+	if !ok {
+		return
+	}
+	more := sh.more[h]
+	if first == ref {
+		if len(more) == 0 {
+			delete(sh.one, h)
+			return
+		}
+		sh.one[h], more = more[len(more)-1], more[:len(more)-1]
 	} else {
-		sh.m[callID] = refs
+		more = slices.DeleteFunc(more, func(r traceRef) bool { return r == ref })
 	}
+	if len(more) == 0 {
+		delete(sh.more, h)
+	} else {
+		sh.more[h] = more
+	}
+}
+
+func (c *callIndex) get(callID string) []traceRef {
+	h := c.hash(callID)
+	sh := &c.shards[h%callShards]
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	first, ok := sh.one[h]
+	if !ok {
+		return nil
+	}
+	return append([]traceRef{first}, sh.more[h]...)
 }
 
 // size is how many call ids are indexed.
@@ -61,15 +100,8 @@ func (c *callIndex) size() int {
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.RLock()
-		n += len(sh.m)
+		n += len(sh.one)
 		sh.mu.RUnlock()
 	}
 	return n
-}
-
-func (c *callIndex) get(callID string) []traceRef {
-	sh := &c.shards[c.shard(callID)]
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	return slices.Clone(sh.m[callID])
 }

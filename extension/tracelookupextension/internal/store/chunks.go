@@ -40,14 +40,16 @@ func chunkSizeFor(maxBytes int64) int {
 	return size
 }
 
-// extent is a run of block bytes in one chunk.
+// extent is a run of entry bytes in one chunk, named by its slot in the
+// chunk table, so that the entries that hold extents hold no pointer.
 type extent struct {
-	c   *chunk
-	off uint32
-	n   uint32
+	chunk uint32
+	off   uint32
+	n     uint32
 }
 
 type chunk struct {
+	slot uint32
 	mem  []byte
 	used int
 	// owners are the traces with a block in this chunk, in write order.
@@ -56,6 +58,12 @@ type chunk struct {
 
 type chunkLog struct {
 	size int
+
+	// table maps slots to chunks. Readers load it without the log's lock:
+	// it is replaced, never changed in place, when it grows, and a slot only
+	// changes while no stored trace has an extent in it.
+	table     atomic.Pointer[[]*chunk]
+	freeSlots []uint32
 
 	mu     sync.Mutex
 	ring   []*chunk // chunks holding data, oldest first; the last is the head
@@ -82,10 +90,10 @@ func (l *chunkLog) write(ext []extent, owner traceRef, block []byte) []extent {
 			c = l.newHead()
 		}
 		n := copy(c.mem[c.used:], block)
-		if k := len(ext) - 1; k >= 0 && ext[k].c == c && int(ext[k].off+ext[k].n) == c.used {
+		if k := len(ext) - 1; k >= 0 && ext[k].chunk == c.slot && int(ext[k].off+ext[k].n) == c.used {
 			ext[k].n += uint32(n) // continues the last extent: one entry, not two
 		} else {
-			ext = append(ext, extent{c: c, off: uint32(c.used), n: uint32(n)})
+			ext = append(ext, extent{chunk: c.slot, off: uint32(c.used), n: uint32(n)})
 		}
 		if k := len(c.owners) - 1; k < 0 || c.owners[k] != owner {
 			c.owners = append(c.owners, owner)
@@ -108,6 +116,7 @@ func (l *chunkLog) newHead() *chunk {
 	} else {
 		c = &chunk{mem: mapChunk(l.size)}
 		l.mapped.Add(int64(l.size))
+		l.place(c)
 	}
 	l.head = c
 	l.ring = append(l.ring, c)
@@ -151,7 +160,33 @@ func (l *chunkLog) recycle(c *chunk) {
 	unmapChunk(c.mem)
 	c.mem = nil
 	l.mapped.Add(-int64(l.size))
+	if p := l.table.Load(); p != nil {
+		(*p)[c.slot] = nil
+		l.freeSlots = append(l.freeSlots, c.slot)
+	}
 }
+
+// place gives a new chunk a slot in the table; the log's lock is held.
+func (l *chunkLog) place(c *chunk) {
+	var table []*chunk
+	if p := l.table.Load(); p != nil {
+		table = *p
+	}
+	if n := len(l.freeSlots); n > 0 {
+		c.slot, l.freeSlots = l.freeSlots[n-1], l.freeSlots[:n-1]
+		table[c.slot] = c
+		return
+	}
+	c.slot = uint32(len(table))
+	// Readers holding the old header never index past its length, so the
+	// new one may share its array.
+	grown := append(table, c)
+	l.table.Store(&grown)
+}
+
+// chunkAt returns the chunk in slot; the caller holds the lock of the shard
+// of a trace with an extent there.
+func (l *chunkLog) chunkAt(slot uint32) *chunk { return (*l.table.Load())[slot] }
 
 // chunksInUse is how many chunks hold data.
 func (l *chunkLog) chunksInUse() int {
@@ -172,7 +207,8 @@ func (l *chunkLog) close() {
 		unmapChunk(c.mem)
 		c.mem = nil
 	}
-	l.ring, l.free, l.head = nil, nil, nil
+	l.ring, l.free, l.head, l.freeSlots = nil, nil, nil, nil
+	l.table.Store(nil)
 	l.mapped.Store(0)
 	l.spare.Store(0)
 	l.owners.Store(0)
@@ -180,9 +216,9 @@ func (l *chunkLog) close() {
 
 // copyExtents appends the bytes of ext to dst. The caller holds the lock of
 // the shard of the trace that owns them.
-func copyExtents(dst []byte, ext []extent) []byte {
+func (l *chunkLog) copyExtents(dst []byte, ext []extent) []byte {
 	for _, e := range ext {
-		dst = append(dst, e.c.mem[e.off:e.off+e.n]...)
+		dst = append(dst, l.chunkAt(e.chunk).mem[e.off:e.off+e.n]...)
 	}
 	return dst
 }

@@ -46,7 +46,7 @@ func (sh *shard) front() (queued, bool) {
 	q := &sh.queue
 	for q.n > 0 {
 		e := q.ring[q.head]
-		if r := sh.find(e.ref.id); r != nil && r.seq == e.ref.seq {
+		if _, te := sh.find(e.ref.id); te != nil && te.seq == e.ref.seq {
 			return e, true
 		}
 		q.pop()
@@ -88,7 +88,7 @@ func (s *Store) enforce(now int64) {
 // stays within MaxBytes.
 func (s *Store) overMemory() bool {
 	l := s.log
-	inUse := l.mapped.Load() - l.spare.Load()
+	inUse := l.mapped.Load() - l.spare.Load() + s.slabBytes.Load()
 	held := float64(inUse) + float64(s.heapBytes())*s.heapFactor + float64(spareChunks*l.size)
 	return held > float64(s.cfg.MaxBytes)
 }
@@ -153,8 +153,8 @@ func (s *Store) expire(now int64) {
 				break
 			}
 			sh.queue.pop()
-			if r := sh.remove(e.ref); r != nil {
-				s.dropRec(r)
+			if ref, te := sh.unlink(e.ref); te != nil {
+				s.dropEntry(sh, ref, te)
 				s.evicted[ReasonRetention].Add(1)
 			}
 		}
@@ -163,31 +163,37 @@ func (s *Store) expire(now int64) {
 }
 
 // evict removes one trace, if it is still stored.
-func (s *Store) evict(ref traceRef, reason Reason) {
-	sh := s.shardOf(low64(ref.id))
+func (s *Store) evict(tr traceRef, reason Reason) {
+	sh := s.shardOf(low64(tr.id))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	r := sh.remove(ref)
-	if r == nil {
+	ref, e := sh.unlink(tr)
+	if e == nil {
 		return
 	}
-	s.dropRec(r)
+	s.dropEntry(sh, ref, e)
 	s.evicted[reason].Add(1)
 }
 
-// dropRec releases what a removed trace holds; its shard is locked.
-func (s *Store) dropRec(r *traceRec) {
-	s.bytes.Add(-r.charged)
+// dropEntry releases what an unlinked trace holds, and its entry; the
+// shard is locked.
+func (s *Store) dropEntry(sh *shard, ref entryRef, e *traceEntry) {
+	heap := int64(mapEntryBytes)
+	tr := traceRef{id: e.id, seq: e.seq}
+	var scratch [8]uint64
+	for _, h := range sh.entries.calls(scratch[:0], ref, e) {
+		s.calls.remove(h, tr)
+		heap += callIndexEntry
+	}
+	var ids [8]uint32
+	for _, id := range sh.entries.resources(ids[:0], ref, e) {
+		s.resources.releaseID(id)
+	}
 	s.traces.Add(-1)
-	s.spans.Add(-int64(r.spanCount))
-	ref := traceRef{id: r.id, seq: r.seq}
-	for _, c := range r.callIDs {
-		s.calls.remove(c, ref)
-	}
-	for _, res := range r.res {
-		s.resources.release(res)
-	}
-	r.blocks, r.res, r.callIDs = nil, nil, nil
+	s.spans.Add(-int64(e.spanCount))
+	freed, unmapped := sh.entries.release(ref)
+	s.bytes.Add(-heap - freed)
+	s.slabBytes.Add(-unmapped)
 }
 
 // ExpireOld evicts traces past the retention period; the owner calls it

@@ -6,7 +6,6 @@ package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/exte
 import (
 	"hash/maphash"
 	"slices"
-	"strings"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
@@ -23,20 +22,23 @@ type spanRef struct {
 
 // batch is one Ingest call's work, grouped by trace, and its scratch memory.
 type batch struct {
-	ids     [][16]byte
-	byID    map[[16]byte]int32
-	refs    []spanRef
-	groups  []*resource // each group's resource; the batch holds a reference
-	resCall []string    // the call id on each group's resource, if any
-	body    []byte      // a resource body being encoded
-	records []byte      // one trace's records being encoded
-	block   []byte      // those records as a block
-	scratch []byte      // the compressor's
-	entry   []byte      // the keys and the block, as the log holds them
-	stored  []byte      // a copy of a trace's entries, to read its keys
-	known   []uint64    // the keys a trace already holds, sorted
-	keys    []uint64    // the keys of the spans this batch adds to a trace
-	fresh   map[uint64]struct{}
+	ids      [][16]byte
+	byID     map[[16]byte]int32
+	refs     []spanRef
+	groups   []*resource // each group's resource; the batch holds a reference
+	resCall  []string    // the call id on each group's resource, if any
+	body     []byte      // a resource body being encoded
+	records  []byte      // one trace's records being encoded
+	block    []byte      // those records as a block
+	scratch  []byte      // the compressor's
+	entry    []byte      // the keys and the block, as the log holds them
+	stored   []byte      // a copy of a trace's entries, to read its keys
+	known    []uint64    // the keys a trace already holds, sorted
+	keys     []uint64    // the keys of the spans this batch adds to a trace
+	fresh    map[uint64]struct{}
+	exts     []extent
+	newRes   []uint32
+	newCalls []uint64
 }
 
 // maxBatchScratch is the most a pooled batch keeps of one large request.
@@ -46,7 +48,7 @@ var batchPool = pool.New(8, maxBatchScratch,
 	func() *batch { return &batch{byID: make(map[[16]byte]int32), fresh: make(map[uint64]struct{})} },
 	func(b *batch) int {
 		return cap(b.body) + cap(b.records) + cap(b.block) + cap(b.scratch) + cap(b.entry) + cap(b.stored) +
-			8*(cap(b.known)+cap(b.keys)) + 64*cap(b.refs)
+			8*(cap(b.known)+cap(b.keys)+cap(b.newCalls)) + 12*cap(b.exts) + 4*cap(b.newRes) + 64*cap(b.refs)
 	})
 
 func (b *batch) reset() {
@@ -141,8 +143,8 @@ func (s *Store) spanKey(sp ptrace.Span) uint64 {
 	return maphash.Bytes(s.keySeed, k[:])
 }
 
-// ingestTrace stores the spans of one trace from one batch, as one block,
-// under one lock.
+// ingestTrace stores the spans of one trace from one batch, as one entry
+// in the log, under one lock.
 func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	sh := s.shardOf(low64(id))
 	sh.mu.Lock()
@@ -150,15 +152,17 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	if s.closed.Load() {
 		return
 	}
-	r := sh.find(id)
-	isNew := r == nil
-	if isNew {
-		r = &traceRec{id: id, seq: s.traceSeq.Add(1), firstSeen: now}
-	}
+	ref, e := sh.find(id)
+	isNew := e == nil
+	var tr traceRef
 	// The keys the trace already holds, from its entries in the log.
 	known := b.known[:0]
-	if !isNew {
-		b.stored = copyExtents(b.stored[:0], r.blocks)
+	if isNew {
+		tr = traceRef{id: id, seq: s.traceSeq.Add(1)}
+	} else {
+		tr = traceRef{id: id, seq: e.seq}
+		b.exts = sh.entries.extents(b.exts[:0], ref, e)
+		b.stored = s.log.copyExtents(b.stored[:0], b.exts)
 		var err error
 		if known, err = appendKeys(known, b.stored); err != nil {
 			known = known[:0] // cannot happen: the log holds what ingest wrote
@@ -168,75 +172,97 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	b.known = known
 	clear(b.fresh)
 	keys := b.keys[:0]
+	spanCount := 0
+	if !isNew {
+		spanCount = int(e.spanCount)
+	}
+	truncated := false
 	lastGroup := int32(-1)
 	stored := 0
 	records := b.records[:0]
-	var newRes []*resource
-	knownCalls := len(r.callIDs)
-	for _, ref := range refs {
-		key := s.spanKey(ref.span)
+	newRes := b.newRes[:0]
+	newCalls := b.newCalls[:0]
+	for _, sr := range refs {
+		key := s.spanKey(sr.span)
 		_, dup := slices.BinarySearch(known, key)
 		if _, again := b.fresh[key]; dup || again {
 			s.duplicates.Add(1)
 			continue // delivered twice: stored once
 		}
-		if s.cfg.MaxSpansPerTrace > 0 && int(r.spanCount)+stored >= s.cfg.MaxSpansPerTrace {
-			r.truncated = true
+		if s.cfg.MaxSpansPerTrace > 0 && spanCount+stored >= s.cfg.MaxSpansPerTrace {
+			truncated = true
 			s.dropped.Add(1)
 			continue
 		}
 		b.fresh[key] = struct{}{}
 		keys = append(keys, key)
-		if ref.group != lastGroup {
-			res := b.groups[ref.group]
+		if sr.group != lastGroup {
+			res := b.groups[sr.group]
 			records = spancodec.AppendResource(records, now, res.id)
-			if !slices.Contains(r.res, res) && !slices.Contains(newRes, res) {
-				newRes = append(newRes, res)
+			if !slices.Contains(newRes, res.id) && (isNew || !sh.entries.hasResource(ref, e, res.id)) {
+				newRes = append(newRes, res.id)
 			}
-			lastGroup = ref.group
+			lastGroup = sr.group
 		}
 		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
-		records = spancodec.AppendSpan(records, ref.span, &w)
+		records = spancodec.AppendSpan(records, sr.span, &w)
 		stored++
 		callID := w.Value
 		if callID == "" {
-			callID = b.resCall[ref.group]
+			callID = b.resCall[sr.group]
 		}
-		if callID != "" && !slices.Contains(r.callIDs, callID) {
-			r.callIDs = append(r.callIDs, strings.Clone(callID)) // the batch's memory must not stay alive through the index
+		if callID != "" {
+			h := s.calls.hash(callID)
+			if !slices.Contains(newCalls, h) && (isNew || !sh.entries.hasCall(ref, e, h)) {
+				newCalls = append(newCalls, h)
+			}
 		}
 	}
-	b.records = records
-	b.keys = keys
+	b.records, b.keys, b.newRes, b.newCalls = records, keys, newRes, newCalls
+	if truncated && !isNew {
+		e.truncated = true
+	}
 	if stored == 0 {
-		if !isNew {
-			s.recharge(r)
-		}
 		return
 	}
 	b.block, b.scratch = spancodec.Seal(b.block[:0], records, b.scratch)
 	s.sealedIn.Add(int64(len(records)))
-	ref := traceRef{id: id, seq: r.seq}
 	b.entry = appendEntry(b.entry[:0], keys, b.block)
-	r.blocks = s.log.write(r.blocks, ref, b.entry)
-	for _, res := range newRes {
-		res.refs.Add(1) // the batch's reference keeps it alive meanwhile
-		r.res = append(r.res, res)
+	b.exts = s.log.write(b.exts[:0], tr, b.entry)
+
+	var heap int64
+	if isNew {
+		var mapped int64
+		ref, mapped = sh.entries.alloc()
+		s.slabBytes.Add(mapped)
+		e = sh.entries.at(ref)
+		e.id, e.seq, e.firstSeen = id, tr.seq, now
+		sh.link(ref, e)
+		heap += mapEntryBytes
+		s.traces.Add(1)
+		if s.fifo {
+			s.queueBytes.Add(sh.queue.push(tr, now))
+		}
+	}
+	e.truncated = e.truncated || truncated
+	for _, x := range b.exts {
+		heap += sh.entries.addExtent(ref, e, x)
+	}
+	for _, id := range newRes {
+		s.resources.get(id).refs.Add(1) // the batch's reference keeps it alive meanwhile
+		heap += sh.entries.addResource(ref, e, id)
 	}
 	// Call ids join the index under the shard's lock, so that an eviction,
 	// which removes them under the same lock, never leaves one behind.
-	for _, c := range r.callIDs[knownCalls:] {
-		s.calls.add(c, ref)
-	}
-	if isNew {
-		sh.link(r)
-		s.traces.Add(1)
-		if s.fifo {
-			s.queueBytes.Add(sh.queue.push(ref, now))
+	for _, h := range newCalls {
+		grown, ok := sh.entries.addCall(ref, e, h)
+		heap += grown
+		if ok && s.calls.add(h, tr) {
+			heap += callIndexEntry
 		}
 	}
-	r.lastSeen = now
-	r.spanCount += int32(stored)
+	e.lastSeen = now
+	e.spanCount += int32(stored)
 	s.spans.Add(int64(stored))
-	s.recharge(r)
+	s.bytes.Add(heap)
 }

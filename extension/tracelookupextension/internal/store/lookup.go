@@ -17,28 +17,36 @@ var blockBufs = pool.New(16, maxPooledBlocks,
 	func() *[]byte { return new([]byte) },
 	func(b *[]byte) int { return cap(*b) })
 
-// snapshot copies r's entries out of the chunk log, keeping their blocks;
-// r's shard is locked, so no chunk it reads can be recycled meanwhile.
-func (sh *shard) snapshot(r *traceRec) Trace {
+// snapshot copies a trace's entries out of the chunk log, keeping their
+// blocks; the shard is locked, so no chunk it reads can be recycled meanwhile.
+func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry) Trace {
+	var exts [inlineExtents]extent
+	ext := sh.entries.extents(exts[:0], ref, e)
 	n := 0
-	for _, e := range r.blocks {
-		n += int(e.n)
+	for _, x := range ext {
+		n += int(x.n)
 	}
 	buf := blockBufs.Get()
-	entries := copyExtents(slices.Grow((*buf)[:0], n), r.blocks)
+	entries := s.log.copyExtents(slices.Grow((*buf)[:0], n), ext)
 	blocks, err := blocksOnly(entries)
 	if err != nil {
 		blocks = entries[:0] // cannot happen: the log holds what ingest wrote
 	}
+	var ids [inlineRes]uint32
+	held := sh.entries.resources(ids[:0], ref, e)
+	res := make([]*resource, 0, len(held))
+	for _, id := range held {
+		res = append(res, s.resources.get(id)) // the trace's reference keeps it
+	}
 	return Trace{
-		ID:        r.id,
-		FirstSeen: r.firstSeen,
-		LastSeen:  r.lastSeen,
-		SpanCount: int(r.spanCount),
-		Truncated: r.truncated,
+		ID:        e.id,
+		FirstSeen: e.firstSeen,
+		LastSeen:  e.lastSeen,
+		SpanCount: int(e.spanCount),
+		Truncated: e.truncated,
 		blocks:    blocks,
 		buf:       buf,
-		resources: slices.Clone(r.res),
+		resources: res,
 	}
 }
 
@@ -47,19 +55,19 @@ func (s *Store) Get(id [16]byte) (Trace, bool) {
 	sh := s.shardOf(low64(id))
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if r := sh.find(id); r != nil {
-		return sh.snapshot(r), true
+	if ref, e := sh.find(id); e != nil {
+		return s.snapshot(sh, ref, e), true
 	}
 	return Trace{}, false
 }
 
-// getRef returns the trace ref names, if that very trace is still stored.
-func (s *Store) getRef(ref traceRef) (Trace, bool) {
-	sh := s.shardOf(low64(ref.id))
+// getRef returns the trace tr names, if that very trace is still stored.
+func (s *Store) getRef(tr traceRef) (Trace, bool) {
+	sh := s.shardOf(low64(tr.id))
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if r := sh.find(ref.id); r != nil && r.seq == ref.seq {
-		return sh.snapshot(r), true
+	if ref, e := sh.find(tr.id); e != nil && e.seq == tr.seq {
+		return s.snapshot(sh, ref, e), true
 	}
 	return Trace{}, false
 }
@@ -69,16 +77,21 @@ func (s *Store) GetByLow64(low uint64) (Trace, bool) {
 	sh := s.shardOf(low)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	var best *traceRec
-	for r := sh.traces[low]; r != nil; r = r.next {
-		if best == nil || r.lastSeen > best.lastSeen {
-			best = r
+	var (
+		best    *traceEntry
+		bestRef entryRef
+	)
+	for ref := sh.traces[low]; ref != 0; {
+		e := sh.entries.at(ref)
+		if best == nil || e.lastSeen > best.lastSeen {
+			best, bestRef = e, ref
 		}
+		ref = e.next
 	}
 	if best == nil {
 		return Trace{}, false
 	}
-	return sh.snapshot(best), true
+	return s.snapshot(sh, bestRef, best), true
 }
 
 // GetByCallID returns the most recently updated trace that carries callID in

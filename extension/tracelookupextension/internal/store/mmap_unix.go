@@ -14,7 +14,7 @@ import (
 // memory: the garbage collector neither scans it nor counts it towards its
 // heap goal, and its pages become resident only when written.
 func mapChunk(size int) []byte {
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, mapFlags)
 	if err != nil {
 		// As the Go runtime does when the system refuses memory.
 		panic(fmt.Sprintf("tracelookup index: cannot map %d bytes: %v", size, err))

@@ -92,3 +92,17 @@ func resolver(held []*resource) func(uint32) []byte {
 		return nil
 	}
 }
+
+// get returns the entry with id; the caller holds a reference through a trace.
+func (t *resources) get(id uint32) *resource {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.byID[id]
+}
+
+// releaseID drops one reference to the entry with id.
+func (t *resources) releaseID(id uint32) {
+	if r := t.get(id); r != nil {
+		t.release(r)
+	}
+}

@@ -7,8 +7,9 @@
 // 64 bits of the trace id and on one configured attribute (a call id).
 //
 // The files split it by job: store.go the types and the accounting,
-// ingest.go writing spans, chunks.go the chunk log, evict.go the bounds,
-// lookup.go reading traces back.
+// ingest.go writing spans, chunks.go the chunk log, entries.go the per-trace
+// entries, entry.go what one batch writes to the log, evict.go the bounds,
+// lookup.go reading traces back, callindex.go and resources.go the tables.
 package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 
 import (
@@ -73,14 +74,14 @@ func (r Reason) String() string {
 type Stats struct {
 	Traces int64
 	Spans  int64
-	// Bytes is every byte the store holds: the chunks it has mapped (in use
-	// and spare), the per-trace entries, the secondary indexes, the
-	// resource table and the owner lists, by allocated capacity.
+	// Bytes is every byte the store holds: the chunks and entry slabs it has
+	// mapped (in use and spare), and on the Go heap the secondary indexes,
+	// the resource table, the owner lists and entry overflow, by capacity.
 	Bytes int64
-	// ChunkBytes is the part of Bytes in chunks; HeapBytes the part on the Go heap.
-	ChunkBytes int64
-	HeapBytes  int64
-	Evicted    [numReasons]int64
+	// MappedBytes is the part of Bytes outside the Go heap, HeapBytes the rest.
+	MappedBytes int64
+	HeapBytes   int64
+	Evicted     [numReasons]int64
 	// DroppedSpans were not stored because their trace had reached MaxSpansPerTrace.
 	DroppedSpans int64
 	// DuplicateSpans were not stored because the trace already held the same
@@ -116,7 +117,8 @@ type Store struct {
 
 	traces     atomic.Int64
 	spans      atomic.Int64
-	bytes      atomic.Int64 // per-trace entries and their call ids
+	bytes      atomic.Int64 // heap per trace: map slots, overflow, call index entries
+	slabBytes  atomic.Int64 // entry slabs mapped
 	queueBytes atomic.Int64
 	dropped    atomic.Int64
 	duplicates atomic.Int64
@@ -127,8 +129,10 @@ type Store struct {
 
 type shard struct {
 	mu sync.RWMutex
-	// traces is keyed by the low 64 bits of the trace id; ids that share them are chained through traceRec.next.
-	traces map[uint64]*traceRec
+	// traces is keyed by the low 64 bits of the trace id; ids that share them are chained through traceEntry.next.
+	traces map[uint64]entryRef
+	// entries hold the traces themselves.
+	entries *slabs
 	// queue lists this shard's traces in first-seen order (when the store keeps one).
 	queue fifo
 }
@@ -138,30 +142,22 @@ type traceRef struct {
 	seq uint64
 }
 
-// traceRec is one stored trace: the extents of its entries in the chunk log
-// (see entry.go), and what ingest needs to add to it.
-type traceRec struct {
-	id        [16]byte
-	seq       uint64
-	firstSeen int64
-	lastSeen  int64
-	blocks    []extent
-	callIDs   []string
-	res       []*resource // the resources its records name, each holding a reference
-	next      *traceRec
-	charged   int64 // bytes this trace adds to Store.bytes
-	spanCount int32
-	truncated bool
-}
-
-// Heap costs besides data, measured on amd64 (BenchmarkHeapPerSpan reports
-// accounted bytes against the live heap): the record and its map slot.
+// Heap costs, measured on amd64 (BenchmarkHeapPerSpan reports accounted
+// bytes against the memory measured): a trace's slot in its shard's map.
 const (
-	traceRecBytes  = 176
-	mapEntryBytes  = 24
-	callIndexEntry = 72
-	extentBytes    = 16
+	mapEntryBytes = 24
+	extentBytes   = 12
 )
+
+// entriesPerSlab sizes the entry slabs for a budget: at most 1/64 of it
+// across the 64 shards' first slabs, between 32 and 512 entries.
+func entriesPerSlab(maxBytes int64) (int, uint) {
+	n, shift := 32, uint(5)
+	for n < 512 && int64(2*n*entryBytes*numShards*64) <= maxBytes {
+		n, shift = 2*n, shift+1
+	}
+	return n, shift
+}
 
 // New returns an empty store.
 func New(cfg Config) *Store {
@@ -179,13 +175,18 @@ func New(cfg Config) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	perSlab, shift := entriesPerSlab(cfg.MaxBytes)
 	for i := range s.shards {
-		s.shards[i].traces = make(map[uint64]*traceRec)
+		s.shards[i].traces = make(map[uint64]entryRef)
+		s.shards[i].entries = &slabs{perSlab: perSlab, shift: shift}
 	}
 	s.calls.init()
 	s.resources.init()
-	// A store dropped without Close still gives its chunks back.
+	// A store dropped without Close still gives its memory back.
 	runtime.AddCleanup(s, func(l *chunkLog) { l.close() }, s.log)
+	for i := range s.shards {
+		runtime.AddCleanup(s, func(sl *slabs) { sl.unmap() }, s.shards[i].entries)
+	}
 	return s
 }
 
@@ -211,15 +212,20 @@ func (s *Store) Close() {
 		sh := &s.shards[i]
 		sh.mu.Lock()
 		for _, head := range sh.traces {
-			for r := head; r != nil; r = r.next {
-				s.dropRec(r)
+			for ref := head; ref != 0; {
+				e := sh.entries.at(ref)
+				next := e.next
+				s.dropEntry(sh, ref, e)
+				ref = next
 			}
 		}
 		clear(sh.traces)
 		sh.queue = fifo{}
+		sh.entries.unmap()
 		sh.mu.Unlock()
 	}
 	s.queueBytes.Store(0)
+	s.slabBytes.Store(0)
 	s.log.close()
 }
 
@@ -231,57 +237,46 @@ func (s *Store) shardOf(low uint64) *shard {
 	return &s.shards[h>>(64-6)]
 }
 
-func (sh *shard) find(id [16]byte) *traceRec {
-	for r := sh.traces[low64(id)]; r != nil; r = r.next {
-		if r.id == id {
-			return r
+// find returns the entry of trace id.
+func (sh *shard) find(id [16]byte) (entryRef, *traceEntry) {
+	for ref := sh.traces[low64(id)]; ref != 0; {
+		e := sh.entries.at(ref)
+		if e.id == id {
+			return ref, e
 		}
+		ref = e.next
 	}
-	return nil
+	return 0, nil
 }
 
-func (sh *shard) link(r *traceRec) {
-	low := low64(r.id)
-	r.next = sh.traces[low]
-	sh.traces[low] = r
+func (sh *shard) link(ref entryRef, e *traceEntry) {
+	low := low64(e.id)
+	e.next = sh.traces[low]
+	sh.traces[low] = ref
 }
 
-// remove unlinks the record with id and seq, returning it, or nil.
-func (sh *shard) remove(ref traceRef) *traceRec {
-	low := low64(ref.id)
-	var prev *traceRec
-	for r := sh.traces[low]; r != nil; prev, r = r, r.next {
-		if r.id != ref.id || r.seq != ref.seq {
+// unlink takes the entry of tr out of the map and returns it, or 0.
+func (sh *shard) unlink(tr traceRef) (entryRef, *traceEntry) {
+	low := low64(tr.id)
+	var prev *traceEntry
+	for ref := sh.traces[low]; ref != 0; {
+		e := sh.entries.at(ref)
+		if e.id != tr.id || e.seq != tr.seq {
+			prev, ref = e, e.next
 			continue
 		}
 		switch {
 		case prev != nil:
-			prev.next = r.next
-		case r.next != nil:
-			sh.traces[low] = r.next
+			prev.next = e.next
+		case e.next != 0:
+			sh.traces[low] = e.next
 		default:
 			delete(sh.traces, low)
 		}
-		r.next = nil
-		return r
+		e.next = 0
+		return ref, e
 	}
-	return nil
-}
-
-// size is what the trace's entry costs the heap, by allocated capacity.
-func (r *traceRec) size() int64 {
-	n := int64(traceRecBytes + mapEntryBytes + extentBytes*cap(r.blocks) + 8*cap(r.res))
-	for _, c := range r.callIDs {
-		n += int64(len(c)) + callIndexEntry
-	}
-	return n
-}
-
-// recharge brings Store.bytes up to date with r's size; r's shard is locked.
-func (s *Store) recharge(r *traceRec) {
-	size := r.size()
-	s.bytes.Add(size - r.charged)
-	r.charged = size
+	return 0, nil
 }
 
 // heapBytes is what the store holds on the Go heap.
@@ -294,12 +289,12 @@ func (s *Store) Stats() Stats {
 	st := Stats{
 		Traces:         s.traces.Load(),
 		Spans:          s.spans.Load(),
-		ChunkBytes:     s.log.mapped.Load(),
+		MappedBytes:    s.log.mapped.Load() + s.slabBytes.Load(),
 		HeapBytes:      s.heapBytes(),
 		DroppedSpans:   s.dropped.Load(),
 		DuplicateSpans: s.duplicates.Load(),
 	}
-	st.Bytes = st.ChunkBytes + st.HeapBytes
+	st.Bytes = st.MappedBytes + st.HeapBytes
 	for i := range st.Evicted {
 		st.Evicted[i] = s.evicted[i].Load()
 	}

@@ -176,18 +176,18 @@ func TestZeroTraceIDIsNotIndexed(t *testing.T) {
 }
 
 func TestEvictsOldestFirstForMemory(t *testing.T) {
-	s, clock := newTestStore(Config{MaxBytes: 64 << 10})
+	s, clock := newTestStore(Config{MaxBytes: 2 << 20})
 	var ids [][16]byte
-	for i := uint64(1); i <= 400; i++ {
+	for i := uint64(1); i <= 20000; i++ {
 		id := traceID(0, i)
 		ids = append(ids, id)
 		s.Ingest(makeTraces("svc", spanSpec{trace: id, span: 1}, spanSpec{trace: id, span: 2, parent: 1}))
 		clock.Add(time.Millisecond)
 	}
 	st := s.Stats()
-	assert.LessOrEqual(t, st.Bytes, int64(64<<10))
+	assert.LessOrEqual(t, st.Bytes, int64(2<<20))
 	assert.Positive(t, st.EvictedBy(ReasonMemory))
-	assert.Equal(t, int64(400), st.Traces+st.EvictedBy(ReasonMemory))
+	assert.Equal(t, int64(20000), st.Traces+st.EvictedBy(ReasonMemory))
 	// The survivors are exactly the newest traces.
 	held := int(st.Traces)
 	for i, id := range ids {
@@ -276,7 +276,7 @@ func TestCallIDIndex(t *testing.T) {
 }
 
 func TestConcurrentIngestAndLookup(t *testing.T) {
-	s, _ := newTestStore(Config{MaxBytes: 256 << 10, CallIDAttribute: "call.id"})
+	s, _ := newTestStore(Config{MaxBytes: 2 << 20, CallIDAttribute: "call.id"})
 	var wg sync.WaitGroup
 	for w := uint64(0); w < 4; w++ {
 		wg.Go(func() {
@@ -300,7 +300,7 @@ func TestConcurrentIngestAndLookup(t *testing.T) {
 	}
 	wg.Wait()
 	st := s.Stats()
-	assert.LessOrEqual(t, st.Bytes, int64(256<<10))
+	assert.LessOrEqual(t, st.Bytes, int64(2<<20))
 	assert.Equal(t, int64(2000), st.Traces+st.EvictedBy(ReasonMemory))
 }
 
