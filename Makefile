@@ -42,7 +42,7 @@ unit:
 ## bench: the Go benchmarks, then the load benchmark's table (bounded; loopback only)
 bench: build
 	$(GO) test -run '^$$' -bench 'Ingest|Get100|Lookup|Build|Encode' -benchmem -benchtime 2000x ./extension/tracelookupextension/internal/store/ ./extension/tracelookupextension/internal/api/
-	$(GO) test -run '^$$' -bench 'Seal$$|HeapPerSpan' -benchmem -benchtime 3x ./extension/tracelookupextension/internal/store/
+	$(GO) test -run '^$$' -bench 'HeapPerSpan|RSSPerSpan|RSSBound' -benchtime 1x ./extension/tracelookupextension/internal/store/
 	$(GO) run ./internal/loadbench -collector $(COLLECTOR) -rounds 3
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)

@@ -140,11 +140,28 @@ func (l *chunkLog) popOldest() *chunk {
 	return c
 }
 
+// oldest returns the oldest chunk with data, if it is not the head: the
+// head is still being written to.
+func (l *chunkLog) oldest() *chunk {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ring) == 0 || l.ring[0] == l.head {
+		return nil
+	}
+	return l.ring[0]
+}
+
 // recycle makes a chunk whose owners have all been evicted free for reuse,
 // or unmaps it when enough are spare.
 func (l *chunkLog) recycle(c *chunk) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		// Popped before the log closed: close did not see it, nor count it since.
+		unmapChunk(c.mem)
+		c.mem = nil
+		return
+	}
 	l.owners.Add(-ownerBytes * int64(len(c.owners)))
 	clear(c.owners)
 	c.owners = c.owners[:0]

@@ -199,3 +199,89 @@ func TestConcurrentIngestLookupAndChunkReuse(t *testing.T) {
 	reader.Wait()
 	assert.LessOrEqual(t, s.Stats().Bytes, int64(2<<20))
 }
+
+// Regression (review): a trace with 256 resources wrapped a one-byte count,
+// could no longer be read, and kept its resources' references forever.
+func TestTraceWithManyResources(t *testing.T) {
+	s, clock := newTestStore(Config{Retention: time.Minute})
+	id := traceID(6, 6)
+	for i := uint64(1); i <= 300; i++ {
+		s.Ingest(makeTraces(fmt.Sprint("pod-", i), spanSpec{trace: id, span: i}))
+	}
+	tr, ok := s.Get(id)
+	require.True(t, ok)
+	spans, err := tr.Spans()
+	require.NoError(t, err)
+	assert.Len(t, spans, 300)
+	assert.Equal(t, 300, s.resources.count())
+	clock.Add(2 * time.Minute)
+	s.ExpireOld()
+	assert.Zero(t, s.resources.count(), "every reference released")
+	assert.Zero(t, s.resources.bytes.Load())
+}
+
+// Regression (review): with max_traces set but memory the bound reached,
+// the first-seen queue kept an entry for every trace ever stored, its
+// growing cost pushed the store over budget for good, and it held nothing.
+func TestQueueStaysBoundedUnderMemoryEviction(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 4 << 20, MaxTraces: 10_000_000})
+	for i := uint64(1); i <= 100_000; i++ {
+		s.Ingest(makeTraces("svc", spanSpec{trace: traceID(7, i), span: 1}))
+	}
+	st := s.Stats()
+	assert.Positive(t, st.EvictedBy(ReasonMemory))
+	assert.Greater(t, st.Traces, int64(1000), "the store still holds traces")
+	queued := 0
+	for i := range s.shards {
+		queued += s.shards[i].queue.n
+	}
+	assert.LessOrEqual(t, queued, int(st.Traces)+numShards*64, "stale entries leave the queue")
+	assert.False(t, s.overMemory())
+}
+
+// Regression (review): a chunk popped by an evictor just before Close was
+// subtracted again when recycled, and the counters went negative.
+func TestCloseDuringEviction(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 2 << 20})
+	for i := uint64(0); i < 200; i++ {
+		s.Ingest(spangen.Batch(i*10, 10, 0, 10))
+	}
+	c := s.log.popOldest()
+	require.NotNil(t, c)
+	s.Close()
+	s.log.recycle(c)
+	st := s.Stats()
+	assert.Zero(t, st.MappedBytes)
+	assert.Zero(t, s.log.owners.Load())
+	assert.GreaterOrEqual(t, st.Bytes, int64(0))
+}
+
+// Once traces leave by retention, their chunks go back too.
+func TestDeadChunksAreReclaimed(t *testing.T) {
+	s, clock := newTestStore(Config{MaxBytes: 8 << 20, Retention: time.Minute})
+	for i := uint64(0); i < 500; i++ {
+		s.Ingest(spangen.Batch(i*10, 10, 0, 10))
+	}
+	require.Greater(t, s.log.chunksInUse(), 4)
+	clock.Add(2 * time.Minute)
+	s.Maintain()
+	assert.Zero(t, s.Stats().Traces)
+	assert.LessOrEqual(t, s.log.chunksInUse(), 1, "only the head is left")
+	assert.LessOrEqual(t, s.log.mapped.Load(), int64((1+spareChunks)*s.log.size))
+	assert.LessOrEqual(t, s.log.owners.Load(), int64(ownerBytes*1000))
+}
+
+// Regression (review): traces of one request share a first-seen stamp, and
+// count eviction picked among them by shard, not by arrival.
+func TestCountEvictionFollowsArrivalWithinARequest(t *testing.T) {
+	s, _ := newTestStore(Config{MaxTraces: 5})
+	var specs []spanSpec
+	for i := uint64(1); i <= 10; i++ {
+		specs = append(specs, spanSpec{trace: traceID(8, i*7919), span: i})
+	}
+	s.Ingest(makeTraces("svc", specs...))
+	for i, sp := range specs {
+		_, ok := s.Get(sp.trace)
+		assert.Equal(t, i >= 5, ok, "trace %d", i)
+	}
+}

@@ -34,11 +34,14 @@ type traceEntry struct {
 	ext       [inlineExtents]extent
 	res       [inlineRes]uint32 // the resources its records name, each holding a reference
 	nExt      uint32
-	nRes      uint8
+	nRes      uint16
 	nCalls    uint8
 	truncated bool
-	_         [1]byte
 }
+
+// maxResources is the most distinct resources one trace keeps: spans of
+// more are dropped and the trace is marked truncated, as over the span cap.
+const maxResources = 1<<16 - 1
 
 var _ [entryBytes - unsafe.Sizeof(traceEntry{})]struct{} // entries fit their slot
 

@@ -41,7 +41,9 @@ func (q *fifo) push(ref traceRef, now int64) int64 {
 }
 
 // front returns the oldest entry whose trace is still stored, dropping the
-// ones before it.
+// ones before it. A chunk's eviction takes its traces from the front of each
+// shard's queue (in one shard, blocks are written in first-seen order), so
+// stale entries do not pile up behind a live one.
 func (sh *shard) front() (queued, bool) {
 	q := &sh.queue
 	for q.n > 0 {
@@ -52,6 +54,20 @@ func (sh *shard) front() (queued, bool) {
 		q.pop()
 	}
 	return queued{}, false
+}
+
+// shrink gives back a ring that is mostly empty; it returns the bytes freed.
+func (q *fifo) shrink() int64 {
+	if len(q.ring) <= 64 || q.n > len(q.ring)/4 {
+		return 0
+	}
+	next := make([]queued, max(16, 2*q.n))
+	for i := 0; i < q.n; i++ {
+		next[i] = q.ring[(q.head+i)%len(q.ring)]
+	}
+	freed := int64(len(q.ring)-len(next)) * queueEntryBytes
+	q.ring, q.head = next, 0
+	return freed
 }
 
 func (q *fifo) pop() {
@@ -126,8 +142,11 @@ func (s *Store) evictOldestTrace() bool {
 		sh := &s.shards[i]
 		sh.mu.Lock() // front drops stale entries
 		e, ok := sh.front()
+		s.queueBytes.Add(-sh.queue.shrink())
 		sh.mu.Unlock()
-		if ok && (!found || e.stamp < oldest.stamp) {
+		// Creation order: the sequence numbers follow it across shards, even
+		// for traces of one request, which share a stamp.
+		if ok && (!found || e.ref.seq < oldest.ref.seq) {
 			oldest, found = e, true
 		}
 	}
@@ -158,6 +177,7 @@ func (s *Store) expire(now int64) {
 				s.evicted[ReasonRetention].Add(1)
 			}
 		}
+		s.queueBytes.Add(-sh.queue.shrink())
 		sh.mu.Unlock()
 	}
 }
@@ -207,5 +227,42 @@ func (s *Store) ExpireOld() {
 	s.expire(s.now().UnixNano())
 }
 
-// Maintain runs the periodic work: expiry by retention.
-func (s *Store) Maintain() { s.ExpireOld() }
+// Maintain runs the periodic work: expiry by retention, and giving back the
+// chunks whose traces have all left.
+func (s *Store) Maintain() {
+	s.ExpireOld()
+	s.reclaimDeadChunks()
+}
+
+// reclaimDeadChunks recycles the oldest chunks while no trace they hold
+// blocks of is still stored: after traces leave by retention or count,
+// their memory goes back without waiting for new blocks to push it out.
+func (s *Store) reclaimDeadChunks() {
+	s.evictMu.Lock() // only evictors pop chunks: the oldest stays the oldest meanwhile
+	defer s.evictMu.Unlock()
+	for {
+		c := s.log.oldest()
+		if c == nil || s.anyStored(c.owners) {
+			return
+		}
+		s.log.popOldest()
+		s.log.recycle(c)
+	}
+}
+
+// anyStored says whether any of refs is still stored. refs is the owner
+// list of a chunk that is no longer the head: nothing writes it any more,
+// and oldest took the log's lock after its last write.
+func (s *Store) anyStored(refs []traceRef) bool {
+	for _, tr := range refs {
+		sh := s.shardOf(low64(tr.id))
+		sh.mu.RLock()
+		_, e := sh.find(tr.id)
+		live := e != nil && e.seq == tr.seq
+		sh.mu.RUnlock()
+		if live {
+			return true
+		}
+	}
+	return false
+}

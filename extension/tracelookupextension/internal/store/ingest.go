@@ -194,16 +194,21 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 			s.dropped.Add(1)
 			continue
 		}
-		b.fresh[key] = struct{}{}
-		keys = append(keys, key)
 		if sr.group != lastGroup {
 			res := b.groups[sr.group]
-			records = spancodec.AppendResource(records, now, res.id)
 			if !slices.Contains(newRes, res.id) && (isNew || !sh.entries.hasResource(ref, e, res.id)) {
+				if held := len(newRes) + heldResources(e); held >= maxResources {
+					truncated = true
+					s.dropped.Add(1)
+					continue
+				}
 				newRes = append(newRes, res.id)
 			}
+			records = spancodec.AppendResource(records, now, res.id)
 			lastGroup = sr.group
 		}
+		b.fresh[key] = struct{}{}
+		keys = append(keys, key)
 		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
 		records = spancodec.AppendSpan(records, sr.span, &w)
 		stored++
@@ -241,6 +246,7 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 		heap += mapEntryBytes
 		s.traces.Add(1)
 		if s.fifo {
+			sh.front() // drops the entries of traces evicted for memory, which leave from the head
 			s.queueBytes.Add(sh.queue.push(tr, now))
 		}
 	}
@@ -265,4 +271,12 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	e.spanCount += int32(stored)
 	s.spans.Add(int64(stored))
 	s.bytes.Add(heap)
+}
+
+// heldResources is how many resources e holds; 0 for a trace not yet stored.
+func heldResources(e *traceEntry) int {
+	if e == nil {
+		return 0
+	}
+	return int(e.nRes)
 }
