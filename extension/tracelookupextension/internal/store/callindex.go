@@ -11,8 +11,9 @@ import (
 
 const callShards = 16
 
-// callIndexEntry is what one indexed call id costs: its map slot.
-const callIndexEntry = 48
+// callIndexEntry is what one indexed call id costs: its map slot, as
+// measured with the maps' growth and compaction (see compactAfter).
+const callIndexEntry = 64
 
 // callIndex maps a call id to the traces that carry it. It is keyed by a
 // 64-bit hash of the call id, so it holds no strings and no pointers, and
@@ -25,8 +26,9 @@ type callIndex struct {
 	shards [callShards]struct {
 		mu sync.RWMutex
 		// one holds the first trace of each call id; more the rest, rare.
-		one  map[uint64]traceRef
-		more map[uint64][]traceRef
+		one     map[uint64]traceRef
+		more    map[uint64][]traceRef
+		deletes int // from one since it was built (see compactAfter)
 	}
 }
 
@@ -69,6 +71,10 @@ func (c *callIndex) remove(h uint64, ref traceRef) {
 	if first == ref {
 		if len(more) == 0 {
 			delete(sh.one, h)
+			if sh.deletes++; compactAfter(sh.deletes, len(sh.one)) {
+				sh.one = rebuilt(sh.one)
+				sh.deletes = 0
+			}
 			return
 		}
 		sh.one[h], more = more[len(more)-1], more[:len(more)-1]

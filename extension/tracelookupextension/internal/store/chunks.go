@@ -4,6 +4,8 @@
 package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 
 import (
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -27,7 +29,7 @@ const (
 	// the budget, so that steady ingest neither maps nor unmaps.
 	spareChunks = 2
 	// ownerBytes is what one owner entry costs.
-	ownerBytes = 24
+	ownerBytes = 16
 )
 
 // chunkSizeFor picks the chunk size for a budget: a power of two, at most
@@ -54,10 +56,15 @@ type chunk struct {
 	used int
 	// owners are the traces with a block in this chunk, in write order.
 	owners []traceRef
+	// res are the resources its blocks name, each holding a reference, so
+	// that a resource stays while any block that names it does.
+	res []*resource
 }
 
 type chunkLog struct {
 	size int
+	// release drops a chunk's reference to a resource.
+	release func(*resource)
 
 	// table maps slots to chunks. Readers load it without the log's lock:
 	// it is replaced, never changed in place, when it grows, and a slot only
@@ -78,7 +85,9 @@ type chunkLog struct {
 
 // write appends block to the log for owner, adding its extents to ext.
 // A block larger than the room left in a chunk continues in the next one.
-func (l *chunkLog) write(ext []extent, owner traceRef, block []byte) []extent {
+// Every chunk it lands in holds a reference to each resource in res; the
+// caller holds one meanwhile.
+func (l *chunkLog) write(ext []extent, owner traceRef, block []byte, res []*resource) []extent {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -96,8 +105,15 @@ func (l *chunkLog) write(ext []extent, owner traceRef, block []byte) []extent {
 			ext = append(ext, extent{chunk: c.slot, off: uint32(c.used), n: uint32(n)})
 		}
 		if k := len(c.owners) - 1; k < 0 || c.owners[k] != owner {
+			before := cap(c.owners)
 			c.owners = append(c.owners, owner)
-			l.owners.Add(ownerBytes)
+			l.owners.Add(ownerBytes * int64(cap(c.owners)-before)) // by capacity, as the heap holds it
+		}
+		for _, r := range res {
+			if !slices.Contains(c.res, r) {
+				r.refs.Add(1)
+				c.res = append(c.res, r)
+			}
 		}
 		c.used += n
 		block = block[n:]
@@ -140,15 +156,32 @@ func (l *chunkLog) popOldest() *chunk {
 	return c
 }
 
-// oldest returns the oldest chunk with data, if it is not the head: the
-// head is still being written to.
-func (l *chunkLog) oldest() *chunk {
+// oldest returns the oldest chunk with data and a copy of its owners as
+// they are now (the head's grow as blocks are written).
+func (l *chunkLog) oldest() (*chunk, []traceRef) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.ring) == 0 || l.ring[0] == l.head {
-		return nil
+	if len(l.ring) == 0 {
+		return nil, nil
 	}
-	return l.ring[0]
+	c := l.ring[0]
+	return c, slices.Clone(c.owners)
+}
+
+// popIfUnchanged takes c out of the log if it is still the oldest and has
+// gained no owner since it had owners; false otherwise.
+func (l *chunkLog) popIfUnchanged(c *chunk, owners int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.ring) == 0 || l.ring[0] != c || len(c.owners) != owners {
+		return false
+	}
+	l.ring[0] = nil
+	l.ring = l.ring[1:]
+	if c == l.head {
+		l.head = nil
+	}
+	return true
 }
 
 // recycle makes a chunk whose owners have all been evicted free for reuse,
@@ -158,22 +191,26 @@ func (l *chunkLog) recycle(c *chunk) {
 	defer l.mu.Unlock()
 	if l.closed {
 		// Popped before the log closed: close did not see it, nor count it since.
+		l.releaseResources(c)
 		unmapChunk(c.mem)
 		c.mem = nil
 		return
 	}
-	l.owners.Add(-ownerBytes * int64(len(c.owners)))
 	clear(c.owners)
 	c.owners = c.owners[:0]
-	if cap(c.owners) > 1024 {
+	if cap(c.owners) > 4096 { // kept for reuse, unless a chunk of tiny blocks grew it large
+		l.owners.Add(-ownerBytes * int64(cap(c.owners)))
 		c.owners = nil
 	}
+	l.releaseResources(c)
 	c.used = 0
 	if !l.closed && len(l.free) < spareChunks {
 		l.free = append(l.free, c)
 		l.spare.Add(int64(l.size))
 		return
 	}
+	l.owners.Add(-ownerBytes * int64(cap(c.owners)))
+	c.owners = nil
 	unmapChunk(c.mem)
 	c.mem = nil
 	l.mapped.Add(-int64(l.size))
@@ -205,6 +242,32 @@ func (l *chunkLog) place(c *chunk) {
 // of a trace with an extent there.
 func (l *chunkLog) chunkAt(slot uint32) *chunk { return (*l.table.Load())[slot] }
 
+func (l *chunkLog) releaseResources(c *chunk) {
+	for _, r := range c.res {
+		l.release(r)
+	}
+	clear(c.res)
+	c.res = c.res[:0]
+}
+
+// resourcesOf appends to dst the resources of the chunks ext lies in: a
+// superset of those the blocks there name, possibly repeated. The caller holds the
+// lock of the shard of a trace with those extents, so the chunks and their
+// references stay.
+func (l *chunkLog) resourcesOf(dst []*resource, ext []extent) []*resource {
+	l.mu.Lock() // the head's list grows under it
+	defer l.mu.Unlock()
+	var last uint32 = math.MaxUint32
+	for _, x := range ext {
+		if x.chunk == last {
+			continue
+		}
+		last = x.chunk
+		dst = append(dst, l.chunkAt(x.chunk).res...)
+	}
+	return dst
+}
+
 // chunksInUse is how many chunks hold data.
 func (l *chunkLog) chunksInUse() int {
 	l.mu.Lock()
@@ -221,6 +284,7 @@ func (l *chunkLog) close() {
 	}
 	l.closed = true
 	for _, c := range append(l.ring, l.free...) {
+		l.releaseResources(c)
 		unmapChunk(c.mem)
 		c.mem = nil
 	}

@@ -285,3 +285,28 @@ func TestCountEvictionFollowsArrivalWithinARequest(t *testing.T) {
 		assert.Equal(t, i >= 5, ok, "trace %d", i)
 	}
 }
+
+func TestResourcesAreSharedAndLeaveWithTheirChunks(t *testing.T) {
+	s, clock := newTestStore(Config{MaxTraces: 30, Retention: time.Minute})
+	// 20 traces over five services: five distinct resources, whatever the trace count.
+	s.Ingest(spangen.Batch(0, 20, 0, 10))
+	assert.Equal(t, 5, s.resources.count())
+	for i := uint64(0); i < 20; i++ {
+		tr, ok := s.Get(spangen.TraceID(i))
+		require.True(t, ok)
+		spans, err := tr.Spans()
+		require.NoError(t, err)
+		require.Len(t, spans, 10)
+		for _, sp := range spans {
+			assert.NotEmpty(t, sp.ServiceName())
+		}
+	}
+	for _, r := range s.resources.byID {
+		assert.Equal(t, int32(1), r.refs.Load(), "one reference from the one chunk that names it")
+	}
+	// Once the traces are gone, their chunks and the resources go with them.
+	clock.Add(2 * time.Minute)
+	s.Maintain()
+	s.Ingest(makeTraces("only-service", spanSpec{trace: traceID(99, 1), span: 1}))
+	assert.Equal(t, 1, s.resources.count(), "only the new trace's resource is left")
+}

@@ -13,12 +13,13 @@ import (
 // reused through a free list. The garbage collector has nothing to scan in
 // them and does not count them towards its heap goal, so an entry costs its
 // 128 bytes and no collector headroom. What does not fit inline (a trace
-// written in more than four pieces, with more than two resources or call
-// ids) goes to a small overflow record on the heap.
+// written in more than four pieces, or with more than two call ids) goes
+// to a small overflow record on the heap. The resources a trace's records
+// name are held by the chunks its blocks are in (see chunk.res), not by the
+// trace: a chunk names a few resources for thousands of traces.
 
 const (
 	inlineExtents = 4
-	inlineRes     = 2
 	inlineCalls   = 2
 	entryBytes    = 128
 )
@@ -32,16 +33,11 @@ type traceEntry struct {
 	next      entryRef            // the next entry with the same low 64 bits of trace id
 	spanCount int32
 	ext       [inlineExtents]extent
-	res       [inlineRes]uint32 // the resources its records name, each holding a reference
 	nExt      uint32
-	nRes      uint16
 	nCalls    uint8
 	truncated bool
+	_         [10]byte
 }
-
-// maxResources is the most distinct resources one trace keeps: spans of
-// more are dropped and the trace is marked truncated, as over the span cap.
-const maxResources = 1<<16 - 1
 
 var _ [entryBytes - unsafe.Sizeof(traceEntry{})]struct{} // entries fit their slot
 
@@ -51,12 +47,15 @@ type entryRef uint32
 // overflow holds what does not fit in an entry.
 type overflow struct {
 	ext   []extent
-	res   []uint32
 	calls []uint64
 }
 
+// overflowBytes is what one overflow record costs besides its slices: the
+// record and its slot in the overflow map.
+const overflowBytes = 48 + 32
+
 func (o *overflow) size() int64 {
-	return 48 + int64(cap(o.ext))*extentBytes + 4*int64(cap(o.res)) + 8*int64(cap(o.calls))
+	return overflowBytes + int64(cap(o.ext))*extentBytes + 8*int64(cap(o.calls))
 }
 
 // slabs are one shard's entries. Every method runs under the shard's lock.
@@ -195,35 +194,6 @@ func (sl *slabs) addExtent(ref entryRef, e *traceEntry, x extent) int64 {
 	o := sl.overflowOf(ref)
 	o.ext = append(o.ext, x)
 	e.nExt++
-	return o.size() - before
-}
-
-// resources appends the entry's resource ids to dst.
-func (sl *slabs) resources(dst []uint32, ref entryRef, e *traceEntry) []uint32 {
-	dst = append(dst, e.res[:min(int(e.nRes), inlineRes)]...)
-	if int(e.nRes) > inlineRes {
-		dst = append(dst, sl.more[ref].res...)
-	}
-	return dst
-}
-
-func (sl *slabs) hasResource(ref entryRef, e *traceEntry, id uint32) bool {
-	if slices.Contains(e.res[:min(int(e.nRes), inlineRes)], id) {
-		return true
-	}
-	return int(e.nRes) > inlineRes && slices.Contains(sl.more[ref].res, id)
-}
-
-func (sl *slabs) addResource(ref entryRef, e *traceEntry, id uint32) int64 {
-	if e.nRes < inlineRes {
-		e.res[e.nRes] = id
-		e.nRes++
-		return 0
-	}
-	before := sl.overflowSize(ref)
-	o := sl.overflowOf(ref)
-	o.res = append(o.res, id)
-	e.nRes++
 	return o.size() - before
 }
 

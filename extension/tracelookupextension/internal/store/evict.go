@@ -4,7 +4,7 @@
 package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 
 // queueEntryBytes is the size of one queue entry.
-const queueEntryBytes = 40
+const queueEntryBytes = 24
 
 type queued struct {
 	ref   traceRef
@@ -48,7 +48,7 @@ func (sh *shard) front() (queued, bool) {
 	q := &sh.queue
 	for q.n > 0 {
 		e := q.ring[q.head]
-		if _, te := sh.find(e.ref.id); te != nil && te.seq == e.ref.seq {
+		if _, te := sh.findRef(e.ref); te != nil {
 			return e, true
 		}
 		q.pop()
@@ -184,7 +184,7 @@ func (s *Store) expire(now int64) {
 
 // evict removes one trace, if it is still stored.
 func (s *Store) evict(tr traceRef, reason Reason) {
-	sh := s.shardOf(low64(tr.id))
+	sh := s.shardOf(tr.low)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	ref, e := sh.unlink(tr)
@@ -199,15 +199,11 @@ func (s *Store) evict(tr traceRef, reason Reason) {
 // shard is locked.
 func (s *Store) dropEntry(sh *shard, ref entryRef, e *traceEntry) {
 	heap := int64(mapEntryBytes)
-	tr := traceRef{id: e.id, seq: e.seq}
+	tr := traceRef{low: low64(e.id), seq: e.seq}
 	var scratch [8]uint64
 	for _, h := range sh.entries.calls(scratch[:0], ref, e) {
 		s.calls.remove(h, tr)
 		heap += callIndexEntry
-	}
-	var ids [8]uint32
-	for _, id := range sh.entries.resources(ids[:0], ref, e) {
-		s.resources.releaseID(id)
 	}
 	s.traces.Add(-1)
 	s.spans.Add(-int64(e.spanCount))
@@ -225,40 +221,41 @@ func (s *Store) ExpireOld() {
 	s.evictMu.Lock()
 	defer s.evictMu.Unlock()
 	s.expire(s.now().UnixNano())
+	s.reclaimDeadChunksLocked()
 }
 
 // Maintain runs the periodic work: expiry by retention, and giving back the
 // chunks whose traces have all left.
 func (s *Store) Maintain() {
-	s.ExpireOld()
-	s.reclaimDeadChunks()
+	s.evictMu.Lock()
+	defer s.evictMu.Unlock()
+	if s.cfg.Retention > 0 {
+		s.expire(s.now().UnixNano())
+	}
+	s.reclaimDeadChunksLocked()
 }
 
-// reclaimDeadChunks recycles the oldest chunks while no trace they hold
-// blocks of is still stored: after traces leave by retention or count,
-// their memory goes back without waiting for new blocks to push it out.
-func (s *Store) reclaimDeadChunks() {
-	s.evictMu.Lock() // only evictors pop chunks: the oldest stays the oldest meanwhile
-	defer s.evictMu.Unlock()
+// reclaimDeadChunksLocked recycles the oldest chunks while no trace they
+// hold blocks of is still stored: after traces leave by retention or count,
+// their memory and their resources go back without waiting for new blocks
+// to push them out. The caller holds evictMu.
+func (s *Store) reclaimDeadChunksLocked() {
 	for {
-		c := s.log.oldest()
-		if c == nil || s.anyStored(c.owners) {
+		c, owners := s.log.oldest()
+		if c == nil || s.anyStored(owners) || !s.log.popIfUnchanged(c, len(owners)) {
 			return
 		}
-		s.log.popOldest()
 		s.log.recycle(c)
 	}
 }
 
-// anyStored says whether any of refs is still stored. refs is the owner
-// list of a chunk that is no longer the head: nothing writes it any more,
-// and oldest took the log's lock after its last write.
+// anyStored says whether any of refs is still stored.
 func (s *Store) anyStored(refs []traceRef) bool {
 	for _, tr := range refs {
-		sh := s.shardOf(low64(tr.id))
+		sh := s.shardOf(tr.low)
 		sh.mu.RLock()
-		_, e := sh.find(tr.id)
-		live := e != nil && e.seq == tr.seq
+		_, e := sh.findRef(tr)
+		live := e != nil
 		sh.mu.RUnlock()
 		if live {
 			return true

@@ -37,7 +37,7 @@ type batch struct {
 	keys     []uint64    // the keys of the spans this batch adds to a trace
 	fresh    map[uint64]struct{}
 	exts     []extent
-	newRes   []uint32
+	blockRes []*resource
 	newCalls []uint64
 }
 
@@ -48,7 +48,7 @@ var batchPool = pool.New(8, maxBatchScratch,
 	func() *batch { return &batch{byID: make(map[[16]byte]int32), fresh: make(map[uint64]struct{})} },
 	func(b *batch) int {
 		return cap(b.body) + cap(b.records) + cap(b.block) + cap(b.scratch) + cap(b.entry) + cap(b.stored) +
-			8*(cap(b.known)+cap(b.keys)+cap(b.newCalls)) + 12*cap(b.exts) + 4*cap(b.newRes) + 64*cap(b.refs)
+			8*(cap(b.known)+cap(b.keys)+cap(b.newCalls)) + 12*cap(b.exts) + 8*cap(b.blockRes) + 64*cap(b.refs)
 	})
 
 func (b *batch) reset() {
@@ -158,9 +158,9 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	// The keys the trace already holds, from its entries in the log.
 	known := b.known[:0]
 	if isNew {
-		tr = traceRef{id: id, seq: s.traceSeq.Add(1)}
+		tr = traceRef{low: low64(id), seq: s.traceSeq.Add(1)}
 	} else {
-		tr = traceRef{id: id, seq: e.seq}
+		tr = traceRef{low: low64(id), seq: e.seq}
 		b.exts = sh.entries.extents(b.exts[:0], ref, e)
 		b.stored = s.log.copyExtents(b.stored[:0], b.exts)
 		var err error
@@ -180,7 +180,7 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	lastGroup := int32(-1)
 	stored := 0
 	records := b.records[:0]
-	newRes := b.newRes[:0]
+	blockRes := b.blockRes[:0]
 	newCalls := b.newCalls[:0]
 	for _, sr := range refs {
 		key := s.spanKey(sr.span)
@@ -194,21 +194,16 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 			s.dropped.Add(1)
 			continue
 		}
+		b.fresh[key] = struct{}{}
+		keys = append(keys, key)
 		if sr.group != lastGroup {
 			res := b.groups[sr.group]
-			if !slices.Contains(newRes, res.id) && (isNew || !sh.entries.hasResource(ref, e, res.id)) {
-				if held := len(newRes) + heldResources(e); held >= maxResources {
-					truncated = true
-					s.dropped.Add(1)
-					continue
-				}
-				newRes = append(newRes, res.id)
+			if !slices.Contains(blockRes, res) {
+				blockRes = append(blockRes, res)
 			}
 			records = spancodec.AppendResource(records, now, res.id)
 			lastGroup = sr.group
 		}
-		b.fresh[key] = struct{}{}
-		keys = append(keys, key)
 		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
 		records = spancodec.AppendSpan(records, sr.span, &w)
 		stored++
@@ -223,7 +218,7 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 			}
 		}
 	}
-	b.records, b.keys, b.newRes, b.newCalls = records, keys, newRes, newCalls
+	b.records, b.keys, b.blockRes, b.newCalls = records, keys, blockRes, newCalls
 	if truncated && !isNew {
 		e.truncated = true
 	}
@@ -233,7 +228,8 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	b.block, b.scratch = spancodec.Seal(b.block[:0], records, b.scratch)
 	s.sealedIn.Add(int64(len(records)))
 	b.entry = appendEntry(b.entry[:0], keys, b.block)
-	b.exts = s.log.write(b.exts[:0], tr, b.entry)
+	b.exts = s.log.write(b.exts[:0], tr, b.entry, blockRes)
+	clear(b.blockRes)
 
 	var heap int64
 	if isNew {
@@ -254,10 +250,6 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	for _, x := range b.exts {
 		heap += sh.entries.addExtent(ref, e, x)
 	}
-	for _, id := range newRes {
-		s.resources.get(id).refs.Add(1) // the batch's reference keeps it alive meanwhile
-		heap += sh.entries.addResource(ref, e, id)
-	}
 	// Call ids join the index under the shard's lock, so that an eviction,
 	// which removes them under the same lock, never leaves one behind.
 	for _, h := range newCalls {
@@ -271,12 +263,4 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	e.spanCount += int32(stored)
 	s.spans.Add(int64(stored))
 	s.bytes.Add(heap)
-}
-
-// heldResources is how many resources e holds; 0 for a trace not yet stored.
-func heldResources(e *traceEntry) int {
-	if e == nil {
-		return 0
-	}
-	return int(e.nRes)
 }

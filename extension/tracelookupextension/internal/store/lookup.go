@@ -32,12 +32,7 @@ func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry) Trace {
 	if err != nil {
 		blocks = entries[:0] // cannot happen: the log holds what ingest wrote
 	}
-	var ids [inlineRes]uint32
-	held := sh.entries.resources(ids[:0], ref, e)
-	res := make([]*resource, 0, len(held))
-	for _, id := range held {
-		res = append(res, s.resources.get(id)) // the trace's reference keeps it
-	}
+	res := s.log.resourcesOf(nil, ext)
 	return Trace{
 		ID:        e.id,
 		FirstSeen: e.firstSeen,
@@ -63,10 +58,10 @@ func (s *Store) Get(id [16]byte) (Trace, bool) {
 
 // getRef returns the trace tr names, if that very trace is still stored.
 func (s *Store) getRef(tr traceRef) (Trace, bool) {
-	sh := s.shardOf(low64(tr.id))
+	sh := s.shardOf(tr.low)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if ref, e := sh.find(tr.id); e != nil && e.seq == tr.seq {
+	if ref, e := sh.findRef(tr); e != nil {
 		return s.snapshot(sh, ref, e), true
 	}
 	return Trace{}, false

@@ -13,8 +13,8 @@ import (
 // entry, its two map slots and the key string's header.
 const resourceOverhead = 128
 
-// resource is one distinct resource-and-scope body. Every trace that holds
-// spans of it, and every batch being ingested with it, holds a reference.
+// resource is one distinct resource-and-scope body. Every chunk that holds
+// blocks naming it, and every batch being ingested with it, holds a reference.
 type resource struct {
 	id   uint32
 	body []byte
@@ -31,9 +31,8 @@ type resources struct {
 	bytes atomic.Int64
 }
 
-func (t *resources) init() {
-	t.byKey = make(map[string]*resource)
-	t.byID = make(map[uint32]*resource)
+func newResources() *resources {
+	return &resources{byKey: make(map[string]*resource), byID: make(map[uint32]*resource)}
 }
 
 // acquire returns the entry for body with one more reference, adding it if new.
@@ -81,8 +80,16 @@ func (t *resources) count() int {
 	return len(t.byID)
 }
 
-// resolver finds bodies among the resources a trace holds.
+// resolver finds bodies among the resources a trace's chunks hold. The
+// decoder asks once per distinct resource of the trace.
 func resolver(held []*resource) func(uint32) []byte {
+	if len(held) > 32 {
+		byID := make(map[uint32][]byte, len(held))
+		for _, r := range held {
+			byID[r.id] = r.body
+		}
+		return func(id uint32) []byte { return byID[id] }
+	}
 	return func(id uint32) []byte {
 		for _, r := range held {
 			if r.id == id {
@@ -90,19 +97,5 @@ func resolver(held []*resource) func(uint32) []byte {
 			}
 		}
 		return nil
-	}
-}
-
-// get returns the entry with id; the caller holds a reference through a trace.
-func (t *resources) get(id uint32) *resource {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	return t.byID[id]
-}
-
-// releaseID drops one reference to the entry with id.
-func (t *resources) releaseID(id uint32) {
-	if r := t.get(id); r != nil {
-		t.release(r)
 	}
 }

@@ -101,7 +101,7 @@ type Store struct {
 	shards    [numShards]shard
 	log       *chunkLog
 	calls     callIndex
-	resources resources
+	resources *resources
 	keySeed   maphash.Seed
 	// heapFactor is what one byte of live heap costs in resident memory, the
 	// collector's headroom included (see heapFactor).
@@ -135,17 +135,39 @@ type shard struct {
 	entries *slabs
 	// queue lists this shard's traces in first-seen order (when the store keeps one).
 	queue fifo
+	// deletes counts removals from traces since it was last rebuilt.
+	deletes int
 }
 
+// compactAfter says when a map that has seen this many deletions since it
+// was built, and now holds n entries, is rebuilt. Go's maps never shrink, and
+// under steady eviction their deleted slots make them grow well past what
+// they hold; rebuilding after their size in deletions costs O(1) per
+// deletion and keeps them near their live size.
+func compactAfter(deletes, n int) bool { return deletes > n+1024 }
+
+// rebuilt copies m into a map sized for what it holds (maps.Clone would
+// keep its size).
+func rebuilt[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// traceRef names one stored trace: the low 64 bits of its id find its
+// chain, and its sequence number, unique in the store, the trace itself
+// (a trace evicted and received again under the same id is another trace).
 type traceRef struct {
-	id  [16]byte
+	low uint64
 	seq uint64
 }
 
 // Heap costs, measured on amd64 (BenchmarkHeapPerSpan reports accounted
 // bytes against the memory measured): a trace's slot in its shard's map.
 const (
-	mapEntryBytes = 24
+	mapEntryBytes = 32
 	extentBytes   = 12
 )
 
@@ -181,7 +203,8 @@ func New(cfg Config) *Store {
 		s.shards[i].entries = &slabs{perSlab: perSlab, shift: shift}
 	}
 	s.calls.init()
-	s.resources.init()
+	s.resources = newResources()
+	s.log.release = s.resources.release
 	// A store dropped without Close still gives its memory back.
 	runtime.AddCleanup(s, func(l *chunkLog) { l.close() }, s.log)
 	for i := range s.shards {
@@ -255,13 +278,25 @@ func (sh *shard) link(ref entryRef, e *traceEntry) {
 	sh.traces[low] = ref
 }
 
+// findRef returns the entry of the trace tr names, if it is still stored.
+func (sh *shard) findRef(tr traceRef) (entryRef, *traceEntry) {
+	for ref := sh.traces[tr.low]; ref != 0; {
+		e := sh.entries.at(ref)
+		if e.seq == tr.seq {
+			return ref, e
+		}
+		ref = e.next
+	}
+	return 0, nil
+}
+
 // unlink takes the entry of tr out of the map and returns it, or 0.
 func (sh *shard) unlink(tr traceRef) (entryRef, *traceEntry) {
-	low := low64(tr.id)
+	low := tr.low
 	var prev *traceEntry
 	for ref := sh.traces[low]; ref != 0; {
 		e := sh.entries.at(ref)
-		if e.id != tr.id || e.seq != tr.seq {
+		if e.seq != tr.seq {
 			prev, ref = e, e.next
 			continue
 		}
@@ -272,6 +307,10 @@ func (sh *shard) unlink(tr traceRef) (entryRef, *traceEntry) {
 			sh.traces[low] = e.next
 		default:
 			delete(sh.traces, low)
+			if sh.deletes++; compactAfter(sh.deletes, len(sh.traces)) {
+				sh.traces = rebuilt(sh.traces)
+				sh.deletes = 0
+			}
 		}
 		e.next = 0
 		return ref, e
