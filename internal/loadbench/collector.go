@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -297,4 +299,54 @@ func (c *collector) memStats() string {
 		}
 	}
 	return strings.Join(out, "; ")
+}
+
+// lookupBuckets returns the collector's own histogram of found lookups'
+// durations: upper bound in ms -> cumulative count.
+func (c *collector) lookupBuckets() (map[float64]float64, error) {
+	m, err := c.scrape()
+	if err != nil {
+		return nil, err
+	}
+	out := map[float64]float64{}
+	for series, v := range m {
+		if !strings.HasPrefix(series, "otelcol_tracelookup_lookup_duration") || !strings.Contains(series, "_bucket{") ||
+			!strings.Contains(series, `outcome="found"`) {
+			continue
+		}
+		_, le, ok := strings.Cut(series, `le="`)
+		if !ok {
+			continue
+		}
+		le, _, _ = strings.Cut(le, `"`)
+		bound, err := strconv.ParseFloat(le, 64)
+		if err != nil {
+			bound = math.Inf(1)
+		}
+		out[bound] += v
+	}
+	return out, nil
+}
+
+// serverQuantile is the bucket bound under which q of the lookups between
+// two histogram readings finished, as the collector timed them.
+func serverQuantile(before, after map[float64]float64, q float64) string {
+	bounds := make([]float64, 0, len(after))
+	for b := range after {
+		bounds = append(bounds, b)
+	}
+	slices.Sort(bounds)
+	total := after[math.Inf(1)] - before[math.Inf(1)]
+	if total <= 0 {
+		return "n/a"
+	}
+	for _, b := range bounds {
+		if after[b]-before[b] >= q*total {
+			if math.IsInf(b, 1) {
+				return "> the largest bucket"
+			}
+			return fmt.Sprintf("<= %gms", b)
+		}
+	}
+	return "n/a"
 }

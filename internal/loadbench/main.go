@@ -417,11 +417,14 @@ func lookupPhase(o options, dir string, t *table, ingestRate float64) error {
 	stored = nil
 	settle(c)
 	for _, workers := range []int{1, o.lookupWorkers} {
+		before, _ := c.lookupBuckets()
 		lr, err := measureLookups(o, c, traces, workers)
 		if err != nil {
 			return err
 		}
-		t.row(fmt.Sprintf("lookup GET /api/v1/traces/{id}, 100 spans, 1M stored, %d client(s), at rest", workers), lr.String())
+		after, _ := c.lookupBuckets()
+		t.row(fmt.Sprintf("lookup GET /api/v1/traces/{id}, 100 spans, 1M stored, %d client(s), at rest", workers),
+			fmt.Sprintf("%s; in the collector p99 %s", lr, serverQuantile(before, after, 0.99)))
 	}
 	// New traces at half the saturation rate while one client looks up.
 	fresh, _ := requests(uint64(traces)*10, max(1000, int(ingestRate*6/100)), 10, 10, 1)
@@ -430,7 +433,9 @@ func lookupPhase(o options, dir string, t *table, ingestRate float64) error {
 	var paced sync.WaitGroup
 	paced.Go(func() { sendPaced(ctx, c.grpcPort, 2, ingestRate/100, fresh, stop, &sent) })
 	started := time.Now()
+	before, _ := c.lookupBuckets()
 	lr, err := measureLookups(o, c, traces, 1)
+	after, _ := c.lookupBuckets()
 	close(stop)
 	paced.Wait()
 	if err != nil {
@@ -441,7 +446,8 @@ func lookupPhase(o options, dir string, t *table, ingestRate float64) error {
 	if int(sent.Load()) == len(fresh) {
 		note = " (the sender ran out of requests before the lookups ended)"
 	}
-	t.row("lookup, 1 client, while ingest runs at half the saturation rate", fmt.Sprintf("%s; ingest %.0f spans/s%s", lr.String(), rate, note))
+	t.row("lookup, 1 client, while ingest runs at half the saturation rate",
+		fmt.Sprintf("%s; in the collector p99 %s; ingest %.0f spans/s%s", lr, serverQuantile(before, after, 0.99), rate, note))
 	return nil
 }
 
