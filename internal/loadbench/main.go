@@ -64,7 +64,7 @@ func main() {
 	flag.IntVar(&o.boundMiB, "bound-mib", 256, "max_memory_mib for the memory-bound measurement")
 	flag.IntVar(&o.boundFactor, "bound-factor", 10, "OTLP bytes sent in the bound measurement, as a multiple of bound-mib")
 	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 3*time.Minute, "the most one load phase may take")
-	flag.StringVar(&o.profileDir, "cpuprofile", "", "if set, save a CPU profile of each ingest measurement (2s) in this directory")
+	flag.StringVar(&o.profileDir, "cpuprofile", "", "if set, save a CPU profile of each ingest measurement (2s), and an execution trace of the lookups under ingest (2s), in this directory")
 	flag.Float64Var(&o.lookupIngestRate, "lookup-ingest-rate", 150000, "spans/s sent during the lookup measurement when the ingest phase does not run (it uses half the measured saturation rate)")
 	flag.StringVar(&o.phases, "phases", "ingest,memory,lookup,bound", "the measurements to run, comma-separated")
 	flag.Parse()
@@ -434,7 +434,20 @@ func lookupPhase(o options, dir string, t *table, ingestRate float64) error {
 	paced.Go(func() { sendPaced(ctx, c.grpcPort, 2, ingestRate/100, fresh, stop, &sent) })
 	started := time.Now()
 	before, _ := c.lookupBuckets()
+	var traced sync.WaitGroup
+	if o.profileDir != "" {
+		traced.Go(func() {
+			tr, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/trace?seconds=2", c.pprofPort))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(o.profileDir, "lookup-under-ingest.trace"), tr, 0o600)
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "trace:", err)
+			}
+		})
+	}
 	lr, err := measureLookups(o, c, traces, 1)
+	traced.Wait()
 	after, _ := c.lookupBuckets()
 	close(stop)
 	paced.Wait()
