@@ -161,15 +161,10 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 	}
 }
 
-// Decode decodes every span in data, in the order they were appended, calling
-// fn for each. Strings in the result share memory with data, which the index
-// never changes once written, so decoding allocates little.
-func Decode(data []byte, traceID [16]byte, resolve Resolver, fn func(*Span)) error {
-	d := decoder{buf: data}
-	return d.decode(traceID, resolve, fn)
-}
-
-func (d *decoder) decode(traceID [16]byte, resolve Resolver, fn func(*Span)) error {
+// decode appends every span in d's data to spans, in the order they were
+// appended; each is decoded in place, so a span costs no allocation of its
+// own. Strings in the result share memory with the data.
+func (d *decoder) decode(traceID [16]byte, resolve Resolver, spans []Span) ([]Span, error) {
 	var (
 		res      *Resource
 		received int64
@@ -183,31 +178,28 @@ func (d *decoder) decode(traceID [16]byte, resolve Resolver, fn func(*Span)) err
 			res = d.resource(&seen, d.uint32(), resolve)
 		case recordSpan:
 			if res == nil {
-				return fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off)
+				return spans, fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off)
 			}
-			s := Span{TraceID: traceID, Resource: res, ReceivedUnixNano: received}
-			d.span(&s)
+			spans = append(spans, Span{TraceID: traceID, Resource: res, ReceivedUnixNano: received})
+			d.span(&spans[len(spans)-1])
 			if d.err != nil {
-				return d.err
+				return spans[:len(spans)-1], d.err
 			}
-			fn(&s)
 		default:
-			return fmt.Errorf("%w: unknown record at offset %d", ErrCorrupt, d.off-1)
+			return spans, fmt.Errorf("%w: unknown record at offset %d", ErrCorrupt, d.off-1)
 		}
 		if d.err != nil {
-			return d.err
+			return spans, d.err
 		}
 	}
-	return d.err
+	return spans, d.err
 }
 
 // DecodeAll returns every span in data; sizeHint is how many there probably are.
 func DecodeAll(data []byte, traceID [16]byte, resolve Resolver, sizeHint int) ([]Span, error) {
 	var sc Scratch
-	spans := slices.Grow(sc.spans[:0], sizeHint)
 	d := decoder{buf: data, arena: &sc.kv}
-	err := d.decode(traceID, resolve, func(s *Span) { spans = append(spans, *s) })
-	return spans, err
+	return d.decode(traceID, resolve, slices.Grow(sc.spans[:0], sizeHint))
 }
 
 // Scratch is reusable memory for decoding one trace at a time. The spans
@@ -227,10 +219,9 @@ func (sc *Scratch) Decode(traceID [16]byte, blocks []byte, resolve Resolver, siz
 		return nil, err
 	}
 	sc.records = data
-	spans := slices.Grow(sc.spans[:0], sizeHint)
 	sc.kv = sc.kv[:0]
 	d := decoder{buf: data, arena: &sc.kv}
-	err = d.decode(traceID, resolve, func(s *Span) { spans = append(spans, *s) })
+	spans, err := d.decode(traceID, resolve, slices.Grow(sc.spans[:0], sizeHint))
 	sc.spans = spans
 	return spans, err
 }
