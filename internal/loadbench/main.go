@@ -3,9 +3,11 @@
 
 // Command loadbench measures the built collector under a bounded load on
 // loopback and prints one table: ingest through the tracelookup receiver
-// against the plain otlp receiver in the same run, the heap per stored span,
-// lookup latency with 1M spans stored, and the memory bound. Every load has a
-// fixed count and a deadline; every process it starts, it stops.
+// against the plain otlp receiver in the same run, the resident memory the
+// index adds per stored span against the otlp collector's under the same
+// load, lookup latency with 1M spans stored at rest and while ingest runs,
+// and the memory bound at ten times max_memory_mib. Every load has a fixed
+// count and a deadline; every process it starts, it stops.
 package main
 
 import (
