@@ -101,7 +101,23 @@ service:
 }
 
 // startCollector runs the binary with a pipeline of p into the nop exporter.
+// The free ports it picks can be taken by another process before the
+// collector binds them: then it tries again with new ones, three times.
 func startCollector(bin, dir string, p pipeline, maxMemoryMiB int) (*collector, error) {
+	var err error
+	for range 3 {
+		var c *collector
+		if c, err = startCollectorOnce(bin, dir, p, maxMemoryMiB); err == nil {
+			return c, nil
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func startCollectorOnce(bin, dir string, p pipeline, maxMemoryMiB int) (*collector, error) {
 	c := &collector{done: make(chan error, 1)}
 	for _, port := range []*int{&c.grpcPort, &c.metricsPort, &c.pprofPort, &c.apiPort} {
 		var err error
