@@ -47,21 +47,20 @@ func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry) Trace {
 
 // Get returns the trace with id. Release the result when done with it.
 func (s *Store) Get(id [16]byte) (Trace, bool) {
-	sh := s.shardOf(low64(id))
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	if ref, e := sh.find(id); e != nil {
-		return s.snapshot(sh, ref, e), true
-	}
-	return Trace{}, false
+	return s.read(low64(id), func(sh *shard) (entryRef, *traceEntry) { return sh.find(id) })
 }
 
 // getRef returns the trace tr names, if that very trace is still stored.
 func (s *Store) getRef(tr traceRef) (Trace, bool) {
-	sh := s.shardOf(tr.low)
+	return s.read(tr.low, func(sh *shard) (entryRef, *traceEntry) { return sh.findRef(tr) })
+}
+
+// read copies out the trace pick finds in the shard of low, under its lock.
+func (s *Store) read(low uint64, pick func(*shard) (entryRef, *traceEntry)) (Trace, bool) {
+	sh := s.shardOf(low)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if ref, e := sh.findRef(tr); e != nil {
+	if ref, e := pick(sh); e != nil {
 		return s.snapshot(sh, ref, e), true
 	}
 	return Trace{}, false
