@@ -6,6 +6,7 @@ package store
 import (
 	"crypto/rand"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -309,4 +310,27 @@ func TestResourcesAreSharedAndLeaveWithTheirChunks(t *testing.T) {
 	s.Maintain()
 	s.Ingest(makeTraces("only-service", spanSpec{trace: traceID(99, 1), span: 1}))
 	assert.Equal(t, 1, s.resources.count(), "only the new trace's resource is left")
+}
+
+// Regression (review): resource ids wrapped after 2^32 resources and were
+// handed out again while still held, so a trace decoded with another
+// service's resource, and the older entry leaked.
+func TestResourceIDsSkipLiveOnesWhenTheyWrap(t *testing.T) {
+	s, clock := newTestStore(Config{Retention: time.Minute})
+	s.Ingest(makeTraces("A", spanSpec{trace: traceID(10, 1), span: 1}))
+	s.resources.next = math.MaxUint32
+	s.Ingest(makeTraces("B", spanSpec{trace: traceID(10, 2), span: 1}))
+	s.Ingest(makeTraces("C", spanSpec{trace: traceID(10, 3), span: 1}))
+	for i, want := range []string{"A", "B", "C"} {
+		tr, ok := s.Get(traceID(10, uint64(i+1)))
+		require.True(t, ok)
+		spans, err := tr.Spans()
+		require.NoError(t, err)
+		assert.Equal(t, want, spans[0].ServiceName())
+	}
+	clock.Add(2 * time.Minute)
+	s.Maintain()
+	assert.Zero(t, s.resources.count())
+	assert.Empty(t, s.resources.byKey)
+	assert.Zero(t, s.resources.bytes.Load())
 }

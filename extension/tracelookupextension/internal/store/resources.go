@@ -49,7 +49,10 @@ func (t *resources) acquire(body []byte) *resource {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if r = t.byKey[string(body)]; r == nil {
-		t.next++
+		// Ids wrap after 2^32 resources have come and gone: skip the ones
+		// still held, so that no two live resources ever share one.
+		for t.next++; t.next == 0 || t.byID[t.next] != nil; t.next++ {
+		}
 		r = &resource{id: t.next, body: slices.Clone(body)}
 		t.byKey[string(r.body)] = r
 		t.byID[r.id] = r
