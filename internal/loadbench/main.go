@@ -50,6 +50,7 @@ type options struct {
 	phaseTimeout  time.Duration
 	profileDir    string
 	phases        string
+	memStats      bool
 	// lookupIngestRate is the ingest rate during lookups when the ingest phase does not run to measure it.
 	lookupIngestRate float64
 }
@@ -68,6 +69,7 @@ func main() {
 	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 3*time.Minute, "the most one load phase may take")
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "if set, save a CPU profile of each ingest measurement (2s), and an execution trace of the lookups under ingest (2s), in this directory")
 	flag.Float64Var(&o.lookupIngestRate, "lookup-ingest-rate", 150000, "spans/s sent during the lookup measurement when the ingest phase does not run (it uses half the measured saturation rate)")
+	flag.BoolVar(&o.memStats, "memstats", false, "print each bound collector's Go memory statistics to stderr after the load")
 	flag.StringVar(&o.phases, "phases", "ingest,memory,lookup,bound", "the measurements to run, comma-separated")
 	flag.Parse()
 	if err := run(o); err != nil {
@@ -550,7 +552,7 @@ func boundPhase(o options, dir string, t *table) error {
 			accounted, _ = c.metric("otelcol_tracelookup_index_bytes")
 			evicted, _ = c.metric("otelcol_tracelookup_index_traces_evicted")
 		}
-		if os.Getenv("LOADBENCH_MEMSTATS") != "" {
+		if o.memStats {
 			fmt.Fprintln(os.Stderr, p, c.memStats())
 		}
 		c.stop()

@@ -14,8 +14,8 @@ import (
 // Go heap (see mapChunk) and reused: blocks are appended at the head, and
 // memory is reclaimed a whole chunk at a time, oldest first, by evicting every
 // trace that has a block in it. So the memory the data takes is the chunks
-// mapped, which the bound counts exactly; the Go heap holds only small
-// per-trace entries, and the collector neither scans nor copies span data.
+// mapped, which the bound counts exactly, and the collector neither scans
+// nor copies span data.
 //
 // Safety: a chunk is only reused or unmapped after every trace that owns a
 // block in it has left its shard, under that shard's lock; readers copy
@@ -147,6 +147,11 @@ func (l *chunkLog) popOldest() *chunk {
 	if len(l.ring) == 0 {
 		return nil
 	}
+	return l.dropOldest()
+}
+
+// dropOldest takes the oldest chunk out of the ring; the log's lock is held.
+func (l *chunkLog) dropOldest() *chunk {
 	c := l.ring[0]
 	l.ring[0] = nil
 	l.ring = l.ring[1:]
@@ -176,11 +181,7 @@ func (l *chunkLog) popIfUnchanged(c *chunk, owners int) bool {
 	if len(l.ring) == 0 || l.ring[0] != c || len(c.owners) != owners {
 		return false
 	}
-	l.ring[0] = nil
-	l.ring = l.ring[1:]
-	if c == l.head {
-		l.head = nil
-	}
+	l.dropOldest()
 	return true
 }
 
@@ -204,7 +205,7 @@ func (l *chunkLog) recycle(c *chunk) {
 	}
 	l.releaseResources(c)
 	c.used = 0
-	if !l.closed && len(l.free) < spareChunks {
+	if len(l.free) < spareChunks {
 		l.free = append(l.free, c)
 		l.spare.Add(int64(l.size))
 		return

@@ -140,7 +140,7 @@ func TestIndexesAreEmptyOnceEverythingIsEvicted(t *testing.T) {
 	}
 	wg.Wait()
 	clock.Add(2 * time.Minute)
-	s.ExpireOld()
+	s.Maintain()
 	assert.Zero(t, s.Stats().Traces)
 	assert.Zero(t, s.Stats().Spans)
 	assert.Zero(t, s.calls.size(), "call-id index")
@@ -162,7 +162,7 @@ func TestPanicInIngestReleasesResources(t *testing.T) {
 	}()
 	ingestHook = nil
 	clock.Add(2 * time.Minute)
-	s.ExpireOld()
+	s.Maintain()
 	assert.Zero(t, s.Stats().Traces)
 	assert.Zero(t, s.resources.count(), "no reference left behind")
 }
@@ -216,7 +216,7 @@ func TestTraceWithManyResources(t *testing.T) {
 	assert.Len(t, spans, 300)
 	assert.Equal(t, 300, s.resources.count())
 	clock.Add(2 * time.Minute)
-	s.ExpireOld()
+	s.Maintain()
 	assert.Zero(t, s.resources.count(), "every reference released")
 	assert.Zero(t, s.resources.bytes.Load())
 }

@@ -68,7 +68,6 @@ type slabs struct {
 	mem     []*slab
 	// firstFree is the lowest slab that may have a free entry.
 	firstFree int
-	used      int
 	more      map[entryRef]*overflow
 }
 
@@ -105,7 +104,6 @@ func (sl *slabs) alloc() (entryRef, int64) {
 	sb.free = sb.free[:len(sb.free)-1]
 	ref := entryRef(sl.firstFree*sl.perSlab + int(local) + 1)
 	*sl.at(ref) = traceEntry{}
-	sl.used++
 	return ref, mapped
 }
 
@@ -121,7 +119,6 @@ func (sl *slabs) release(ref entryRef) (heap, unmapped int64) {
 	n := i >> sl.shift
 	sl.mem[n].free = append(sl.mem[n].free, uint16(i&(sl.perSlab-1)))
 	sl.firstFree = min(sl.firstFree, n)
-	sl.used--
 	for k := len(sl.mem) - 1; k >= 0 && len(sl.mem[k].free) == sl.perSlab; k-- {
 		unmapChunk(sl.mem[k].mem)
 		sl.mem[k] = nil
@@ -137,7 +134,7 @@ func (sl *slabs) unmap() {
 	for _, sb := range sl.mem {
 		unmapChunk(sb.mem)
 	}
-	sl.mem, sl.more, sl.used, sl.firstFree = nil, nil, 0, 0
+	sl.mem, sl.more, sl.firstFree = nil, nil, 0
 }
 
 // overflowSize is what ref's overflow costs the heap; 0 when it has none.

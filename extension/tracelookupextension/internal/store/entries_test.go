@@ -21,7 +21,7 @@ func TestEntriesAreReusedAndEmptySlabsUnmapped(t *testing.T) {
 	grown := s.slabBytes.Load()
 	require.Positive(t, grown)
 	clock.Add(2 * time.Minute)
-	s.ExpireOld()
+	s.Maintain()
 	assert.Zero(t, s.Stats().Traces)
 	assert.Zero(t, s.slabBytes.Load(), "every slab emptied, every slab unmapped")
 	for i := range s.shards {
@@ -65,7 +65,7 @@ func TestEntryOverflow(t *testing.T) {
 	assert.NotNil(t, sh.entries.more[ref])
 
 	clock.Add(2 * time.Minute)
-	s.ExpireOld()
+	s.Maintain()
 	assert.Zero(t, s.bytes.Load(), "overflow, map slots and call entries all given back")
 	assert.Zero(t, s.calls.size())
 	assert.Zero(t, s.resources.count())

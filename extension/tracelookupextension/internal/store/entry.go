@@ -22,12 +22,13 @@ import (
 
 var errBadEntry = errors.New("store: corrupt entry")
 
-func appendEntry(dst []byte, keys []uint64, block []byte) []byte {
+// appendEntryKeys appends an entry's keys; its block follows them.
+func appendEntryKeys(dst []byte, keys []uint64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(keys)))
 	for _, k := range keys {
 		dst = binary.LittleEndian.AppendUint64(dst, k)
 	}
-	return append(dst, block...)
+	return dst
 }
 
 // forEntries calls fn with the keys and the block of each entry in data.

@@ -27,12 +27,7 @@ type fifo struct {
 func (q *fifo) push(ref traceRef, now int64) int64 {
 	var grown int64
 	if q.n == len(q.ring) {
-		next := make([]queued, max(16, 2*len(q.ring)))
-		for i := 0; i < q.n; i++ {
-			next[i] = q.ring[(q.head+i)%len(q.ring)]
-		}
-		grown = int64(len(next)-len(q.ring)) * queueEntryBytes
-		q.ring, q.head = next, 0
+		grown = q.resize(max(16, 2*len(q.ring)))
 	}
 	q.last = max(q.last, now)
 	q.ring[(q.head+q.n)%len(q.ring)] = queued{ref: ref, stamp: q.last}
@@ -61,13 +56,19 @@ func (q *fifo) shrink() int64 {
 	if len(q.ring) <= 64 || q.n > len(q.ring)/4 {
 		return 0
 	}
-	next := make([]queued, max(16, 2*q.n))
+	return -q.resize(max(16, 2*q.n))
+}
+
+// resize moves the entries to a ring of size entries and returns the bytes
+// the ring grew by.
+func (q *fifo) resize(size int) int64 {
+	next := make([]queued, size)
 	for i := 0; i < q.n; i++ {
 		next[i] = q.ring[(q.head+i)%len(q.ring)]
 	}
-	freed := int64(len(q.ring)-len(next)) * queueEntryBytes
+	grown := int64(len(next)-len(q.ring)) * queueEntryBytes
 	q.ring, q.head = next, 0
-	return freed
+	return grown
 }
 
 func (q *fifo) pop() {
@@ -212,20 +213,9 @@ func (s *Store) dropEntry(sh *shard, ref entryRef, e *traceEntry) {
 	s.slabBytes.Add(-unmapped)
 }
 
-// ExpireOld evicts traces past the retention period; the owner calls it
-// periodically so that old traces leave even when no spans arrive.
-func (s *Store) ExpireOld() {
-	if s.cfg.Retention <= 0 {
-		return
-	}
-	s.evictMu.Lock()
-	defer s.evictMu.Unlock()
-	s.expire(s.now().UnixNano())
-	s.reclaimDeadChunksLocked()
-}
-
-// Maintain runs the periodic work: expiry by retention, and giving back the
-// chunks whose traces have all left.
+// Maintain runs the periodic work: expiry by retention, so that old traces
+// leave even when no spans arrive, and giving back the chunks whose traces
+// have all left. The owner calls it periodically.
 func (s *Store) Maintain() {
 	s.evictMu.Lock()
 	defer s.evictMu.Unlock()

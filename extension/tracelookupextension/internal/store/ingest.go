@@ -29,7 +29,6 @@ type batch struct {
 	resCall  []string    // the call id on each group's resource, if any
 	body     []byte      // a resource body being encoded
 	records  []byte      // one trace's records being encoded
-	block    []byte      // those records as a block
 	scratch  []byte      // the compressor's
 	entry    []byte      // the keys and the block, as the log holds them
 	stored   []byte      // a copy of a trace's entries, to read its keys
@@ -47,7 +46,7 @@ const maxBatchScratch = 1 << 20
 var batchPool = pool.New(8, maxBatchScratch,
 	func() *batch { return &batch{byID: make(map[[16]byte]int32), fresh: make(map[uint64]struct{})} },
 	func(b *batch) int {
-		return cap(b.body) + cap(b.records) + cap(b.block) + cap(b.scratch) + cap(b.entry) + cap(b.stored) +
+		return cap(b.body) + cap(b.records) + cap(b.scratch) + cap(b.entry) + cap(b.stored) +
 			8*(cap(b.known)+cap(b.keys)+cap(b.newCalls)) + 12*cap(b.exts) + 8*cap(b.blockRes) + 64*cap(b.refs)
 	})
 
@@ -219,15 +218,15 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 		}
 	}
 	b.records, b.keys, b.blockRes, b.newCalls = records, keys, blockRes, newCalls
-	if truncated && !isNew {
-		e.truncated = true
-	}
 	if stored == 0 {
+		if truncated && !isNew {
+			e.truncated = true
+		}
 		return
 	}
-	b.block, b.scratch = spancodec.Seal(b.block[:0], records, b.scratch)
+	// The keys, then the block compressed straight after them.
+	b.entry, b.scratch = spancodec.Seal(appendEntryKeys(b.entry[:0], keys), records, b.scratch)
 	s.sealedIn.Add(int64(len(records)))
-	b.entry = appendEntry(b.entry[:0], keys, b.block)
 	b.exts = s.log.write(b.exts[:0], tr, b.entry, blockRes)
 	clear(b.blockRes)
 
