@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/traceid/
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/spancodec/
 	$(GO) test -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/api/
+	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./receiver/tracelookupreceiver/internal/nesting/
 
 ## generate: metadata code and documentation.md from metadata.yaml (mdatagen)
 generate: $(MDATAGEN)

@@ -41,12 +41,19 @@ type Config struct {
 	Protocols Protocols `mapstructure:"protocols"`
 	// Extension names the tracelookup extension whose index receives every span.
 	Extension component.ID `mapstructure:"extension"`
+	// MaxAttributeDepth refuses a request holding an attribute value nested
+	// deeper than this many levels of arrays and maps, before it is unmarshaled.
+	MaxAttributeDepth int `mapstructure:"max_attribute_depth"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
 var _ component.Config = (*Config)(nil)
+
+// maxAttributeDepthLimit keeps pdata's recursion, one stack frame per
+// level, far from the goroutine stack's limit.
+const maxAttributeDepthLimit = 10_000
 
 // Validate checks the configuration.
 func (cfg *Config) Validate() error {
@@ -59,6 +66,9 @@ func (cfg *Config) Validate() error {
 		if u, err := url.Parse(p); err != nil || !path.IsAbs(u.Path) || u.Path != p {
 			errs = append(errs, fmt.Errorf(`"protocols::http::traces_url_path" must be an absolute URL path such as "/v1/traces", got %q`, p))
 		}
+	}
+	if cfg.MaxAttributeDepth < 1 || cfg.MaxAttributeDepth > maxAttributeDepthLimit {
+		errs = append(errs, fmt.Errorf(`"max_attribute_depth" must be between 1 and %d, got %d`, maxAttributeDepthLimit, cfg.MaxAttributeDepth))
 	}
 	if cfg.Extension.Type().String() == "" {
 		errs = append(errs, errors.New(`"extension" must name a tracelookup extension, for example "tracelookup"`))

@@ -5,6 +5,7 @@ package tracelookupreceiver // import "github.com/otelcol-tracelookup/otelcol-tr
 
 import (
 	"context"
+	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
@@ -21,6 +22,11 @@ const (
 	defaultGRPCEndpoint  = "localhost:4317"
 	defaultHTTPEndpoint  = "localhost:4318"
 	defaultTracesURLPath = "/v1/traces"
+	// defaultMaxAttributeDepth is far more than any instrumentation nests.
+	defaultMaxAttributeDepth = 64
+	// defaultHTTPReadTimeout bounds reading one request, body included, so
+	// that a client sending it slowly cannot hold a connection open.
+	defaultHTTPReadTimeout = 30 * time.Second
 )
 
 // defaultExtension is the extension the receiver feeds unless told otherwise.
@@ -41,15 +47,17 @@ func createDefaultConfig() component.Config {
 	httpCfg := confighttp.NewDefaultServerConfig()
 	httpCfg.NetAddr.Endpoint = defaultHTTPEndpoint
 	httpCfg.TLS = configoptional.None[configtls.ServerConfig]()
-	httpCfg.WriteTimeout = 0
-	httpCfg.ReadHeaderTimeout = 0
+	// confighttp's defaults (read_header_timeout 1m, write_timeout 30s,
+	// idle_timeout 1m) stay, and the body is bounded in time as well.
+	httpCfg.ReadTimeout = defaultHTTPReadTimeout
 
 	return &Config{
 		Protocols: Protocols{
 			GRPC: configoptional.Default(grpcCfg),
 			HTTP: configoptional.Default(HTTPConfig{ServerConfig: httpCfg, TracesURLPath: defaultTracesURLPath}),
 		},
-		Extension: defaultExtension,
+		Extension:         defaultExtension,
+		MaxAttributeDepth: defaultMaxAttributeDepth,
 	}
 }
 

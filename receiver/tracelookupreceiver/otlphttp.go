@@ -4,10 +4,12 @@
 package tracelookupreceiver // import "github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver"
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -15,6 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/nesting"
 )
 
 const (
@@ -45,13 +49,7 @@ func handleTraces(w http.ResponseWriter, req *http.Request, exp *exporter) {
 		writeStatus(w, isJSON, status.New(codes.InvalidArgument, err.Error()))
 		return
 	}
-	otlpReq := ptraceotlp.NewExportRequest()
-	format := dataFormatProtobuf
-	if isJSON {
-		err, format = otlpReq.UnmarshalJSON(body), dataFormatJSON
-	} else {
-		err = otlpReq.UnmarshalProto(body)
-	}
+	otlpReq, format, err := exp.unmarshal(body, isJSON)
 	if err != nil {
 		writeStatus(w, isJSON, status.New(codes.InvalidArgument, err.Error()))
 		return
@@ -73,6 +71,25 @@ func handleTraces(w http.ResponseWriter, req *http.Request, exp *exporter) {
 		return
 	}
 	writeBody(w, isJSON, http.StatusOK, msg)
+}
+
+// unmarshal checks a request body, then unmarshals it.
+func (e *exporter) unmarshal(body []byte, isJSON bool) (ptraceotlp.ExportRequest, string, error) {
+	req := ptraceotlp.NewExportRequest()
+	if !isJSON {
+		if err := nesting.CheckProto(body, e.maxDepth); err != nil {
+			return req, dataFormatProtobuf, err
+		}
+		return req, dataFormatProtobuf, req.UnmarshalProto(body)
+	}
+	// JSON text is UTF-8 (RFC 8259); the unmarshaler would fail on it with an error of its own.
+	if !utf8.Valid(body) {
+		return req, dataFormatJSON, errors.New("the request body is not valid UTF-8, which JSON must be")
+	}
+	if err := nesting.CheckJSON(body, e.maxDepth); err != nil {
+		return req, dataFormatJSON, err
+	}
+	return req, dataFormatJSON, req.UnmarshalJSON(body)
 }
 
 func mediaType(contentType string) string {

@@ -94,7 +94,7 @@ func (r *tracelookupReceiver) startGRPC(ctx context.Context, host component.Host
 	if r.serverGR, err = cfg.ToServer(ctx, host.GetExtensions(), r.set.TelemetrySettings); err != nil {
 		return err
 	}
-	ptraceotlp.RegisterGRPCServer(r.serverGR, &exporter{index: index, next: r.next, obs: r.obsGRPC, logger: r.set.Logger})
+	r.serverGR.RegisterService(&traceServiceDesc, r.newExporter(index, r.obsGRPC))
 	ln, err := cfg.NetAddr.Listen(ctx)
 	if err != nil {
 		return err
@@ -113,7 +113,7 @@ func (r *tracelookupReceiver) startHTTP(ctx context.Context, host component.Host
 		return nil
 	}
 	cfg := r.cfg.Protocols.HTTP.Get()
-	exp := &exporter{index: index, next: r.next, obs: r.obsHTTP, logger: r.set.Logger}
+	exp := r.newExporter(index, r.obsHTTP)
 	mux := http.NewServeMux()
 	mux.HandleFunc(cfg.TracesURLPath, func(w http.ResponseWriter, req *http.Request) { handleTraces(w, req, exp) })
 	ln, err := cfg.ServerConfig.ToListener(ctx)
@@ -146,21 +146,21 @@ func (r *tracelookupReceiver) Shutdown(ctx context.Context) error {
 	return err
 }
 
+func (r *tracelookupReceiver) newExporter(index tracelookupextension.SpanIndex, obs *receiverhelper.ObsReport) *exporter {
+	return &exporter{index: index, next: r.next, obs: obs, logger: r.set.Logger, maxDepth: r.cfg.MaxAttributeDepth}
+}
+
 // exporter handles one OTLP export for either transport: the batch goes into
 // the index, then on to the next consumer, unchanged.
 type exporter struct {
-	ptraceotlp.UnimplementedGRPCServer
-	index  tracelookupextension.SpanIndex
-	next   consumer.Traces
-	obs    *receiverhelper.ObsReport
-	logger *zap.Logger
+	index    tracelookupextension.SpanIndex
+	next     consumer.Traces
+	obs      *receiverhelper.ObsReport
+	logger   *zap.Logger
+	maxDepth int
 }
 
 const dataFormatProtobuf = "protobuf"
-
-func (e *exporter) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	return e.export(ctx, req.Traces(), dataFormatProtobuf)
-}
 
 func (e *exporter) export(ctx context.Context, td ptrace.Traces, format string) (ptraceotlp.ExportResponse, error) {
 	n := td.SpanCount()

@@ -1,0 +1,269 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package nesting measures how deeply an OTLP trace export request nests its
+// attribute values, before anything unmarshals it. pdata unmarshals an
+// AnyValue by recursion, one stack frame per level: a value nested a million
+// levels deep overflows the goroutine stack, a fatal error no recover stops.
+// These scans walk the encoded request with a stack of their own, bounded by
+// the limit, and stop at the first value too deep.
+package nesting // import "github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/nesting"
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+)
+
+// TooDeepError says that a request nests attribute values deeper than the limit.
+type TooDeepError struct{ Limit int }
+
+func (e *TooDeepError) Error() string {
+	return fmt.Sprintf("an attribute value is nested deeper than %d levels of arrays and maps, the most this receiver accepts", e.Limit)
+}
+
+// message is a protobuf message type on the path from the request to a value.
+type message uint8
+
+const (
+	mOther message = iota // a message holding no attribute values: skipped whole
+	mRequest
+	mResourceSpans
+	mResource
+	mScopeSpans
+	mScope
+	mSpan
+	mEvent
+	mLink
+	mKeyValue
+	mAnyValue
+	mArrayValue
+	mKeyValueList
+)
+
+// child is the type of field f of message m, for the fields that can lead to
+// an attribute value; every other field is skipped.
+func child(m message, f uint64) message {
+	switch m {
+	case mRequest:
+		if f == 1 {
+			return mResourceSpans
+		}
+	case mResourceSpans:
+		switch f {
+		case 1:
+			return mResource
+		case 2, 1000: // 1000: the deprecated instrumentation_library_spans, still read by pdata
+			return mScopeSpans
+		}
+	case mResource:
+		if f == 1 {
+			return mKeyValue
+		}
+	case mScopeSpans:
+		switch f {
+		case 1:
+			return mScope
+		case 2:
+			return mSpan
+		}
+	case mScope:
+		if f == 3 {
+			return mKeyValue
+		}
+	case mSpan:
+		switch f {
+		case 9:
+			return mKeyValue
+		case 11:
+			return mEvent
+		case 13:
+			return mLink
+		}
+	case mEvent:
+		if f == 3 {
+			return mKeyValue
+		}
+	case mLink:
+		if f == 4 {
+			return mKeyValue
+		}
+	case mKeyValue:
+		if f == 2 {
+			return mAnyValue
+		}
+	case mAnyValue:
+		switch f {
+		case 5:
+			return mArrayValue
+		case 6:
+			return mKeyValueList
+		}
+	case mArrayValue:
+		if f == 1 {
+			return mAnyValue
+		}
+	case mKeyValueList:
+		if f == 1 {
+			return mKeyValue
+		}
+	}
+	return mOther
+}
+
+type frame struct {
+	end int
+	m   message
+}
+
+// CheckProto returns a *TooDeepError when the protobuf-encoded
+// ExportTraceServiceRequest in b holds an attribute value (of a resource,
+// scope, span, event or link) nested more than limit levels deep: a value is
+// level 1, a value inside an array or map one level deeper. Malformed input
+// is left to the unmarshaler, which reports it; CheckProto only stops
+// reading it.
+func CheckProto(b []byte, limit int) error {
+	// A value at level n sits under at most 3n+6 messages.
+	stack := make([]frame, 1, 16)
+	stack[0] = frame{end: len(b), m: mRequest}
+	depth := 0
+	pos := 0
+	for {
+		for pos >= stack[len(stack)-1].end {
+			if stack[len(stack)-1].m == mAnyValue {
+				depth--
+			}
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return nil
+			}
+		}
+		top := &stack[len(stack)-1]
+		tag, n := binary.Uvarint(b[pos:top.end])
+		if n <= 0 {
+			return nil
+		}
+		pos += n
+		switch tag & 7 {
+		case 0: // varint
+			_, n = binary.Uvarint(b[pos:top.end])
+			if n <= 0 {
+				return nil
+			}
+			pos += n
+		case 1: // fixed64
+			pos += 8
+		case 5: // fixed32
+			pos += 4
+		case 3, 4: // group start and end: the tags inside follow as fields
+		case 2: // length-delimited
+			l, n := binary.Uvarint(b[pos:top.end])
+			if n <= 0 || l > uint64(top.end-pos-n) {
+				return nil
+			}
+			pos += n
+			end := pos + int(l)
+			m := child(top.m, tag>>3)
+			if m == mOther {
+				pos = end
+				continue
+			}
+			if m == mAnyValue {
+				if depth++; depth > limit {
+					return &TooDeepError{Limit: limit}
+				}
+			}
+			stack = append(stack, frame{end: end, m: m})
+		default:
+			return nil
+		}
+		if pos > top.end {
+			return nil
+		}
+	}
+}
+
+// CheckJSON is CheckProto for the OTLP/JSON encoding. A value's level is
+// one more than the number of "arrayValue" and "kvlistValue" objects around
+// it, as pdata reads them (either spelling, escapes decoded). Whatever the
+// keys, nothing nested deeper than the deepest valid request could be gets
+// through: JSON nesting is bounded as well.
+func CheckJSON(b []byte, limit int) error {
+	// A valid request reaches a level-1 value within 10 levels of JSON, and
+	// each further level adds at most 4: {"kvlistValue":{"values":[{"value":{...
+	maxJSONDepth := 12 + 4*limit
+	type container struct {
+		object bool
+		value  bool // an arrayValue or kvlistValue
+	}
+	stack := make([]container, 0, 16)
+	values := 0    // value containers on the stack
+	var key []byte // the last key read in the innermost object, when short
+	isKey := false // the next string in an object is a key
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '{', '[':
+			inValue := len(stack) > 0 && stack[len(stack)-1].object && isValueKey(key)
+			if len(stack) >= maxJSONDepth || (c == '{' && values >= limit) {
+				return &TooDeepError{Limit: limit}
+			}
+			stack = append(stack, container{object: c == '{', value: inValue})
+			if inValue {
+				values++
+			}
+			key, isKey = nil, c == '{'
+		case '}', ']':
+			if len(stack) == 0 {
+				return nil // malformed: the unmarshaler says so
+			}
+			if stack[len(stack)-1].value {
+				values--
+			}
+			stack = stack[:len(stack)-1]
+			key, isKey = nil, false
+		case ',':
+			isKey = len(stack) > 0 && stack[len(stack)-1].object
+		case '"':
+			start := i
+			escaped := false
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			if i >= len(b) {
+				return nil
+			}
+			if isKey {
+				key = keyOf(b[start:i+1], escaped)
+				isKey = false
+			}
+		}
+	}
+	return nil
+}
+
+// keyOf returns a short key decoded, or nil: no key that matters is long.
+func keyOf(quoted []byte, escaped bool) []byte {
+	const longest = 64
+	if len(quoted) > longest {
+		return nil
+	}
+	if !escaped {
+		return quoted[1 : len(quoted)-1]
+	}
+	var s string
+	if json.Unmarshal(quoted, &s) != nil {
+		return nil
+	}
+	return []byte(s)
+}
+
+func isValueKey(k []byte) bool {
+	switch string(k) {
+	case "arrayValue", "array_value", "kvlistValue", "kvlist_value":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,222 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package nesting
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// nest fills v with a value depth levels deep, alternating arrays and maps
+// when mixed, so that both paths are walked.
+func nest(v pcommon.Value, depth int, mixed bool) {
+	for level := 1; level < depth; level++ {
+		if mixed && level%2 == 0 {
+			v = v.SetEmptyMap().PutEmpty("k")
+		} else {
+			v = v.SetEmptySlice().AppendEmpty()
+		}
+	}
+	v.SetStr("leaf")
+}
+
+// valueDepth is the reference: the deepest value of the request, by
+// recursion. An empty value counts for nothing: pdata gives every map entry
+// one, sent or not, and nothing recurses into it.
+func valueDepth(v pcommon.Value) int {
+	d := 0
+	switch v.Type() {
+	case pcommon.ValueTypeEmpty:
+		return 0
+	case pcommon.ValueTypeSlice:
+		for _, e := range v.Slice().All() {
+			d = max(d, valueDepth(e))
+		}
+	case pcommon.ValueTypeMap:
+		d = mapDepth(v.Map())
+	}
+	return d + 1
+}
+
+func mapDepth(m pcommon.Map) int {
+	d := 0
+	for _, v := range m.All() {
+		d = max(d, valueDepth(v))
+	}
+	return d
+}
+
+func requestDepth(td ptrace.Traces) int {
+	d := 0
+	for _, rs := range td.ResourceSpans().All() {
+		d = max(d, mapDepth(rs.Resource().Attributes()))
+		for _, ss := range rs.ScopeSpans().All() {
+			d = max(d, mapDepth(ss.Scope().Attributes()))
+			for _, sp := range ss.Spans().All() {
+				d = max(d, mapDepth(sp.Attributes()))
+				for _, e := range sp.Events().All() {
+					d = max(d, mapDepth(e.Attributes()))
+				}
+				for _, l := range sp.Links().All() {
+					d = max(d, mapDepth(l.Attributes()))
+				}
+			}
+		}
+	}
+	return d
+}
+
+// where names each place an attribute value can be.
+var where = map[string]func(ptrace.Traces) pcommon.Map{
+	"resource": func(td ptrace.Traces) pcommon.Map { return td.ResourceSpans().At(0).Resource().Attributes() },
+	"scope": func(td ptrace.Traces) pcommon.Map {
+		return td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes()
+	},
+	"span": func(td ptrace.Traces) pcommon.Map {
+		return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
+	},
+	"event": func(td ptrace.Traces) pcommon.Map {
+		return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Events().AppendEmpty().Attributes()
+	},
+	"link": func(td ptrace.Traces) pcommon.Map {
+		return td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Links().AppendEmpty().Attributes()
+	},
+}
+
+func request(place string, depth int, mixed bool) ptraceotlp.ExportRequest {
+	td := ptrace.NewTraces()
+	sp := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID([16]byte{1})
+	sp.SetSpanID([8]byte{1})
+	sp.Attributes().PutStr("flat", "x")
+	nest(where[place](td).PutEmpty("deep"), depth, mixed)
+	return ptraceotlp.NewExportRequestFromTraces(td)
+}
+
+func TestCheckAtAndPastTheLimit(t *testing.T) {
+	const limit = 8
+	for place := range where {
+		for _, mixed := range []bool{false, true} {
+			for depth := limit - 1; depth <= limit+2; depth++ {
+				req := request(place, depth, mixed)
+				require.Equal(t, depth, requestDepth(req.Traces()))
+				pb, err := req.MarshalProto()
+				require.NoError(t, err)
+				js, err := req.MarshalJSON()
+				require.NoError(t, err)
+				for name, err := range map[string]error{"proto": CheckProto(pb, limit), "json": CheckJSON(js, limit)} {
+					if depth <= limit {
+						assert.NoError(t, err, "%s %s depth %d mixed %v", name, place, depth, mixed)
+						continue
+					}
+					var tooDeep *TooDeepError
+					if assert.True(t, errors.As(err, &tooDeep), "%s %s depth %d mixed %v: %v", name, place, depth, mixed, err) {
+						assert.Equal(t, limit, tooDeep.Limit)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The crash from the issue: a value nested over a million levels is refused
+// by a scan that does not recurse, in either encoding.
+func TestCheckMillionLevels(t *testing.T) {
+	const levels = 1_300_000
+	// Built by hand: pdata itself cannot marshal this without recursing.
+	pb := deepProto(levels)
+	assert.Error(t, CheckProto(pb, 64))
+	js := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"a","value":` +
+		strings.Repeat(`{"arrayValue":{"values":[`, levels) + `{"intValue":"1"}` + strings.Repeat(`]}}`, levels) + `}]}]}]}]}`
+	assert.Error(t, CheckJSON([]byte(js), 64))
+	// Escaped keys are decoded, as pdata decodes them.
+	esc := strings.ReplaceAll(js, "arrayValue", `array\u0056alue`)
+	assert.Error(t, CheckJSON([]byte(esc), 64))
+	// Keys pdata does not know still cannot nest past the JSON bound.
+	other := strings.ReplaceAll(js, "arrayValue", "unknown")
+	assert.Error(t, CheckJSON([]byte(other), 64))
+}
+
+// deepProto encodes a request whose one span attribute is an array nested
+// levels deep. The sizes are worked out from the inside, then the bytes are
+// written from the outside: copying each level would take quadratic time.
+func deepProto(levels int) []byte {
+	leaf := []byte{0x0a, 0x01, 'x'}  // AnyValue{string_value: "x"}
+	sizes := make([]int, 2*levels-1) // AnyValue, ArrayValue, AnyValue, ... inside out
+	sizes[0] = len(leaf)
+	for i := 1; i < len(sizes); i++ {
+		sizes[i] = 1 + len(appendVarint(nil, uint64(sizes[i-1]))) + sizes[i-1]
+	}
+	var b []byte
+	for i := len(sizes) - 2; i >= 0; i-- { // the outermost value's header is the key-value's
+		field := 1 // ArrayValue.values
+		if i%2 == 1 {
+			field = 5 // AnyValue.array_value
+		}
+		b = appendVarint(b, uint64(field)<<3|2)
+		b = appendVarint(b, uint64(sizes[i]))
+	}
+	inner := append(b, leaf...)
+	kv := appendLen(appendLen(nil, 1, []byte("a")), 2, inner)
+	span := appendLen(nil, 9, kv)
+	ss := appendLen(nil, 2, span)
+	rs := appendLen(nil, 2, ss)
+	return appendLen(nil, 1, rs)
+}
+
+func appendLen(b []byte, field int, payload []byte) []byte {
+	b = appendVarint(b, uint64(field)<<3|2)
+	b = appendVarint(b, uint64(len(payload)))
+	return append(b, payload...)
+}
+
+func appendVarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+func TestCheckMalformedIsLeftToTheUnmarshaler(t *testing.T) {
+	for _, b := range [][]byte{nil, {0xff}, {0x0a, 0x7f}, {0x0a, 0x02, 0x12}, []byte(`{"resourceSpans":[`), []byte(`]]]`), []byte(`"unterminated`)} {
+		assert.NoError(t, CheckProto(b, 8))
+		assert.NoError(t, CheckJSON(b, 8))
+	}
+}
+
+// FuzzCheck holds the property the receiver relies on: whatever the scan
+// lets through unmarshals, if at all, to a request no deeper than the limit.
+func FuzzCheck(f *testing.F) {
+	for place := range where {
+		for _, depth := range []int{1, 4, 5, 9} {
+			req := request(place, depth, depth%2 == 1)
+			pb, _ := req.MarshalProto()
+			js, _ := req.MarshalJSON()
+			f.Add(pb, false)
+			f.Add(js, true)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, isJSON bool) {
+		const limit = 4
+		req := ptraceotlp.NewExportRequest()
+		if isJSON {
+			if CheckJSON(b, limit) != nil || req.UnmarshalJSON(b) != nil {
+				return
+			}
+		} else if CheckProto(b, limit) != nil || req.UnmarshalProto(b) != nil {
+			return
+		}
+		if d := requestDepth(req.Traces()); d > limit {
+			t.Fatalf("accepted a value %d levels deep, past the limit of %d", d, limit)
+		}
+	})
+}

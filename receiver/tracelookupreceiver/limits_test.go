@@ -1,0 +1,188 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupreceiver
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/metadata"
+)
+
+// deepRequest is an OTLP request whose one span attribute is an array nested
+// levels deep, encoded by hand: pdata cannot encode one deep enough to matter
+// without recursing itself. The sizes are worked out from the inside, then
+// the bytes written from the outside.
+func deepRequest(levels int) []byte {
+	leaf := []byte{0x0a, 0x01, 'x'} // AnyValue{string_value: "x"}
+	sizes := make([]int, 2*levels-1)
+	sizes[0] = len(leaf)
+	for i := 1; i < len(sizes); i++ {
+		sizes[i] = 1 + len(pbVarint(nil, uint64(sizes[i-1]))) + sizes[i-1]
+	}
+	var value []byte
+	for i := len(sizes) - 2; i >= 0; i-- {
+		field := uint64(1) // ArrayValue.values
+		if i%2 == 1 {
+			field = 5 // AnyValue.array_value
+		}
+		value = pbVarint(value, field<<3|2)
+		value = pbVarint(value, uint64(sizes[i]))
+	}
+	value = append(value, leaf...)
+	id := make([]byte, 16)
+	id[15] = 1
+	span := pbLen(pbLen(pbLen(nil, 1, id), 2, id[8:]), 9, pbLen(pbLen(nil, 1, []byte("deep")), 2, value))
+	return pbLen(nil, 1, pbLen(nil, 2, pbLen(nil, 2, span)))
+}
+
+func pbLen(b []byte, field uint64, payload []byte) []byte {
+	b = pbVarint(b, field<<3|2)
+	b = pbVarint(b, uint64(len(payload)))
+	return append(b, payload...)
+}
+
+func pbVarint(b []byte, v uint64) []byte {
+	for v >= 0x80 {
+		b = append(b, byte(v)|0x80)
+		v >>= 7
+	}
+	return append(b, byte(v))
+}
+
+// deepJSON is deepRequest in OTLP/JSON.
+func deepJSON(levels int) []byte {
+	return []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"00000000000000000000000000000001","spanId":"0000000000000001","attributes":[{"key":"deep","value":` +
+		strings.Repeat(`{"arrayValue":{"values":[`, levels-1) + `{"stringValue":"x"}` + strings.Repeat(`]}}`, levels-1) + `}]}]}]}]}`)
+}
+
+func grpcRaw(t *testing.T, addr string, body []byte) error {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return conn.Invoke(ctx, traceServiceExport, &rawMessage{b: body}, &rawMessage{})
+}
+
+// The first crash of the issue: a value nested 1.3 million levels deep
+// overflowed pdata's stack. Refused before unmarshaling, on every
+// transport, with the status the OTLP specification gives bad data.
+func TestDeeplyNestedValueRefused(t *testing.T) {
+	index, sink := &fakeIndex{}, new(consumertest.TracesSink)
+	s := startReceiver(t, index, sink)
+	// As deep as each transport's default size limit lets through: gRPC
+	// takes 4 MiB, OTLP/HTTP 20 MiB (the issue's crash took 12 MB).
+	const grpcLevels, httpLevels, jsonLevels = 450_000, 1_300_000, 600_000
+
+	err := grpcRaw(t, s.grpcAddr, deepRequest(grpcLevels))
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	assert.Contains(t, status.Convert(err).Message(), "nested deeper than 64 levels")
+
+	code, ct, body := httpPost(t, s.httpURL, pbContentType, deepRequest(httpLevels))
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, pbContentType, ct)
+	var st spb.Status
+	require.NoError(t, proto.Unmarshal(body, &st))
+	assert.Equal(t, int32(codes.InvalidArgument), st.Code)
+	assert.Contains(t, st.Message, "nested deeper than 64 levels")
+
+	code, _, body = httpPost(t, s.httpURL, jsonContentType, deepJSON(jsonLevels))
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Contains(t, string(body), "nested deeper than 64 levels")
+
+	// At the limit, the same shape is accepted on every transport.
+	require.NoError(t, grpcRaw(t, s.grpcAddr, deepRequest(64)))
+	code, _, _ = httpPost(t, s.httpURL, pbContentType, deepRequest(64))
+	assert.Equal(t, http.StatusOK, code)
+	code, _, body = httpPost(t, s.httpURL, jsonContentType, deepJSON(64))
+	assert.Equal(t, http.StatusOK, code, string(body))
+	assert.Equal(t, 3, sink.SpanCount())
+	assert.Equal(t, 3, index.count())
+}
+
+func TestMalformedGRPCIsInvalidArgument(t *testing.T) {
+	s := startReceiver(t, &fakeIndex{}, consumertest.NewNop())
+	err := grpcRaw(t, s.grpcAddr, []byte{0x0a, 0x7f})
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
+	// A well-formed request still answers an ExportTraceServiceResponse a real client reads.
+	require.NoError(t, grpcExport(t, s.grpcAddr, testTraces(2)))
+}
+
+func TestNonUTF8JSONIsBadRequest(t *testing.T) {
+	s := startReceiver(t, &fakeIndex{}, consumertest.NewNop())
+	body := []byte(`{"resourceSpans":[{"resource":{"attributes":[{"key":"k","value":{"stringValue":"` + "\xff\xfe" + `"}}]}}]}`)
+	code, ct, resp := httpPost(t, s.httpURL, jsonContentType, body)
+	assert.Equal(t, http.StatusBadRequest, code)
+	assert.Equal(t, jsonContentType, ct)
+	assert.Contains(t, string(resp), "not valid UTF-8")
+}
+
+func TestDefaultHTTPTimeouts(t *testing.T) {
+	cfg, _, _ := configWith(t, "tracelookup")
+	httpCfg := cfg.Protocols.HTTP.Get().ServerConfig
+	assert.Equal(t, time.Minute, httpCfg.ReadHeaderTimeout)
+	assert.Equal(t, 30*time.Second, httpCfg.ReadTimeout)
+	assert.Equal(t, 30*time.Second, httpCfg.WriteTimeout)
+	assert.Equal(t, 64, cfg.MaxAttributeDepth)
+}
+
+func TestMaxAttributeDepthValidated(t *testing.T) {
+	for _, depth := range []int{0, -1, 10_001} {
+		cfg := NewFactory().CreateDefaultConfig().(*Config)
+		cfg.MaxAttributeDepth = depth
+		assert.ErrorContains(t, cfg.Validate(), "max_attribute_depth")
+	}
+}
+
+// A client that sends its headers slowly, or its body, is cut off once the
+// server's timeouts pass, instead of holding the connection open.
+func TestSlowClientsAreCutOff(t *testing.T) {
+	cfg, _, httpAddr := configWith(t, "tracelookup")
+	require.NoError(t, confmap.NewFromStringMap(map[string]any{
+		"protocols": map[string]any{"http": map[string]any{
+			"endpoint": httpAddr, "read_header_timeout": "200ms", "read_timeout": "400ms",
+		}},
+	}).Unmarshal(cfg))
+	set := receivertest.NewNopSettings(metadata.Type)
+	r, err := NewFactory().CreateTraces(context.Background(), set, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), host{map[component.ID]component.Component{defaultExtension: &fakeIndex{}}}))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+
+	for name, send := range map[string]string{
+		"slow headers": "POST /v1/traces HTTP/1.1\r\nHost: x\r\n",
+		"slow body":    "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\nab",
+	} {
+		conn, err := net.Dial("tcp", httpAddr)
+		require.NoError(t, err)
+		_, err = io.WriteString(conn, send)
+		require.NoError(t, err)
+		// The server, not this deadline, must end the connection.
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(20*time.Second)))
+		_, err = io.ReadAll(conn)
+		assert.NoError(t, err, "%s: the server kept the connection open", name)
+		require.NoError(t, conn.Close())
+	}
+}
