@@ -26,13 +26,22 @@ type Config struct {
 	// Index bounds the in-memory span index.
 	Index IndexConfig `mapstructure:"index"`
 
-	// MaxResponseSpans caps the spans of one /api/v2/trace response; a longer
-	// trace returns its first spans by start time with is_truncated: true.
+	// MaxResponseSpans caps the spans of one response, on every contract; the
+	// rest are cut and the cut is flagged in the contract's way.
 	MaxResponseSpans int `mapstructure:"max_response_spans"`
 
-	// MaxResponseMiB is the hard size limit of one /api/v2/trace response body;
-	// a response that truncation cannot bring under it is answered 413.
+	// MaxResponseMiB is the size limit of one response body, on every
+	// contract; spans past it are cut and the cut is flagged (003 answers
+	// 413 when not even one span fits).
 	MaxResponseMiB int `mapstructure:"max_response_mib"`
+
+	// MaxTreeDepth is the deepest a response's span tree nests; spans deeper
+	// become roots, keeping their parent_span_id, and the cut is flagged.
+	MaxTreeDepth int `mapstructure:"max_tree_depth"`
+
+	// MaxLookupMemoryMiB is the memory the lookups in flight may use
+	// together, out of index::max_memory_mib; 0 means an eighth of it.
+	MaxLookupMemoryMiB int `mapstructure:"max_lookup_memory_mib"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -50,6 +59,14 @@ type IndexConfig struct {
 	Retention time.Duration `mapstructure:"retention"`
 	// CallIDAttribute is the span or resource attribute indexed for GET /v1/trace/call/{call_id}; "" turns that index off.
 	CallIDAttribute string `mapstructure:"call_id_attribute"`
+	// MaxAttributeValueBytes cuts each attribute value, key, span name and status message the index keeps to this many bytes; 0 means no limit.
+	MaxAttributeValueBytes int `mapstructure:"max_attribute_value_bytes"`
+	// MaxAttributesPerSpan is the most attributes kept per span, event, link and resource, and elements per array or map value; 0 means no limit.
+	MaxAttributesPerSpan int `mapstructure:"max_attributes_per_span"`
+	// MaxEventsPerSpan is the most events kept per span; 0 means no limit.
+	MaxEventsPerSpan int `mapstructure:"max_events_per_span"`
+	// MaxLinksPerSpan is the most links kept per span; 0 means no limit.
+	MaxLinksPerSpan int `mapstructure:"max_links_per_span"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -64,7 +81,7 @@ var (
 // confighttp.ServerConfig decodes itself ignoring unused keys, and squashed
 // into this struct it would silently swallow a misspelt option of ours.
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
-	known := map[string]bool{"index": true, "max_response_spans": true, "max_response_mib": true}
+	known := map[string]bool{"index": true, "max_response_spans": true, "max_response_mib": true, "max_tree_depth": true, "max_lookup_memory_mib": true}
 	addKeys(known, reflect.TypeFor[confighttp.ServerConfig]())
 	for key := range conf.ToStringMap() {
 		if !known[key] {
@@ -121,5 +138,35 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxResponseMiB <= 0 {
 		errs = append(errs, fmt.Errorf(`"max_response_mib" must be positive, got %d`, cfg.MaxResponseMiB))
 	}
+	for key, v := range map[string]int{
+		"index::max_attribute_value_bytes": cfg.Index.MaxAttributeValueBytes,
+		"index::max_attributes_per_span":   cfg.Index.MaxAttributesPerSpan,
+		"index::max_events_per_span":       cfg.Index.MaxEventsPerSpan,
+		"index::max_links_per_span":        cfg.Index.MaxLinksPerSpan,
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf(`%q must be 0 (no limit) or positive, got %d`, key, v))
+		}
+	}
+	if cfg.MaxTreeDepth <= 0 {
+		errs = append(errs, fmt.Errorf(`"max_tree_depth" must be positive, got %d`, cfg.MaxTreeDepth))
+	}
+	if m := cfg.MaxLookupMemoryMiB; m < 0 || (m > 0 && m >= cfg.Index.MaxMemoryMiB) {
+		errs = append(errs, fmt.Errorf(`"max_lookup_memory_mib" must be 0 (an eighth of "index::max_memory_mib") or positive and less than "index::max_memory_mib" (%d), got %d`, cfg.Index.MaxMemoryMiB, m))
+	}
 	return errors.Join(errs...)
+}
+
+// lookupMemoryBytes is the lookup memory budget: max_lookup_memory_mib, or an
+// eighth of the index's memory (at least 1 MiB).
+func (cfg *Config) lookupMemoryBytes() int64 {
+	if cfg.MaxLookupMemoryMiB > 0 {
+		return int64(cfg.MaxLookupMemoryMiB) << 20
+	}
+	return max(int64(cfg.Index.MaxMemoryMiB)<<20/8, 1<<20)
+}
+
+// storeBytes is what the store may hold: the index's memory less the lookups'.
+func (cfg *Config) storeBytes() int64 {
+	return int64(cfg.Index.MaxMemoryMiB)<<20 - cfg.lookupMemoryBytes()
 }

@@ -38,6 +38,15 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, "call.id", cfg.Index.CallIDAttribute)
 	assert.Equal(t, 10000, cfg.MaxResponseSpans)
 	assert.Equal(t, 64, cfg.MaxResponseMiB)
+	assert.Equal(t, 4096, cfg.Index.MaxAttributeValueBytes)
+	assert.Equal(t, 128, cfg.Index.MaxAttributesPerSpan)
+	assert.Equal(t, 128, cfg.Index.MaxEventsPerSpan)
+	assert.Equal(t, 128, cfg.Index.MaxLinksPerSpan)
+	assert.Equal(t, 1000, cfg.MaxTreeDepth)
+	assert.Equal(t, 0, cfg.MaxLookupMemoryMiB)
+	// Lookups get an eighth of the index's memory, the store the rest.
+	assert.Equal(t, int64(64<<20), cfg.lookupMemoryBytes())
+	assert.Equal(t, int64(448<<20), cfg.storeBytes())
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -51,6 +60,13 @@ func TestCustomConfig(t *testing.T) {
 	assert.Equal(t, "session.id", cfg.Index.CallIDAttribute)
 	assert.Equal(t, 2000, cfg.MaxResponseSpans)
 	assert.Equal(t, 8, cfg.MaxResponseMiB)
+	assert.Equal(t, 1024, cfg.Index.MaxAttributeValueBytes)
+	assert.Equal(t, 64, cfg.Index.MaxAttributesPerSpan)
+	assert.Equal(t, 32, cfg.Index.MaxEventsPerSpan)
+	assert.Equal(t, 16, cfg.Index.MaxLinksPerSpan)
+	assert.Equal(t, 200, cfg.MaxTreeDepth)
+	assert.Equal(t, int64(48<<20), cfg.lookupMemoryBytes())
+	assert.Equal(t, int64(208<<20), cfg.storeBytes())
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -60,7 +76,8 @@ func TestInvalidConfig(t *testing.T) {
 
 	err = confmap.Validate(loadConfig(t, "bad_many"))
 	require.Error(t, err)
-	for _, opt := range []string{`"endpoint"`, "index::max_traces", "index::max_spans_per_trace", "index::retention", "max_response_spans", "max_response_mib"} {
+	for _, opt := range []string{`"endpoint"`, "index::max_traces", "index::max_spans_per_trace", "index::retention", "max_response_spans", "max_response_mib",
+		"index::max_attribute_value_bytes", "index::max_attributes_per_span", "index::max_events_per_span", "index::max_links_per_span", `"max_tree_depth"`, `"max_lookup_memory_mib"`} {
 		assert.ErrorContains(t, err, opt)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
@@ -46,6 +47,7 @@ type tracelookupExtension struct {
 	cfg       *Config
 	set       extension.Settings
 	store     *store.Store
+	handler   *api.Handler
 	telemetry *metadata.TelemetryBuilder
 
 	server *http.Server
@@ -63,13 +65,27 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 		set:       set,
 		telemetry: tb,
 		store: store.New(store.Config{
-			MaxBytes:         int64(cfg.Index.MaxMemoryMiB) << 20,
+			MaxBytes:         cfg.storeBytes(),
 			MaxTraces:        cfg.Index.MaxTraces,
 			MaxSpansPerTrace: cfg.Index.MaxSpansPerTrace,
 			Retention:        cfg.Index.Retention,
 			CallIDAttribute:  cfg.Index.CallIDAttribute,
+			Limits: spancodec.Limits{
+				MaxValueBytes: cfg.Index.MaxAttributeValueBytes,
+				MaxAttributes: cfg.Index.MaxAttributesPerSpan,
+				MaxEvents:     cfg.Index.MaxEventsPerSpan,
+				MaxLinks:      cfg.Index.MaxLinksPerSpan,
+			},
 		}),
 	}
+	e.handler = api.NewHandler(e.store, api.Options{
+		MaxResponseSpans:  cfg.MaxResponseSpans,
+		MaxResponseBytes:  cfg.MaxResponseMiB << 20,
+		MaxTreeDepth:      cfg.MaxTreeDepth,
+		LookupMemoryBytes: cfg.lookupMemoryBytes(),
+		OnLookup:          e.recordLookup,
+		Logger:            set.Logger,
+	})
 	if err := e.registerGauges(); err != nil {
 		tb.Shutdown()
 		return nil, err
@@ -93,6 +109,19 @@ func (e *tracelookupExtension) registerGauges() error {
 			st := e.store.Stats()
 			o.Observe(st.DroppedSpans, metric.WithAttributes(attribute.String("reason", "max_spans_per_trace")))
 			o.Observe(st.DuplicateSpans, metric.WithAttributes(attribute.String("reason", "duplicate")))
+			o.Observe(st.InvalidIDSpans, metric.WithAttributes(attribute.String("reason", "invalid_trace_id")))
+			return nil
+		}),
+		e.telemetry.RegisterTracelookupIndexSpanCutsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			c := e.store.Stats().Cuts
+			o.Observe(c.Values, metric.WithAttributes(attribute.String("limit", "max_attribute_value_bytes")))
+			o.Observe(c.Attributes, metric.WithAttributes(attribute.String("limit", "max_attributes_per_span")))
+			o.Observe(c.Events, metric.WithAttributes(attribute.String("limit", "max_events_per_span")))
+			o.Observe(c.Links, metric.WithAttributes(attribute.String("limit", "max_links_per_span")))
+			return nil
+		}),
+		e.telemetry.RegisterTracelookupLookupMemoryCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(e.handler.AdmissionStats().InUseBytes)
 			return nil
 		}),
 		e.telemetry.RegisterTracelookupIndexTracesEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -106,7 +135,11 @@ func (e *tracelookupExtension) registerGauges() error {
 }
 
 // IndexTraces implements SpanIndex.
-func (e *tracelookupExtension) IndexTraces(td ptrace.Traces) { e.store.Ingest(td) }
+func (e *tracelookupExtension) IndexTraces(td ptrace.Traces) {
+	if n := e.store.Ingest(td); n > 0 {
+		e.set.Logger.Debug("Spans with an all-zero trace id were not indexed: no lookup could name them", zap.Int("spans", n))
+	}
+}
 
 func (e *tracelookupExtension) recordLookup(outcome api.Outcome, d time.Duration) {
 	attrs := metric.WithAttributes(attribute.String("outcome", string(outcome)))
@@ -122,12 +155,7 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 	if err != nil {
 		return err
 	}
-	handler := api.NewHandler(e.store, api.Options{
-		MaxResponseSpans: e.cfg.MaxResponseSpans,
-		MaxResponseBytes: e.cfg.MaxResponseMiB << 20,
-		OnLookup:         e.recordLookup,
-	})
-	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, handler)
+	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.handler)
 	if err != nil {
 		_ = ln.Close()
 		return err

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/extension"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
 
 // Defaults.
@@ -21,6 +22,12 @@ const (
 	defaultCallIDAttribute  = "call.id"
 	defaultMaxResponseSpans = 10000
 	defaultMaxResponseMiB   = 64
+	// The defaults of the OpenTelemetry SDKs' span limits, and Tempo's
+	// attribute value limit.
+	defaultMaxAttributeValueBytes = 4096
+	defaultMaxAttributesPerSpan   = 128
+	defaultMaxEventsPerSpan       = 128
+	defaultMaxLinksPerSpan        = 128
 )
 
 // NewFactory returns the tracelookup extension's factory.
@@ -37,9 +44,15 @@ func createDefaultConfig() component.Config {
 			MaxMemoryMiB:     defaultMaxMemoryMiB,
 			MaxSpansPerTrace: defaultMaxSpansPerTrace,
 			CallIDAttribute:  defaultCallIDAttribute,
+
+			MaxAttributeValueBytes: defaultMaxAttributeValueBytes,
+			MaxAttributesPerSpan:   defaultMaxAttributesPerSpan,
+			MaxEventsPerSpan:       defaultMaxEventsPerSpan,
+			MaxLinksPerSpan:        defaultMaxLinksPerSpan,
 		},
 		MaxResponseSpans: defaultMaxResponseSpans,
 		MaxResponseMiB:   defaultMaxResponseMiB,
+		MaxTreeDepth:     traceview.DefaultMaxTreeDepth,
 	}
 }
 

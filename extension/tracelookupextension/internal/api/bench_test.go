@@ -66,26 +66,21 @@ func BenchmarkBuildTrace(b *testing.B) {
 	t := oneTrace(b)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		tv, err := traceview.Build(t)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tv.Release()
+		traceview.Build(t, 0).Release()
 	}
 }
 
 // BenchmarkEncodeNative: JSON of an assembled 100-span trace, as a tree.
 func BenchmarkEncodeNative(b *testing.B) {
-	tv, err := traceview.Build(oneTrace(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := NewHandler(nil, Options{})
-	buf := h.appendNativeTrace(nil, tv, false, nil)
-	b.SetBytes(int64(len(buf)))
+	tv := traceview.Build(oneTrace(b), 0)
+	v := &nativeView{nativeSpanWriter{org: "default", tree: true}}
+	e := emitter{limit: 1 << 30}
+	render(&e, v, tv, &cut{})
+	b.SetBytes(int64(len(e.b)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		buf = h.appendNativeTrace(buf[:0], tv, false, nil)
+		e.b = e.b[:0]
+		render(&e, v, tv, &cut{})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -36,20 +37,27 @@ func (callTrace) writeError(w http.ResponseWriter, status int, code, message str
 	writeStatusError(w, status, code, message)
 }
 
-func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string) Outcome {
+func (callTrace) writeBusy(w http.ResponseWriter) {
+	writeStatusError(w, http.StatusServiceUnavailable, "SERVICE_BUSY", busyMessage)
+}
+
+func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string, _ url.Values) Outcome {
 	callID, reason := parseUUID(segment)
 	if reason != "" {
 		writeValidationError(w, segment, reason)
 		return OutcomeBadRequest
 	}
+	notFound := func() { c.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "Trace not found") }
 	// The canonical form first (as SDKs write UUIDs), then the form as given.
-	st, ok := c.h.store.GetByCallID(callID)
+	f, ok := c.h.store.FindByCallID(callID)
 	if !ok && segment != callID {
-		st, ok = c.h.store.GetByCallID(segment)
+		f, ok = c.h.store.FindByCallID(segment)
 	}
-	if !ok && c.h.opts.CallTraceFallback != nil {
-		var err error
-		st, ok, err = c.h.opts.CallTraceFallback(r.Context(), callID)
+	if ok {
+		return c.h.lookup(w, r, c, f, &callView{callID: callID}, notFound)
+	}
+	if c.h.opts.CallTraceFallback != nil {
+		st, found, err := c.h.opts.CallTraceFallback(r.Context(), callID)
 		switch {
 		case errors.Is(err, ErrTraceStoreTimeout):
 			c.writeError(w, http.StatusGatewayTimeout, "TEMPO_TIMEOUT_API", "Timeout fetching trace")
@@ -57,15 +65,14 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string)
 		case err != nil:
 			c.writeError(w, http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable")
 			return OutcomeError
+		case found:
+			t := traceview.Build(st, c.h.opts.MaxTreeDepth)
+			defer t.Release()
+			return c.h.respond(w, c, &callView{callID: callID}, t, 0)
 		}
 	}
-	if !ok {
-		c.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "Trace not found")
-		return OutcomeNotFound
-	}
-	return c.h.writeTrace(w, c, st, func(b []byte, t *traceview.Trace) ([]byte, *renderError) {
-		return appendCallTrace(b, t, callID), nil
-	})
+	notFound()
+	return OutcomeNotFound
 }
 
 // parseUUID accepts what the document's uuid format accepts: 32 hex digits,
@@ -103,21 +110,31 @@ func parseUUID(s string) (string, string) {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:], ""
 }
 
-// writeValidationError writes the document's HTTPValidationError.
+// writeValidationError writes the document's HTTPValidationError; the
+// input it repeats is cut short.
 func writeValidationError(w http.ResponseWriter, input, reason string) {
 	b := append([]byte(nil), `{"detail":[{"type":"uuid_parsing","loc":["path","call_id"],"msg":`...)
 	b = spancodec.AppendJSONString(b, "Input should be a valid UUID, "+reason)
 	b = append(b, `,"input":`...)
-	b = spancodec.AppendJSONString(b, input)
+	b = spancodec.AppendJSONString(b, echo(input))
 	b = append(b, `}]}`...)
 	writeJSON(w, http.StatusUnprocessableEntity, b)
 }
 
-func appendCallTrace(b []byte, t *traceview.Trace, callID string) []byte {
+// callView renders the 000 contract: a TraceResponse whose spans nest as a
+// tree. It has no truncation field: a cut is said in the X-Trace-Truncated header.
+type callView struct{ callID string }
+
+func (*callView) tree() bool { return true }
+
+// workBytes: the mapping renders straight from the decoded spans.
+func (*callView) workBytes(store.Found) int { return 0 }
+
+func (v *callView) head(b []byte, t *traceview.Trace, _ *cut) []byte {
 	b = append(b, `{"id":`...)
 	b = appendHexString(b, t.ID[:])
 	b = append(b, `,"call_id":`...)
-	b = spancodec.AppendJSONString(b, callID)
+	b = spancodec.AppendJSONString(b, v.callID)
 	b = append(b, `,"root_service":`...)
 	if root := t.RootSpan(); root != nil && root.ServiceName() != "" {
 		b = spancodec.AppendJSONString(b, root.ServiceName())
@@ -136,22 +153,18 @@ func appendCallTrace(b []byte, t *traceview.Trace, callID string) []byte {
 	}
 	b = append(b, `,"span_count":`...)
 	b = strconv.AppendInt(b, int64(len(t.Spans)), 10)
-	b = append(b, `,"spans":[`...)
-	for k, i := range t.Roots {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = appendCallSpan(b, t, i)
-	}
-	return append(b, "]}"...)
+	return append(b, `,"spans":[`...)
 }
+
+func (*callView) tail(b []byte, _ *traceview.Trace, _ *cut) []byte { return append(b, "]}"...) }
 
 // appendMillis appends nanoseconds as fractional milliseconds.
 func appendMillis(b []byte, nanos uint64) []byte {
 	return strconv.AppendFloat(b, float64(nanos)/1e6, 'f', -1, 64)
 }
 
-func appendCallSpan(b []byte, t *traceview.Trace, i int) []byte {
+// span appends a SpanResponse up to its open children array.
+func (*callView) span(b []byte, t *traceview.Trace, i int) []byte {
 	s := &t.Spans[i]
 	b = append(b, `{"id":`...)
 	b = appendHexString(b, s.SpanID[:])
@@ -181,14 +194,7 @@ func appendCallSpan(b []byte, t *traceview.Trace, i int) []byte {
 	b = append(b, statusName(s.StatusCode)...)
 	b = append(b, `","tags":`...)
 	b = spancodec.AppendJSONObject(b, s.Attributes)
-	b = append(b, `,"children":[`...)
-	for k, c := range t.Children[i] {
-		if k > 0 {
-			b = append(b, ',')
-		}
-		b = appendCallSpan(b, t, c)
-	}
-	return append(b, "]}"...)
+	return append(b, `,"children":[`...)
 }
 
 // CallTraceFallback looks a call id up in a long-term trace store when the

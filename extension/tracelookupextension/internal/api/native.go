@@ -6,10 +6,12 @@ package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extens
 import (
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
@@ -34,32 +36,38 @@ func writeStatusError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, b)
 }
 
-func (n native) serve(w http.ResponseWriter, r *http.Request, segment string) Outcome {
+func (native) writeBusy(w http.ResponseWriter) {
+	writeStatusError(w, http.StatusServiceUnavailable, "SERVICE_BUSY", busyMessage)
+}
+
+// busyMessage explains a lookup the memory budget could not admit.
+const busyMessage = "the collector is using all the memory it allows lookups; retry after the time in Retry-After"
+
+func (n native) serve(w http.ResponseWriter, r *http.Request, segment string, query url.Values) Outcome {
 	cands, err := traceid.Parse(segment)
 	if err != nil {
 		n.writeError(w, http.StatusBadRequest, "INVALID_TRACE_ID", err.Error())
 		return OutcomeBadRequest
 	}
 	flat := false
-	if v := r.URL.Query()["flat"]; len(v) > 0 {
+	if v := query["flat"]; len(v) > 0 {
 		if flat, err = strconv.ParseBool(v[len(v)-1]); err != nil {
-			n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "invalid value "+strconv.Quote(v[len(v)-1])+" for query parameter flat: use true or false")
+			n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "invalid value "+strconv.Quote(echo(v[len(v)-1]))+" for query parameter flat: use true or false")
 			return OutcomeBadRequest
 		}
 	}
-	include, unknown := parseFields(r.URL.Query()["include_fields"], nativeFields)
+	include, unknown := parseFields(query["include_fields"], nativeFields)
 	if unknown != "" {
-		n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "unknown field "+strconv.Quote(unknown)+" in include_fields; the span fields are "+strings.Join(nativeFields, ", "))
+		n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "unknown field "+strconv.Quote(echo(unknown))+" in include_fields; the span fields are "+strings.Join(nativeFields, ", "))
 		return OutcomeBadRequest
 	}
-	st, ok := n.h.findTrace(cands)
+	notFound := func() { n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+echo(segment)+" not found") }
+	f, ok := n.h.findTrace(cands)
 	if !ok {
-		n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+segment+" not found")
+		notFound()
 		return OutcomeNotFound
 	}
-	return n.h.writeTrace(w, n, st, func(b []byte, t *traceview.Trace) ([]byte, *renderError) {
-		return n.h.appendNativeTrace(b, t, flat, include), nil
-	})
+	return n.h.lookup(w, r, n, f, &nativeView{nativeSpanWriter{org: n.h.opts.OrganizationID, include: include, tree: !flat}}, notFound)
 }
 
 var kindNames = [...]string{"UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"}
@@ -100,19 +108,28 @@ var nativeFields = []string{
 	"duration_ns", "duration_ms", "attributes", "resource_attributes", "events", "links", "children",
 }
 
-func (h *Handler) appendNativeTrace(b []byte, t *traceview.Trace, flat bool, include map[string]bool) []byte {
+// nativeView renders the native contract; truncation_reasons says why
+// is_truncated is set.
+type nativeView struct{ sw nativeSpanWriter }
+
+func (v *nativeView) tree() bool { return v.sw.tree }
+
+// workBytes: the mapping renders straight from the decoded spans.
+func (*nativeView) workBytes(store.Found) int { return 0 }
+
+func (v *nativeView) head(b []byte, t *traceview.Trace, c *cut) []byte {
+	v.sw.t = t
 	root := t.RootSpan()
 	name, service := "", ""
 	if root != nil {
 		name, service = root.Name, root.ServiceName()
 	}
-	org := h.opts.OrganizationID
 	b = append(b, `{"id":`...)
 	b = appendHexString(b, t.ID[:])
 	b = append(b, `,"trace_id":`...)
 	b = appendHexString(b, t.ID[:])
 	b = append(b, `,"organization_id":`...)
-	b = spancodec.AppendJSONString(b, org)
+	b = spancodec.AppendJSONString(b, v.sw.org)
 	b = append(b, `,"name":`...)
 	b = spancodec.AppendJSONString(b, name)
 	b = append(b, `,"status":"`...)
@@ -136,30 +153,24 @@ func (h *Handler) appendNativeTrace(b []byte, t *traceview.Trace, flat bool, inc
 	b = append(b, `,"root_service":`...)
 	b = appendNullableString(b, service, service != "")
 	b = append(b, `,"is_truncated":`...)
-	b = strconv.AppendBool(b, t.Truncated)
-	b = append(b, `,"spans":[`...)
-	sw := nativeSpanWriter{t: t, org: org, include: include, tree: !flat}
-	spans := t.Roots
-	if flat {
-		spans = nil
-		for i := range t.Spans {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = sw.append(b, i)
-		}
-	}
-	for k, i := range spans {
+	b = strconv.AppendBool(b, c.truncated())
+	b = append(b, `,"truncation_reasons":[`...)
+	for k, r := range c.reasons {
 		if k > 0 {
 			b = append(b, ',')
 		}
-		b = sw.append(b, i)
+		b = spancodec.AppendJSONString(b, r)
 	}
-	return append(b, "]}"...)
+	return append(b, `],"spans":[`...)
 }
 
+func (v *nativeView) span(b []byte, _ *traceview.Trace, i int) []byte { return v.sw.append(b, i) }
+
+func (v *nativeView) tail(b []byte, _ *traceview.Trace, _ *cut) []byte { return append(b, "]}"...) }
+
 // nativeSpanWriter renders spans; include, when set, picks the fields (a
-// tree keeps children, which carry its shape).
+// tree keeps children, which carry its shape, and leaves them open for the
+// renderer to fill).
 type nativeSpanWriter struct {
 	t       *traceview.Trace
 	org     string
@@ -220,16 +231,10 @@ func (sw *nativeSpanWriter) append(b []byte, i int) []byte {
 		case "links":
 			b = appendNativeLinks(b, s.Links)
 		case "children":
-			b = append(b, '[')
 			if sw.tree {
-				for k, c := range sw.t.Children[i] {
-					if k > 0 {
-						b = append(b, ',')
-					}
-					b = sw.append(b, c)
-				}
+				return append(b, '[') // children is the last field: the renderer fills and closes it
 			}
-			b = append(b, ']')
+			b = append(b, "[]"...)
 		}
 	}
 	return append(b, '}')

@@ -29,11 +29,13 @@ type TelemetryBuilder struct {
 	mu                            sync.Mutex
 	registrations                 []metric.Registration
 	TracelookupIndexBytes         metric.Int64ObservableGauge
+	TracelookupIndexSpanCuts      metric.Int64ObservableCounter
 	TracelookupIndexSpans         metric.Int64ObservableGauge
 	TracelookupIndexSpansDropped  metric.Int64ObservableCounter
 	TracelookupIndexTraces        metric.Int64ObservableGauge
 	TracelookupIndexTracesEvicted metric.Int64ObservableCounter
 	TracelookupLookupDuration     metric.Float64Histogram
+	TracelookupLookupMemory       metric.Int64ObservableGauge
 	TracelookupLookups            metric.Int64Counter
 }
 
@@ -54,6 +56,21 @@ func (builder *TelemetryBuilder) RegisterTracelookupIndexBytesCallback(cb metric
 		cb(ctx, &observerInt64{inst: builder.TracelookupIndexBytes, obs: o})
 		return nil
 	}, builder.TracelookupIndexBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterTracelookupIndexSpanCutsCallback sets callback for observable TracelookupIndexSpanCuts metric.
+func (builder *TelemetryBuilder) RegisterTracelookupIndexSpanCutsCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.TracelookupIndexSpanCuts, obs: o})
+		return nil
+	}, builder.TracelookupIndexSpanCuts)
 	if err != nil {
 		return err
 	}
@@ -123,6 +140,21 @@ func (builder *TelemetryBuilder) RegisterTracelookupIndexTracesEvictedCallback(c
 	return nil
 }
 
+// RegisterTracelookupLookupMemoryCallback sets callback for observable TracelookupLookupMemory metric.
+func (builder *TelemetryBuilder) RegisterTracelookupLookupMemoryCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.TracelookupLookupMemory, obs: o})
+		return nil
+	}, builder.TracelookupLookupMemory)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 type observerInt64 struct {
 	embedded.Int64Observer
 	inst metric.Int64Observable
@@ -157,6 +189,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
+	builder.TracelookupIndexSpanCuts, err = builder.meter.Int64ObservableCounter(
+		"otelcol_tracelookup_index_span_cuts",
+		metric.WithDescription("Parts of spans the index did not keep, by limit - values cut to max_attribute_value_bytes (or nested deeper than 64 levels), and attributes, events and links past their per-span caps. The pipeline still passes every span on whole. [Development]"),
+		metric.WithUnit("{cut}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.TracelookupIndexSpans, err = builder.meter.Int64ObservableGauge(
 		"otelcol_tracelookup_index_spans",
 		metric.WithDescription("Spans held in the index. [Development]"),
@@ -165,7 +203,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.TracelookupIndexSpansDropped, err = builder.meter.Int64ObservableCounter(
 		"otelcol_tracelookup_index_spans_dropped",
-		metric.WithDescription("Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), or the trace already held the same span (same span id, parent and kind - a client retried). [Development]"),
+		metric.WithDescription("Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), the trace already held the same span (same span id, parent and kind - a client retried), or their trace id was all zeros. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
@@ -186,6 +224,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithDescription("Time to serve one trace lookup, from request to encoded response. [Development]"),
 		metric.WithUnit("ms"),
 		metric.WithExplicitBucketBoundaries([]float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.TracelookupLookupMemory, err = builder.meter.Int64ObservableGauge(
+		"otelcol_tracelookup_lookup_memory",
+		metric.WithDescription("Bytes of the lookup memory budget held by the lookups in flight. [Development]"),
+		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.TracelookupLookups, err = builder.meter.Int64Counter(

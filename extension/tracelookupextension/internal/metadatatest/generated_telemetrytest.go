@@ -35,6 +35,22 @@ func AssertEqualTracelookupIndexBytes(t *testing.T, tt *componenttest.Telemetry,
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
+func AssertEqualTracelookupIndexSpanCuts(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_tracelookup_index_span_cuts",
+		Description: "Parts of spans the index did not keep, by limit - values cut to max_attribute_value_bytes (or nested deeper than 64 levels), and attributes, events and links past their per-span caps. The pipeline still passes every span on whole. [Development]",
+		Unit:        "{cut}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_tracelookup_index_span_cuts")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualTracelookupIndexSpans(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_index_spans",
@@ -52,7 +68,7 @@ func AssertEqualTracelookupIndexSpans(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualTracelookupIndexSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_index_spans_dropped",
-		Description: "Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), or the trace already held the same span (same span id, parent and kind - a client retried). [Development]",
+		Description: "Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), the trace already held the same span (same span id, parent and kind - a client retried), or their trace id was all zeros. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -106,6 +122,20 @@ func AssertEqualTracelookupLookupDuration(t *testing.T, tt *componenttest.Teleme
 		},
 	}
 	got, err := tt.GetMetric("otelcol_tracelookup_lookup_duration")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualTracelookupLookupMemory(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_tracelookup_lookup_memory",
+		Description: "Bytes of the lookup memory budget held by the lookups in flight. [Development]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_tracelookup_lookup_memory")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -76,6 +76,27 @@ func Unseal(dst, blocks []byte) ([]byte, error) {
 	return dst, nil
 }
 
+// UnsealedLen is the size of blocks' records once unsealed, as far as the
+// blocks' headers tell.
+func UnsealedLen(blocks []byte) int {
+	total := 0
+	for len(blocks) > 0 {
+		payload, raw, next, err := nextBlock(blocks)
+		if err != nil {
+			break
+		}
+		size := len(payload)
+		if !raw {
+			if size, err = s2.DecodedLen(payload); err != nil {
+				size = 0
+			}
+		}
+		total += size
+		blocks = next
+	}
+	return total
+}
+
 // nextBlock splits the first block off blocks.
 func nextBlock(blocks []byte) (payload []byte, raw bool, rest []byte, err error) {
 	h, k := binary.Uvarint(blocks)

@@ -4,11 +4,13 @@
 package spancodec // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"slices"
+	"unicode/utf8"
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -29,11 +31,20 @@ const (
 // Resolver returns the body of resource id (see AppendResourceBody), or nil.
 type Resolver func(id uint32) []byte
 
+// MaxValueDepth is the deepest nesting of arrays and maps the encoding keeps:
+// deeper values are stored empty, and the cut counted. The decoder reads
+// deeper than that (maxDepth), so whatever was encoded reads back.
+const MaxValueDepth = 64
+
 // maxDepth bounds nesting of map and slice values on decode.
 const maxDepth = 100
 
 // ErrCorrupt is returned for data that is not a valid encoding.
 var ErrCorrupt = errors.New("spancodec: corrupt data")
+
+// TruncatedValuesKey is the attribute that marks a span whose strings or
+// values the index cut to its limits; its value is how many it cut.
+const TruncatedValuesKey = "tracelookup.truncated_values"
 
 // Watch names one attribute key whose value the encoder reports while it
 // encodes, so that an index on that attribute costs no second scan.
@@ -43,13 +54,47 @@ type Watch struct {
 	Found bool
 }
 
+// Limits bound what the encoding keeps of a span; zero means no limit.
+type Limits struct {
+	// MaxValueBytes cuts each attribute value (the strings and keys inside an
+	// array or map value sharing the budget), attribute key, name, status
+	// message and trace state to this many bytes.
+	MaxValueBytes int
+	// MaxAttributes is the most attributes kept per span, event, link,
+	// resource and scope, and the most elements per array or map value.
+	MaxAttributes int
+	// MaxEvents and MaxLinks are the most events and links kept per span.
+	MaxEvents int
+	MaxLinks  int
+}
+
+// Cuts counts what Limits removed: values (strings and too deep values)
+// cut, and attributes, events and links dropped.
+type Cuts struct {
+	Values, Attributes, Events, Links int64
+}
+
+// Encoder encodes resources and spans within its Limits, counting the cuts.
+type Encoder struct {
+	Limits Limits
+	Cuts   Cuts
+	// Items counts the attributes, array and map elements, events and links
+	// encoded: each decodes into a structure of its own.
+	Items int64
+	// values counts the values cut in the span or resource being encoded.
+	values int
+}
+
 // AppendResourceBody appends the encoding of a resource and its scope,
-// reporting the resource's value of w.Key. Equal bodies are equal resources.
-func AppendResourceBody(b []byte, res pcommon.Resource, scope pcommon.InstrumentationScope, w *Watch) []byte {
-	b = appendMap(b, res.Attributes(), w)
-	b = appendString(b, scope.Name())
-	b = appendString(b, scope.Version())
-	return appendMap(b, scope.Attributes(), nil)
+// reporting the resource's value of w.Key, and how many of its values it cut.
+// Equal bodies are equal resources.
+func (e *Encoder) AppendResourceBody(b []byte, res pcommon.Resource, scope pcommon.InstrumentationScope, w *Watch) ([]byte, int) {
+	e.values = 0
+	b = e.appendMap(b, res.Attributes(), w, 0)
+	b = e.appendString(b, scope.Name())
+	b = e.appendString(b, scope.Version())
+	b = e.appendMap(b, scope.Attributes(), nil, 0)
+	return b, e.values
 }
 
 // AppendResource appends a resource record: the spans after it came with
@@ -60,51 +105,127 @@ func AppendResource(b []byte, receivedUnixNano int64, id uint32) []byte {
 	return binary.AppendUvarint(b, uint64(id))
 }
 
+// spanLenRoom is the room left for a span record's length before its body:
+// enough for bodies up to 2 MiB, moved when a body is longer or shorter.
+const spanLenRoom = 3
+
 // AppendSpan appends a span record, reporting the span's value of w.Key.
-func AppendSpan(b []byte, s ptrace.Span, w *Watch) []byte {
-	b = append(b, recordSpan)
+// resourceCuts, the values cut from the span's resource, is added to the
+// span's own in its mark (see TruncatedValuesKey).
+func (e *Encoder) AppendSpan(b []byte, s ptrace.Span, w *Watch, resourceCuts int) []byte {
+	// A span record carries its length, so that a span that cannot be read
+	// is skipped and the spans after it still are.
+	start := len(b)
+	b = append(b, recordSpan, 0, 0, 0)
+	body := len(b)
+	e.values = 0
 	sid := s.SpanID()
 	b = append(b, sid[:]...)
 	pid := s.ParentSpanID()
 	b = append(b, pid[:]...)
 	b = binary.AppendUvarint(b, uint64(s.Flags()))
-	b = appendString(b, s.TraceState().AsRaw())
-	b = appendString(b, s.Name())
+	b = e.appendString(b, s.TraceState().AsRaw())
+	b = e.appendString(b, s.Name())
 	b = binary.AppendUvarint(b, uint64(uint32(s.Kind())))
-	start := uint64(s.StartTimestamp())
-	b = binary.AppendUvarint(b, start)
-	b = binary.AppendVarint(b, int64(uint64(s.EndTimestamp())-start))
+	startTime := uint64(s.StartTimestamp())
+	b = binary.AppendUvarint(b, startTime)
+	b = binary.AppendVarint(b, int64(uint64(s.EndTimestamp())-startTime))
 	st := s.Status()
 	b = binary.AppendUvarint(b, uint64(uint32(st.Code())))
-	b = appendString(b, st.Message())
-	b = appendMap(b, s.Attributes(), w)
-	b = binary.AppendUvarint(b, uint64(s.DroppedAttributesCount()))
+	b = e.appendString(b, st.Message())
+	// The count of values cut goes before the attributes, where the decoder
+	// adds the mark; it is known only at the end, so it is a fixed-size slot.
+	mark := len(b)
+	b = append(b, 0, 0)
+	attrs := s.Attributes()
+	b = e.appendMap(b, attrs, w, 0)
+	b = binary.AppendUvarint(b, uint64(s.DroppedAttributesCount())+uint64(e.dropped(attrs.Len(), e.Limits.MaxAttributes, &e.Cuts.Attributes)))
 
 	events := s.Events()
-	b = binary.AppendUvarint(b, uint64(events.Len()))
-	for i := 0; i < events.Len(); i++ {
-		e := events.At(i)
-		b = binary.AppendVarint(b, int64(uint64(e.Timestamp())-start))
-		b = appendString(b, e.Name())
-		b = appendMap(b, e.Attributes(), nil)
-		b = binary.AppendUvarint(b, uint64(e.DroppedAttributesCount()))
+	n := e.kept(events.Len(), e.Limits.MaxEvents)
+	e.Items += int64(n)
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := 0; i < n; i++ {
+		ev := events.At(i)
+		b = binary.AppendVarint(b, int64(uint64(ev.Timestamp())-startTime))
+		b = e.appendString(b, ev.Name())
+		b = e.appendMap(b, ev.Attributes(), nil, 0)
+		b = binary.AppendUvarint(b, uint64(ev.DroppedAttributesCount())+uint64(e.dropped(ev.Attributes().Len(), e.Limits.MaxAttributes, &e.Cuts.Attributes)))
 	}
-	b = binary.AppendUvarint(b, uint64(s.DroppedEventsCount()))
+	b = binary.AppendUvarint(b, uint64(s.DroppedEventsCount())+uint64(e.dropped(events.Len(), e.Limits.MaxEvents, &e.Cuts.Events)))
 
 	links := s.Links()
-	b = binary.AppendUvarint(b, uint64(links.Len()))
-	for i := 0; i < links.Len(); i++ {
+	n = e.kept(links.Len(), e.Limits.MaxLinks)
+	e.Items += int64(n)
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := 0; i < n; i++ {
 		l := links.At(i)
 		tid := l.TraceID()
 		b = append(b, tid[:]...)
 		lsid := l.SpanID()
 		b = append(b, lsid[:]...)
-		b = appendString(b, l.TraceState().AsRaw())
+		b = e.appendString(b, l.TraceState().AsRaw())
 		b = binary.AppendUvarint(b, uint64(l.Flags()))
-		b = appendMap(b, l.Attributes(), nil)
-		b = binary.AppendUvarint(b, uint64(l.DroppedAttributesCount()))
+		b = e.appendMap(b, l.Attributes(), nil, 0)
+		b = binary.AppendUvarint(b, uint64(l.DroppedAttributesCount())+uint64(e.dropped(l.Attributes().Len(), e.Limits.MaxAttributes, &e.Cuts.Attributes)))
 	}
-	return binary.AppendUvarint(b, uint64(s.DroppedLinksCount()))
+	b = binary.AppendUvarint(b, uint64(s.DroppedLinksCount())+uint64(e.dropped(links.Len(), e.Limits.MaxLinks, &e.Cuts.Links)))
+	binary.LittleEndian.PutUint16(b[mark:], uint16(min(e.values+resourceCuts, math.MaxUint16)))
+	return closeRecord(b, start, body)
+}
+
+// closeRecord writes the length of the record body that starts at body,
+// moving the body to fit the length's size.
+func closeRecord(b []byte, start, body int) []byte {
+	var hdr [binary.MaxVarintLen64]byte
+	h := binary.PutUvarint(hdr[:], uint64(len(b)-body))
+	if h > spanLenRoom {
+		b = slices.Insert(b, body, make([]byte, h-spanLenRoom)...)
+	} else if h < spanLenRoom {
+		b = append(b[:start+1+h], b[body:]...)
+	}
+	copy(b[start+1:], hdr[:h])
+	return b
+}
+
+// kept is how many of n items a limit keeps.
+func (e *Encoder) kept(n, limit int) int {
+	if limit > 0 && n > limit {
+		return limit
+	}
+	return n
+}
+
+// dropped is how many of n items a limit drops, counted into c.
+func (e *Encoder) dropped(n, limit int, c *int64) int {
+	d := n - e.kept(n, limit)
+	*c += int64(d)
+	return d
+}
+
+// cut returns s cut to the byte budget, at a character boundary, and
+// charges the budget; a cut is counted.
+func (e *Encoder) cut(s string, budget *int) string {
+	if e.Limits.MaxValueBytes <= 0 {
+		return s
+	}
+	if len(s) <= *budget {
+		*budget -= len(s)
+		return s
+	}
+	n := *budget
+	for n > 0 && n < len(s) && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	*budget = 0
+	e.values++
+	e.Cuts.Values++
+	return s[:n]
+}
+
+func (e *Encoder) appendString(b []byte, s string) []byte {
+	budget := e.Limits.MaxValueBytes
+	return appendString(b, e.cut(s, &budget))
 }
 
 func appendString(b []byte, s string) []byte {
@@ -112,11 +233,21 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func appendMap(b []byte, m pcommon.Map, w *Watch) []byte {
-	b = binary.AppendUvarint(b, uint64(m.Len()))
+// appendMap appends attributes, or the entries of a map value at depth
+// (0 for attributes), within the limits.
+func (e *Encoder) appendMap(b []byte, m pcommon.Map, w *Watch, depth int) []byte {
+	n := e.kept(m.Len(), e.Limits.MaxAttributes)
+	e.Items += int64(n)
+	b = binary.AppendUvarint(b, uint64(n))
+	i := 0
 	for k, v := range m.All() {
-		b = appendString(b, k)
-		b = appendValue(b, v)
+		if i == n {
+			break
+		}
+		i++
+		b = e.appendString(b, k)
+		budget := e.Limits.MaxValueBytes
+		b = e.appendValue(b, v, depth+1, &budget)
 		if w != nil && k == w.Key && w.Key != "" {
 			w.Value, w.Found = v.AsString(), true
 		}
@@ -124,11 +255,18 @@ func appendMap(b []byte, m pcommon.Map, w *Watch) []byte {
 	return b
 }
 
-func appendValue(b []byte, v pcommon.Value) []byte {
+// appendValue appends v, which sits depth levels deep; its strings, and the
+// keys of its maps, share the byte budget.
+func (e *Encoder) appendValue(b []byte, v pcommon.Value, depth int, budget *int) []byte {
+	if depth > MaxValueDepth && v.Type() != pcommon.ValueTypeEmpty {
+		e.values++
+		e.Cuts.Values++
+		return append(b, byte(ValueEmpty))
+	}
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		b = append(b, byte(ValueStr))
-		return appendString(b, v.Str())
+		return appendString(b, e.cut(v.Str(), budget))
 	case pcommon.ValueTypeInt:
 		b = append(b, byte(ValueInt))
 		return binary.AppendVarint(b, v.Int())
@@ -143,19 +281,45 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 	case pcommon.ValueTypeBytes:
 		b = append(b, byte(ValueBytes))
 		raw := v.Bytes().AsRaw()
+		if e.Limits.MaxValueBytes > 0 && len(raw) > *budget {
+			raw = raw[:*budget]
+			e.values++
+			e.Cuts.Values++
+		}
+		if e.Limits.MaxValueBytes > 0 {
+			*budget -= len(raw)
+		}
 		b = binary.AppendUvarint(b, uint64(len(raw)))
 		return append(b, raw...)
-	case pcommon.ValueTypeSlice:
+	case pcommon.ValueTypeSlice, pcommon.ValueTypeMap:
+		if v.Type() == pcommon.ValueTypeMap {
+			b = append(b, byte(ValueMap))
+			m := v.Map()
+			n := e.kept(m.Len(), e.Limits.MaxAttributes)
+			e.Cuts.Attributes += int64(m.Len() - n)
+			e.Items += int64(n)
+			b = binary.AppendUvarint(b, uint64(n))
+			i := 0
+			for k, kv := range m.All() {
+				if i == n {
+					break
+				}
+				i++
+				b = appendString(b, e.cut(k, budget))
+				b = e.appendValue(b, kv, depth+1, budget)
+			}
+			return b
+		}
 		b = append(b, byte(ValueSlice))
 		sl := v.Slice()
-		b = binary.AppendUvarint(b, uint64(sl.Len()))
-		for i := 0; i < sl.Len(); i++ {
-			b = appendValue(b, sl.At(i))
+		n := e.kept(sl.Len(), e.Limits.MaxAttributes)
+		e.Cuts.Attributes += int64(sl.Len() - n)
+		e.Items += int64(n)
+		b = binary.AppendUvarint(b, uint64(n))
+		for i := 0; i < n; i++ {
+			b = e.appendValue(b, sl.At(i), depth+1, budget)
 		}
 		return b
-	case pcommon.ValueTypeMap:
-		b = append(b, byte(ValueMap))
-		return appendMap(b, v.Map(), nil)
 	default:
 		return append(b, byte(ValueEmpty))
 	}
@@ -163,36 +327,54 @@ func appendValue(b []byte, v pcommon.Value) []byte {
 
 // decode appends every span in d's data to spans, in the order they were
 // appended; each is decoded in place, so a span costs no allocation of its
-// own. Strings in the result share memory with the data.
+// own. Strings in the result share memory with the data. A span that cannot
+// be read is skipped, and so is the rest of the data after a record that
+// cannot be: decode returns every span it could read, and the first error.
 func (d *decoder) decode(traceID [16]byte, resolve Resolver, spans []Span) ([]Span, error) {
 	var (
 		res      *Resource
 		received int64
 		// Each batch names its resource again; each resource decodes once.
-		seen []decodedResource
+		seen  []decodedResource
+		first error
 	)
-	for d.off < len(d.buf) {
+	for d.off < len(d.buf) && d.err == nil {
 		switch d.byte() {
 		case recordResource:
 			received = d.varint()
-			res = d.resource(&seen, d.uint32(), resolve)
-		case recordSpan:
-			if res == nil {
-				return spans, fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off)
-			}
-			spans = append(spans, Span{TraceID: traceID, Resource: res, ReceivedUnixNano: received})
-			d.span(&spans[len(spans)-1])
+			id := d.uint32()
 			if d.err != nil {
-				return spans[:len(spans)-1], d.err
+				break
+			}
+			if res = d.resource(&seen, id, resolve); res == nil {
+				// The spans are still served, without their resource.
+				first = cmp.Or(first, fmt.Errorf("%w: resource %d could not be read", ErrCorrupt, id))
+				res = &Resource{}
+			}
+		case recordSpan:
+			body := d.raw(d.count(1))
+			if d.err != nil {
+				break
+			}
+			if res == nil {
+				first = cmp.Or(first, fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off))
+				res = &Resource{}
+			}
+			sub := decoder{buf: body, arena: d.arena}
+			spans = append(spans, Span{TraceID: traceID, Resource: res, ReceivedUnixNano: received})
+			sub.span(&spans[len(spans)-1])
+			if sub.err == nil && sub.off != len(body) {
+				sub.fail("trailing bytes")
+			}
+			if sub.err != nil {
+				first = cmp.Or(first, sub.err)
+				spans = spans[:len(spans)-1]
 			}
 		default:
-			return spans, fmt.Errorf("%w: unknown record at offset %d", ErrCorrupt, d.off-1)
-		}
-		if d.err != nil {
-			return spans, d.err
+			d.fail("unknown record")
 		}
 	}
-	return spans, d.err
+	return spans, cmp.Or(first, d.err)
 }
 
 // DecodeAll returns every span in data; sizeHint is how many there probably are.
@@ -213,17 +395,33 @@ type Scratch struct {
 // Decode unseals blocks (see Seal) into sc's memory and decodes every span;
 // sizeHint is how many there probably are. The spans' strings point into
 // sc's copy, never into blocks, so blocks may be reused once Decode returns.
+// What cannot be read is skipped: Decode returns every span it could read,
+// and the first error; a block that does not unseal costs its own spans only.
 func (sc *Scratch) Decode(traceID [16]byte, blocks []byte, resolve Resolver, sizeHint int) ([]Span, error) {
-	data, err := Unseal(sc.records[:0], blocks)
-	if err != nil {
-		return nil, err
-	}
-	sc.records = data
+	sc.records = slices.Grow(sc.records[:0], UnsealedLen(blocks))
 	sc.kv = sc.kv[:0]
-	d := decoder{buf: data, arena: &sc.kv}
-	spans, err := d.decode(traceID, resolve, slices.Grow(sc.spans[:0], sizeHint))
+	spans := slices.Grow(sc.spans[:0], sizeHint)
+	var first error
+	for len(blocks) > 0 {
+		block, rest, err := SplitBlock(blocks)
+		if err != nil {
+			first = cmp.Or(first, err)
+			break
+		}
+		blocks = rest
+		start := len(sc.records)
+		records, err := Unseal(sc.records, block)
+		if err != nil {
+			first = cmp.Or(first, err)
+			continue
+		}
+		sc.records = records
+		d := decoder{buf: records[start:], arena: &sc.kv}
+		spans, err = d.decode(traceID, resolve, spans)
+		first = cmp.Or(first, err)
+	}
 	sc.spans = spans
-	return spans, err
+	return spans, first
 }
 
 // Shrink drops buffers past maxBytes, so that one huge trace does not keep
@@ -446,7 +644,19 @@ func (d *decoder) span(s *Span) {
 	s.EndUnixNano = s.StartUnixNano + uint64(d.varint())
 	s.StatusCode = int32(d.uint32())
 	s.StatusMessage = d.string()
+	var cuts uint16
+	if b := d.raw(2); b != nil {
+		cuts = binary.LittleEndian.Uint16(b)
+	}
 	s.Attributes = d.attrs(0)
+	if cuts > 0 && d.err == nil {
+		// The mark goes after the span's own attributes, in a list of its own:
+		// the arena's lists must not grow into each other.
+		kvs := d.kvs(len(s.Attributes) + 1)
+		copy(kvs, s.Attributes)
+		kvs[len(kvs)-1] = KeyValue{Key: TruncatedValuesKey, Value: IntValue(int64(cuts))}
+		s.Attributes = kvs
+	}
 	s.DroppedAttributes = d.uint32()
 	if n := d.count(4); n > 0 {
 		s.Events = make([]Event, n)

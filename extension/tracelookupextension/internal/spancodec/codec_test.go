@@ -81,15 +81,17 @@ func testResources(id uint32) []byte {
 		return nil
 	}
 	rs := richTraces().ResourceSpans().At(0)
-	return AppendResourceBody(nil, rs.Resource(), rs.ScopeSpans().At(0).Scope(), nil)
+	body, _ := new(Encoder).AppendResourceBody(nil, rs.Resource(), rs.ScopeSpans().At(0).Scope(), nil)
+	return body
 }
 
 func encode(td ptrace.Traces, received int64) []byte {
 	var b []byte
 	ss := td.ResourceSpans().At(0).ScopeSpans().At(0)
 	b = AppendResource(b, received, 7)
+	var e Encoder
 	for i := 0; i < ss.Spans().Len(); i++ {
-		b = AppendSpan(b, ss.Spans().At(i), nil)
+		b = e.AppendSpan(b, ss.Spans().At(i), nil, 0)
 	}
 	return b
 }
@@ -149,13 +151,14 @@ func TestWatch(t *testing.T) {
 	td := richTraces()
 	rs := td.ResourceSpans().At(0)
 	w := Watch{Key: "process.pid"}
-	AppendResourceBody(nil, rs.Resource(), rs.ScopeSpans().At(0).Scope(), &w)
+	var e Encoder
+	e.AppendResourceBody(nil, rs.Resource(), rs.ScopeSpans().At(0).Scope(), &w)
 	assert.Equal(t, Watch{Key: "process.pid", Value: "42", Found: true}, w)
 	w = Watch{Key: "int"}
-	AppendSpan(nil, rs.ScopeSpans().At(0).Spans().At(0), &w)
+	e.AppendSpan(nil, rs.ScopeSpans().At(0).Spans().At(0), &w, 0)
 	assert.Equal(t, "-7", w.Value)
 	w = Watch{Key: "absent"}
-	AppendSpan(nil, rs.ScopeSpans().At(0).Spans().At(0), &w)
+	e.AppendSpan(nil, rs.ScopeSpans().At(0).Spans().At(0), &w, 0)
 	assert.False(t, w.Found)
 }
 

@@ -34,9 +34,15 @@ type traceEntry struct {
 	spanCount int32
 	ext       [inlineExtents]extent
 	nExt      uint32
+	// rawBytes is the size of the trace's records unsealed (saturating):
+	// what a lookup will decode, known before it copies anything.
+	rawBytes uint32
+	// items counts the attributes, array and map elements, events and links
+	// the records hold (saturating): what decoding them allocates besides spans.
+	items     uint32
 	nCalls    uint8
 	truncated bool
-	_         [10]byte
+	_         [2]byte
 }
 
 var _ [entryBytes - unsafe.Sizeof(traceEntry{})]struct{} // entries fit their slot

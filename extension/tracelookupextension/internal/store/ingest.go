@@ -5,6 +5,7 @@ package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/exte
 
 import (
 	"hash/maphash"
+	"math"
 	"slices"
 
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -38,6 +39,8 @@ type batch struct {
 	exts     []extent
 	blockRes []*resource
 	newCalls []uint64
+	enc      spancodec.Encoder
+	resCuts  []int // the values cut from each group's resource
 }
 
 // maxBatchScratch is the most a pooled batch keeps of one large request.
@@ -59,21 +62,30 @@ func (b *batch) reset() {
 	b.groups = b.groups[:0]
 	clear(b.resCall)
 	b.resCall = b.resCall[:0]
+	b.resCuts = b.resCuts[:0]
 }
 
 // Ingest stores every span of td. It copies what it keeps and never changes td.
-// When a bound is reached it evicts whole traces; it never fails.
-func (s *Store) Ingest(td ptrace.Traces) {
+// When a bound is reached it evicts whole traces; it never fails. It returns
+// how many spans it dropped for an all-zero trace id.
+func (s *Store) Ingest(td ptrace.Traces) (invalidIDSpans int) {
 	if s.closed.Load() {
-		return
+		return 0
 	}
 	now := s.now().UnixNano()
 	b := batchPool.Get()
+	b.enc = spancodec.Encoder{Limits: s.cfg.Limits}
 	// Deferred, so that even a panic releases the batch's resource references.
 	defer func() {
 		for _, g := range b.groups {
 			s.resources.release(g)
 		}
+		c := b.enc.Cuts
+		s.cuts.values.Add(c.Values)
+		s.cuts.attributes.Add(c.Attributes)
+		s.cuts.events.Add(c.Events)
+		s.cuts.links.Add(c.Links)
+		s.invalidIDs.Add(int64(invalidIDSpans))
 		b.reset()
 		batchPool.Put(b)
 	}()
@@ -90,14 +102,17 @@ func (s *Store) Ingest(td ptrace.Traces) {
 			}
 			w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
 			group := int32(len(b.groups))
-			b.body = spancodec.AppendResourceBody(b.body[:0], rs.Resource(), ss.Scope(), &w)
+			var cuts int
+			b.body, cuts = b.enc.AppendResourceBody(b.body[:0], rs.Resource(), ss.Scope(), &w)
 			b.groups = append(b.groups, s.resources.acquire(b.body))
 			b.resCall = append(b.resCall, w.Value)
+			b.resCuts = append(b.resCuts, cuts)
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
 				id := [16]byte(sp.TraceID())
 				if id == ([16]byte{}) {
-					continue // not a valid trace id: nothing could look it up
+					invalidIDSpans++ // not a valid trace id: nothing could look it up
+					continue
 				}
 				t, ok := b.byID[id]
 				if !ok {
@@ -125,6 +140,7 @@ func (s *Store) Ingest(td ptrace.Traces) {
 		s.enforce(now)
 		start = end
 	}
+	return invalidIDSpans
 }
 
 // ingestHook, when set by a test, runs after each trace of a batch.
@@ -178,6 +194,7 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	truncated := false
 	lastGroup := int32(-1)
 	stored := 0
+	items := b.enc.Items
 	records := b.records[:0]
 	blockRes := b.blockRes[:0]
 	newCalls := b.newCalls[:0]
@@ -204,7 +221,7 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 			lastGroup = sr.group
 		}
 		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
-		records = spancodec.AppendSpan(records, sr.span, &w)
+		records = b.enc.AppendSpan(records, sr.span, &w, b.resCuts[sr.group])
 		stored++
 		callID := w.Value
 		if callID == "" {
@@ -260,6 +277,8 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	}
 	e.lastSeen = now
 	e.spanCount += int32(stored)
+	e.rawBytes = uint32(min(int64(e.rawBytes)+int64(len(records)), math.MaxUint32))
+	e.items = uint32(min(int64(e.items)+b.enc.Items-items, math.MaxUint32))
 	s.spans.Add(int64(stored))
 	s.bytes.Add(heap)
 }

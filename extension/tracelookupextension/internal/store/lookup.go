@@ -38,6 +38,7 @@ func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry) Trace {
 		FirstSeen: e.firstSeen,
 		LastSeen:  e.lastSeen,
 		SpanCount: int(e.spanCount),
+		RawBytes:  int(e.rawBytes),
 		Truncated: e.truncated,
 		blocks:    blocks,
 		buf:       buf,
@@ -45,69 +46,120 @@ func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry) Trace {
 	}
 }
 
-// Get returns the trace with id. Release the result when done with it.
-func (s *Store) Get(id [16]byte) (Trace, bool) {
-	return s.read(low64(id), func(sh *shard) (entryRef, *traceEntry) { return sh.find(id) })
+// Found names a stored trace and says what reading it takes, before any of
+// it is copied: a lookup is admitted on these figures (see package api).
+type Found struct {
+	ref traceRef
+	// BlockBytes is the size of the trace's blocks, copied out by Fetch.
+	BlockBytes int
+	// RawBytes is the size of its records once unsealed.
+	RawBytes int
+	// Items counts the attributes, elements, events and links its records hold.
+	Items     int
+	SpanCount int
+	LastSeen  int64
 }
 
-// getRef returns the trace tr names, if that very trace is still stored.
-func (s *Store) getRef(tr traceRef) (Trace, bool) {
-	return s.read(tr.low, func(sh *shard) (entryRef, *traceEntry) { return sh.findRef(tr) })
+// found describes the entry at ref; the shard is locked.
+func (sh *shard) found(ref entryRef, e *traceEntry) Found {
+	var exts [inlineExtents]extent
+	n := 0
+	for _, x := range sh.entries.extents(exts[:0], ref, e) {
+		n += int(x.n)
+	}
+	return Found{
+		ref:        traceRef{low: low64(e.id), seq: e.seq},
+		BlockBytes: n,
+		RawBytes:   int(e.rawBytes),
+		Items:      int(e.items),
+		SpanCount:  int(e.spanCount),
+		LastSeen:   e.lastSeen,
+	}
 }
 
-// read copies out the trace pick finds in the shard of low, under its lock.
-func (s *Store) read(low uint64, pick func(*shard) (entryRef, *traceEntry)) (Trace, bool) {
+// Find locates the trace with id.
+func (s *Store) Find(id [16]byte) (Found, bool) {
+	return s.locate(low64(id), func(sh *shard) (entryRef, *traceEntry) { return sh.find(id) })
+}
+
+// FindByLow64 locates the most recently updated trace whose id ends in low.
+func (s *Store) FindByLow64(low uint64) (Found, bool) {
+	return s.locate(low, func(sh *shard) (entryRef, *traceEntry) {
+		var (
+			best    *traceEntry
+			bestRef entryRef
+		)
+		for ref := sh.traces[low]; ref != 0; {
+			e := sh.entries.at(ref)
+			if best == nil || e.lastSeen > best.lastSeen {
+				best, bestRef = e, ref
+			}
+			ref = e.next
+		}
+		return bestRef, best
+	})
+}
+
+// FindByCallID locates the most recently updated trace that carries callID
+// in the configured call-id attribute. Only the very traces the index names
+// answer: a trace evicted and received again under the same id is another
+// trace, and need not carry the call id.
+func (s *Store) FindByCallID(callID string) (Found, bool) {
+	var (
+		best  Found
+		found bool
+	)
+	for _, tr := range s.calls.get(callID) {
+		f, ok := s.locate(tr.low, func(sh *shard) (entryRef, *traceEntry) { return sh.findRef(tr) })
+		if ok && (!found || f.LastSeen > best.LastSeen) {
+			best, found = f, true
+		}
+	}
+	return best, found
+}
+
+// locate describes the trace pick finds in the shard of low, under its lock.
+func (s *Store) locate(low uint64, pick func(*shard) (entryRef, *traceEntry)) (Found, bool) {
 	sh := s.shardOf(low)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if ref, e := pick(sh); e != nil {
+		return sh.found(ref, e), true
+	}
+	return Found{}, false
+}
+
+// Fetch copies out the trace f names, if that very trace is still stored.
+// Release the result when done with it.
+func (s *Store) Fetch(f Found) (Trace, bool) {
+	sh := s.shardOf(f.ref.low)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if ref, e := sh.findRef(f.ref); e != nil {
 		return s.snapshot(sh, ref, e), true
 	}
 	return Trace{}, false
 }
 
-// GetByLow64 returns the most recently updated trace whose id ends in low.
-func (s *Store) GetByLow64(low uint64) (Trace, bool) {
-	sh := s.shardOf(low)
-	sh.mu.RLock()
-	defer sh.mu.RUnlock()
-	var (
-		best    *traceEntry
-		bestRef entryRef
-	)
-	for ref := sh.traces[low]; ref != 0; {
-		e := sh.entries.at(ref)
-		if best == nil || e.lastSeen > best.lastSeen {
-			best, bestRef = e, ref
-		}
-		ref = e.next
-	}
-	if best == nil {
-		return Trace{}, false
-	}
-	return s.snapshot(sh, bestRef, best), true
+// Get returns the trace with id. Release the result when done with it.
+func (s *Store) Get(id [16]byte) (Trace, bool) {
+	return s.fetchFound(s.Find(id))
 }
 
-// GetByCallID returns the most recently updated trace that carries callID in
-// the configured call-id attribute. Only the very traces the index names
-// answer: a trace evicted and received again under the same id is another
-// trace, and need not carry the call id.
+// GetByLow64 returns the most recently updated trace whose id ends in low.
+func (s *Store) GetByLow64(low uint64) (Trace, bool) {
+	return s.fetchFound(s.FindByLow64(low))
+}
+
+// GetByCallID returns the most recently updated trace that carries callID
+// (see FindByCallID).
 func (s *Store) GetByCallID(callID string) (Trace, bool) {
-	var (
-		best  Trace
-		found bool
-	)
-	for _, ref := range s.calls.get(callID) {
-		t, ok := s.getRef(ref)
-		if !ok {
-			continue
-		}
-		if !found || t.LastSeen > best.LastSeen {
-			best.Release()
-			best, found = t, true
-		} else {
-			t.Release()
-		}
+	return s.fetchFound(s.FindByCallID(callID))
+}
+
+func (s *Store) fetchFound(f Found, ok bool) (Trace, bool) {
+	if !ok {
+		return Trace{}, false
 	}
-	return best, found
+	return s.Fetch(f)
 }

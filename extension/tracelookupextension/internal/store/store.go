@@ -40,6 +40,8 @@ type Config struct {
 	Retention time.Duration
 	// CallIDAttribute is the span or resource attribute indexed for lookups by call id; "" disables that index.
 	CallIDAttribute string
+	// Limits bound what is kept of each span (see spancodec.Limits); the cuts are counted in Stats.
+	Limits spancodec.Limits
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -87,6 +89,11 @@ type Stats struct {
 	// DuplicateSpans were not stored because the trace already held the same
 	// span (same span id, parent and kind): a client retried.
 	DuplicateSpans int64
+	// InvalidIDSpans were not stored because their trace id was all zeros,
+	// which no lookup could name.
+	InvalidIDSpans int64
+	// Cuts counts what Config.Limits cut from the spans stored.
+	Cuts spancodec.Cuts
 }
 
 // EvictedBy returns how many traces were evicted for reason r.
@@ -122,6 +129,8 @@ type Store struct {
 	queueBytes atomic.Int64
 	dropped    atomic.Int64
 	duplicates atomic.Int64
+	invalidIDs atomic.Int64 // spans dropped for an all-zero trace id
+	cuts       struct{ values, attributes, events, links atomic.Int64 }
 	evicted    [numReasons]atomic.Int64
 	sealedIn   atomic.Int64 // record bytes compressed, each once
 	evictMu    sync.Mutex   // one evictor at a time: two would free a chunk each for one chunk over
@@ -332,6 +341,13 @@ func (s *Store) Stats() Stats {
 		HeapBytes:      s.heapBytes(),
 		DroppedSpans:   s.dropped.Load(),
 		DuplicateSpans: s.duplicates.Load(),
+		InvalidIDSpans: s.invalidIDs.Load(),
+		Cuts: spancodec.Cuts{
+			Values:     s.cuts.values.Load(),
+			Attributes: s.cuts.attributes.Load(),
+			Events:     s.cuts.events.Load(),
+			Links:      s.cuts.links.Load(),
+		},
 	}
 	st.Bytes = st.MappedBytes + st.HeapBytes
 	for i := range st.Evicted {
@@ -347,6 +363,8 @@ type Trace struct {
 	FirstSeen int64
 	LastSeen  int64
 	SpanCount int
+	// RawBytes is the size of the trace's records once unsealed: what decoding it takes.
+	RawBytes int
 	// Truncated is set once a span was dropped because the trace reached MaxSpansPerTrace.
 	Truncated bool
 	// blocks are the trace's blocks, copied out of the chunk log.
@@ -363,7 +381,8 @@ func (t *Trace) Spans() ([]spancodec.Span, error) {
 }
 
 // SpansInto decodes the spans into sc's memory; they are valid until sc's
-// next use, and do not need t's memory (see Release).
+// next use, and do not need t's memory (see Release). A span that cannot be
+// read is left out, and the first such failure returned with the rest.
 func (t *Trace) SpansInto(sc *spancodec.Scratch) ([]spancodec.Span, error) {
 	return sc.Decode(t.ID, t.blocks, resolver(t.resources), t.SpanCount)
 }

@@ -50,6 +50,13 @@ type Trace struct {
 	LastSeen  int64
 	// Truncated is set when the index dropped spans of this trace.
 	Truncated bool
+	// Hoisted counts the spans made roots because their depth in the tree
+	// passed MaxTreeDepth; each keeps its parent_span_id.
+	Hoisted int
+	// Unreadable counts the stored spans that could not be decoded; the
+	// trace is served without them. UnreadableErr says why.
+	Unreadable    int
+	UnreadableErr error
 
 	// Memory kept between uses when the trace came from Build.
 	scratch spancodec.Scratch
@@ -72,20 +79,29 @@ var traces = pool.New(8, 2*maxPooledBytes,
 	func() *Trace { return &Trace{byID: make(map[[8]byte]int)} },
 	(*Trace).heldBytes)
 
+// DefaultMaxTreeDepth is the deepest tree Build makes unless told otherwise:
+// deeper, and common JSON parsers (Go's encoding/json, Python's json) refuse
+// the response.
+const DefaultMaxTreeDepth = 1000
+
 // Build decodes and assembles a stored trace, and releases st's memory.
 // Call Release when done with the result: its memory serves the next Build.
-func Build(st store.Trace) (*Trace, error) {
+// Spans that cannot be decoded are left out and counted in Unreadable: one
+// bad span never hides its trace. Spans deeper than maxTreeDepth levels are
+// made roots (0 means DefaultMaxTreeDepth).
+func Build(st store.Trace, maxTreeDepth int) *Trace {
 	t := traces.Get()
 	t.pooled = true
 	spans, err := st.SpansInto(&t.scratch)
 	st.Release()
-	if err != nil {
-		t.Release()
-		return nil, err
-	}
 	t.ID, t.Spans, t.FirstSeen, t.LastSeen, t.Truncated = st.ID, spans, st.FirstSeen, st.LastSeen, st.Truncated
+	t.Unreadable, t.UnreadableErr = 0, err
+	if err != nil {
+		t.Unreadable = max(1, st.SpanCount-len(spans))
+	}
 	t.assemble()
-	return t, nil
+	t.limitDepth(cmp.Or(maxTreeDepth, DefaultMaxTreeDepth))
+	return t
 }
 
 // Release returns a Build's memory for reuse; t and its spans must not be
@@ -99,7 +115,7 @@ func (t *Trace) Release() {
 		t.sorted, t.order, t.parent, t.seen, t.Children = nil, nil, nil, nil, nil
 		t.byID = make(map[[8]byte]int)
 	}
-	t.Spans, t.Roots = nil, t.Roots[:0]
+	t.Spans, t.Roots, t.UnreadableErr = nil, t.Roots[:0], nil
 	traces.Put(t)
 }
 
@@ -115,10 +131,46 @@ func (t *Trace) heldBytes() int {
 }
 
 // FromSpans assembles a trace from decoded spans; the caller sets the index times.
-func FromSpans(id [16]byte, spans []spancodec.Span) *Trace {
+func FromSpans(id [16]byte, spans []spancodec.Span, maxTreeDepth int) *Trace {
 	t := &Trace{ID: id, Spans: spans, byID: make(map[[8]byte]int)}
 	t.assemble()
+	t.limitDepth(cmp.Or(maxTreeDepth, DefaultMaxTreeDepth))
 	return t
+}
+
+// limitDepth makes roots of the spans more than max levels deep (a root is
+// level 1), so that no subtree nests deeper: the children of a span at the
+// last level leave it and become roots, keeping their parent_span_id.
+func (t *Trace) limitDepth(maxLevels int) {
+	t.Hoisted = 0
+	type item struct{ span, level int }
+	stack := make([]item, 0, 64)
+	for _, r := range t.Roots {
+		stack = append(stack, item{r, 1})
+	}
+	hoisted := false
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		kids := t.Children[it.span]
+		if len(kids) == 0 {
+			continue
+		}
+		level := it.level + 1
+		if level > maxLevels {
+			t.Roots = append(t.Roots, kids...)
+			t.Hoisted += len(kids)
+			t.Children[it.span] = kids[:0]
+			hoisted = true
+			level = 1
+		}
+		for _, c := range kids {
+			stack = append(stack, item{c, level})
+		}
+	}
+	if hoisted {
+		slices.Sort(t.Roots)
+	}
 }
 
 func compareSpans(a, b *spancodec.Span) int {
