@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,55 +24,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/hostile"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/metadata"
 )
-
-// deepRequest is an OTLP request whose one span attribute is an array nested
-// levels deep, encoded by hand: pdata cannot encode one deep enough to matter
-// without recursing itself. The sizes are worked out from the inside, then
-// the bytes written from the outside.
-func deepRequest(levels int) []byte {
-	leaf := []byte{0x0a, 0x01, 'x'} // AnyValue{string_value: "x"}
-	sizes := make([]int, 2*levels-1)
-	sizes[0] = len(leaf)
-	for i := 1; i < len(sizes); i++ {
-		sizes[i] = 1 + len(pbVarint(nil, uint64(sizes[i-1]))) + sizes[i-1]
-	}
-	var value []byte
-	for i := len(sizes) - 2; i >= 0; i-- {
-		field := uint64(1) // ArrayValue.values
-		if i%2 == 1 {
-			field = 5 // AnyValue.array_value
-		}
-		value = pbVarint(value, field<<3|2)
-		value = pbVarint(value, uint64(sizes[i]))
-	}
-	value = append(value, leaf...)
-	id := make([]byte, 16)
-	id[15] = 1
-	span := pbLen(pbLen(pbLen(nil, 1, id), 2, id[8:]), 9, pbLen(pbLen(nil, 1, []byte("deep")), 2, value))
-	return pbLen(nil, 1, pbLen(nil, 2, pbLen(nil, 2, span)))
-}
-
-func pbLen(b []byte, field uint64, payload []byte) []byte {
-	b = pbVarint(b, field<<3|2)
-	b = pbVarint(b, uint64(len(payload)))
-	return append(b, payload...)
-}
-
-func pbVarint(b []byte, v uint64) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
-}
-
-// deepJSON is deepRequest in OTLP/JSON.
-func deepJSON(levels int) []byte {
-	return []byte(`{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"00000000000000000000000000000001","spanId":"0000000000000001","attributes":[{"key":"deep","value":` +
-		strings.Repeat(`{"arrayValue":{"values":[`, levels-1) + `{"stringValue":"x"}` + strings.Repeat(`]}}`, levels-1) + `}]}]}]}]}`)
-}
 
 func grpcRaw(t *testing.T, addr string, body []byte) error {
 	t.Helper()
@@ -96,11 +49,11 @@ func TestDeeplyNestedValueRefused(t *testing.T) {
 	// takes 4 MiB, OTLP/HTTP 20 MiB (the issue's crash took 12 MB).
 	const grpcLevels, httpLevels, jsonLevels = 450_000, 1_300_000, 600_000
 
-	err := grpcRaw(t, s.grpcAddr, deepRequest(grpcLevels))
+	err := grpcRaw(t, s.grpcAddr, hostile.DeepProto(grpcLevels))
 	assert.Equal(t, codes.InvalidArgument, status.Code(err), "%v", err)
 	assert.Contains(t, status.Convert(err).Message(), "nested deeper than 64 levels")
 
-	code, ct, body := httpPost(t, s.httpURL, pbContentType, deepRequest(httpLevels))
+	code, ct, body := httpPost(t, s.httpURL, pbContentType, hostile.DeepProto(httpLevels))
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.Equal(t, pbContentType, ct)
 	var st spb.Status
@@ -108,15 +61,15 @@ func TestDeeplyNestedValueRefused(t *testing.T) {
 	assert.Equal(t, int32(codes.InvalidArgument), st.Code)
 	assert.Contains(t, st.Message, "nested deeper than 64 levels")
 
-	code, _, body = httpPost(t, s.httpURL, jsonContentType, deepJSON(jsonLevels))
+	code, _, body = httpPost(t, s.httpURL, jsonContentType, hostile.DeepJSON(jsonLevels))
 	assert.Equal(t, http.StatusBadRequest, code)
 	assert.Contains(t, string(body), "nested deeper than 64 levels")
 
 	// At the limit, the same shape is accepted on every transport.
-	require.NoError(t, grpcRaw(t, s.grpcAddr, deepRequest(64)))
-	code, _, _ = httpPost(t, s.httpURL, pbContentType, deepRequest(64))
+	require.NoError(t, grpcRaw(t, s.grpcAddr, hostile.DeepProto(64)))
+	code, _, _ = httpPost(t, s.httpURL, pbContentType, hostile.DeepProto(64))
 	assert.Equal(t, http.StatusOK, code)
-	code, _, body = httpPost(t, s.httpURL, jsonContentType, deepJSON(64))
+	code, _, body = httpPost(t, s.httpURL, jsonContentType, hostile.DeepJSON(64))
 	assert.Equal(t, http.StatusOK, code, string(body))
 	assert.Equal(t, 3, sink.SpanCount())
 	assert.Equal(t, 3, index.count())

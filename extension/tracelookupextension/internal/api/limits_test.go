@@ -22,6 +22,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/hostile"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/spangen"
 )
 
@@ -69,36 +70,10 @@ func TestErrorsRepeatOnlyAShortPrefix(t *testing.T) {
 // chainStore holds one trace whose spans form a parent chain n deep.
 func chainStore(t testing.TB, n int) (*store.Store, string) {
 	t.Helper()
-	td := ptrace.NewTraces()
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "chain")
-	ss := rs.ScopeSpans().AppendEmpty()
 	id := pcommon.TraceID{0xc, 0xa, 0xf, 0xe}
-	for i := range n {
-		s := ss.Spans().AppendEmpty()
-		s.SetTraceID(id)
-		s.SetSpanID(spanIDOf(i + 1))
-		if i > 0 {
-			s.SetParentSpanID(spanIDOf(i))
-		}
-		s.SetName("level")
-		s.SetStartTimestamp(t0 + pcommon.Timestamp(i))
-		s.SetEndTimestamp(t0 + pcommon.Timestamp(2*n-i))
-		if i == 0 {
-			s.Attributes().PutStr("call.id", callID)
-		}
-	}
 	st := store.New(store.Config{MaxBytes: 256 << 20, CallIDAttribute: "call.id"})
-	st.Ingest(td)
+	st.Ingest(hostile.Chain(id, n, callID))
 	return st, hex.EncodeToString(id[:])
-}
-
-func spanIDOf(i int) pcommon.SpanID {
-	var id pcommon.SpanID
-	for k := range 8 {
-		id[7-k] = byte(i >> (8 * k))
-	}
-	return id
 }
 
 // countTree counts the spans of a decoded tree, and its depth, without recursing.
@@ -307,7 +282,7 @@ func TestLookupCostCoversAllocations(t *testing.T) {
 	for i := range 200 {
 		s := ss.Spans().AppendEmpty()
 		s.SetTraceID(pcommon.TraceID{7})
-		s.SetSpanID(spanIDOf(i + 1))
+		s.SetSpanID(pcommon.SpanID{0, 0, 0, 0, 0, 0, byte((i + 1) >> 8), byte(i + 1)})
 		for k := range 100 {
 			s.Attributes().PutStr(fmt.Sprintf("k%d", k), strings.Repeat("v", k))
 		}

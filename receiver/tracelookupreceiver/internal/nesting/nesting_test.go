@@ -13,6 +13,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/hostile"
 )
 
 // nest fills v with a value depth levels deep, alternating arrays and maps
@@ -131,11 +133,9 @@ func TestCheckAtAndPastTheLimit(t *testing.T) {
 // by a scan that does not recurse, in either encoding.
 func TestCheckMillionLevels(t *testing.T) {
 	const levels = 1_300_000
-	// Built by hand: pdata itself cannot marshal this without recursing.
-	pb := deepProto(levels)
+	pb := hostile.DeepProto(levels)
 	assert.Error(t, CheckProto(pb, 64))
-	js := `{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"a","value":` +
-		strings.Repeat(`{"arrayValue":{"values":[`, levels) + `{"intValue":"1"}` + strings.Repeat(`]}}`, levels) + `}]}]}]}]}`
+	js := string(hostile.DeepJSON(levels))
 	assert.Error(t, CheckJSON([]byte(js), 64))
 	// Escaped keys are decoded, as pdata decodes them.
 	esc := strings.ReplaceAll(js, "arrayValue", `array\u0056alue`)
@@ -143,47 +143,6 @@ func TestCheckMillionLevels(t *testing.T) {
 	// Keys pdata does not know still cannot nest past the JSON bound.
 	other := strings.ReplaceAll(js, "arrayValue", "unknown")
 	assert.Error(t, CheckJSON([]byte(other), 64))
-}
-
-// deepProto encodes a request whose one span attribute is an array nested
-// levels deep. The sizes are worked out from the inside, then the bytes are
-// written from the outside: copying each level would take quadratic time.
-func deepProto(levels int) []byte {
-	leaf := []byte{0x0a, 0x01, 'x'}  // AnyValue{string_value: "x"}
-	sizes := make([]int, 2*levels-1) // AnyValue, ArrayValue, AnyValue, ... inside out
-	sizes[0] = len(leaf)
-	for i := 1; i < len(sizes); i++ {
-		sizes[i] = 1 + len(appendVarint(nil, uint64(sizes[i-1]))) + sizes[i-1]
-	}
-	var b []byte
-	for i := len(sizes) - 2; i >= 0; i-- { // the outermost value's header is the key-value's
-		field := 1 // ArrayValue.values
-		if i%2 == 1 {
-			field = 5 // AnyValue.array_value
-		}
-		b = appendVarint(b, uint64(field)<<3|2)
-		b = appendVarint(b, uint64(sizes[i]))
-	}
-	inner := append(b, leaf...)
-	kv := appendLen(appendLen(nil, 1, []byte("a")), 2, inner)
-	span := appendLen(nil, 9, kv)
-	ss := appendLen(nil, 2, span)
-	rs := appendLen(nil, 2, ss)
-	return appendLen(nil, 1, rs)
-}
-
-func appendLen(b []byte, field int, payload []byte) []byte {
-	b = appendVarint(b, uint64(field)<<3|2)
-	b = appendVarint(b, uint64(len(payload)))
-	return append(b, payload...)
-}
-
-func appendVarint(b []byte, v uint64) []byte {
-	for v >= 0x80 {
-		b = append(b, byte(v)|0x80)
-		v >>= 7
-	}
-	return append(b, byte(v))
 }
 
 func TestCheckMalformedIsLeftToTheUnmarshaler(t *testing.T) {
