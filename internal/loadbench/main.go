@@ -515,6 +515,7 @@ func boundPhase(o options, dir string, t *table) error {
 	}
 	var res [2]result
 	var accounted, evicted float64
+	var storm stormResult
 	for i, p := range []pipeline{otlpPipeline, tracelookupPipeline} {
 		c, err := startCollector(o.collector, dir, p, o.boundMiB)
 		if err != nil {
@@ -541,6 +542,10 @@ func boundPhase(o options, dir string, t *table) error {
 			sampler.Go(func() { lookupRecent(c, stop) })
 		}
 		sent, err := sendGenerated(c, o, int64(o.boundFactor)*int64(o.boundMiB)*mib)
+		if err == nil && p == tracelookupPipeline {
+			// With the index full, the lookups that used to exhaust memory.
+			storm, err = lookupStorm(c, o)
+		}
 		if err == nil {
 			time.Sleep(3 * time.Second) // what is left after the load
 			res[i].final, err = c.rss()
@@ -566,7 +571,91 @@ func boundPhase(o options, dir string, t *table) error {
 	t.row("bound: RSS delta (tracelookup less otlp), peak / after the load",
 		fmt.Sprintf("%.1f MiB / %.1f MiB (bar %.1f MiB); index_bytes %.1f MiB; %d traces evicted",
 			mibOf(res[1].peak)-mibOf(res[0].peak), mibOf(res[1].final)-mibOf(res[0].final), bar, accounted/mib, int(evicted)))
+	t.row(fmt.Sprintf("bound: %d concurrent lookups of a %d-span trace, index full", stormLookups, stormSpans), storm.String())
 	return nil
+}
+
+const (
+	stormLookups = 200
+	stormSpans   = 10_000
+)
+
+type stormResult struct {
+	served, refused int
+	p50, p99, max   time.Duration
+}
+
+func (r stormResult) String() string {
+	return fmt.Sprintf("%d served (p50 %s, p99 %s, max %s), %d refused (503/429 with Retry-After) by the lookup memory budget",
+		r.served, ms(r.p50), ms(r.p99), ms(r.max), r.refused)
+}
+
+// lookupStorm stores one trace of stormSpans spans, then looks it up
+// stormLookups times at once, half native and half 003, each lookup once:
+// the admitted ones are timed from request to last byte.
+func lookupStorm(c *collector, o options) (stormResult, error) {
+	const trace = 1 << 40 // far from the traces sendGenerated numbers
+	var reqs [][]byte
+	var m ptrace.ProtoMarshaler
+	for part := range stormSpans / 500 {
+		b, err := m.MarshalTraces(spangen.Batch(trace, 1, part*500, 500))
+		if err != nil {
+			return stormResult{}, err
+		}
+		reqs = append(reqs, b)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.phaseTimeout)
+	defer cancel()
+	if _, err := send(ctx, c.grpcPort, 1, reqs); err != nil {
+		return stormResult{}, err
+	}
+	id := spangen.TraceID(trace)
+	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: stormLookups}}
+	defer client.CloseIdleConnections()
+	var (
+		mu     sync.Mutex
+		res    stormResult
+		served []time.Duration
+		wg     sync.WaitGroup
+		failed error
+	)
+	for i := range stormLookups {
+		path := "/api/v1/traces/"
+		if i%2 == 1 {
+			path = "/api/v2/trace/"
+		}
+		wg.Go(func() {
+			start := time.Now()
+			resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d%s%s", c.apiPort, path, id))
+			if err == nil {
+				_, err = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			d := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				failed = err
+			case resp.StatusCode == http.StatusOK:
+				served = append(served, d)
+			case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests:
+				res.refused++
+			default:
+				failed = fmt.Errorf("lookup answered %d", resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	if failed != nil {
+		return res, failed
+	}
+	slices.Sort(served)
+	res.served = len(served)
+	if n := len(served); n > 0 {
+		res.p50, res.p99, res.max = served[n/2], served[min(n-1, n*99/100)], served[n-1]
+	}
+	return res, nil
 }
 
 func mibOf(b uint64) float64 { return float64(b) / mib }
