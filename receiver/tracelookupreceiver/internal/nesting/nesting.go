@@ -22,6 +22,17 @@ func (e *TooDeepError) Error() string {
 	return fmt.Sprintf("an attribute value is nested deeper than %d levels of arrays and maps, the most this receiver accepts", e.Limit)
 }
 
+// MalformedError says that a request is not one the scan can read. The scan
+// refuses it rather than let the unmarshaler read what the scan did not:
+// pdata accepts a few encodings no OTLP client writes (protobuf groups,
+// overlong varints; JSON that is not valid JSON), and past one of them a
+// value of any depth would go unchecked.
+type MalformedError struct{ What string }
+
+func (e *MalformedError) Error() string {
+	return "the request is not a valid OTLP trace export request: " + e.What
+}
+
 // message is a protobuf message type on the path from the request to a value.
 type message uint8
 
@@ -119,9 +130,8 @@ type frame struct {
 // CheckProto returns a *TooDeepError when the protobuf-encoded
 // ExportTraceServiceRequest in b holds an attribute value (of a resource,
 // scope, span, event or link) nested more than limit levels deep: a value is
-// level 1, a value inside an array or map one level deeper. Malformed input
-// is left to the unmarshaler, which reports it; CheckProto only stops
-// reading it.
+// level 1, a value inside an array or map one level deeper. It returns a
+// *MalformedError for bytes it cannot read.
 func CheckProto(b []byte, limit int) error {
 	// A value at level n sits under at most 3n+6 messages.
 	stack := make([]frame, 1, 16)
@@ -129,7 +139,7 @@ func CheckProto(b []byte, limit int) error {
 	depth := 0
 	pos := 0
 	for {
-		for pos >= stack[len(stack)-1].end {
+		for pos == stack[len(stack)-1].end {
 			if stack[len(stack)-1].m == mAnyValue {
 				depth--
 			}
@@ -138,67 +148,77 @@ func CheckProto(b []byte, limit int) error {
 				return nil
 			}
 		}
-		top := &stack[len(stack)-1]
-		tag, n := binary.Uvarint(b[pos:top.end])
+		end := stack[len(stack)-1].end
+		m := stack[len(stack)-1].m
+		tag, n := binary.Uvarint(b[pos:end])
 		if n <= 0 {
-			return nil
+			return &MalformedError{What: fmt.Sprintf("bad field tag at offset %d", pos)}
 		}
 		pos += n
 		switch tag & 7 {
 		case 0: // varint
-			_, n = binary.Uvarint(b[pos:top.end])
-			if n <= 0 {
-				return nil
+			if _, n = binary.Uvarint(b[pos:end]); n <= 0 {
+				return &MalformedError{What: fmt.Sprintf("bad varint at offset %d", pos)}
 			}
 			pos += n
 		case 1: // fixed64
 			pos += 8
 		case 5: // fixed32
 			pos += 4
-		case 3, 4: // group start and end: the tags inside follow as fields
 		case 2: // length-delimited
-			l, n := binary.Uvarint(b[pos:top.end])
-			if n <= 0 || l > uint64(top.end-pos-n) {
-				return nil
+			l, n := binary.Uvarint(b[pos:end])
+			if n <= 0 || l > uint64(end-pos-n) {
+				return &MalformedError{What: fmt.Sprintf("bad length at offset %d", pos)}
 			}
 			pos += n
-			end := pos + int(l)
-			m := child(top.m, tag>>3)
-			if m == mOther {
-				pos = end
+			child := child(m, tag>>3)
+			if child == mOther {
+				pos += int(l)
 				continue
 			}
-			if m == mAnyValue {
+			if child == mAnyValue {
 				if depth++; depth > limit {
 					return &TooDeepError{Limit: limit}
 				}
 			}
-			stack = append(stack, frame{end: end, m: m})
-		default:
-			return nil
+			stack = append(stack, frame{end: pos + int(l), m: child})
+			continue
+		default: // groups (3, 4), which OTLP never uses, and invalid wire types
+			return &MalformedError{What: fmt.Sprintf("wire type %d at offset %d", tag&7, pos)}
 		}
-		if pos > top.end {
-			return nil
+		if pos > end {
+			return &MalformedError{What: fmt.Sprintf("field past its message's end at offset %d", pos)}
 		}
 	}
 }
 
 // CheckJSON is CheckProto for the OTLP/JSON encoding. A value's level is
 // one more than the number of "arrayValue" and "kvlistValue" objects around
-// it, as pdata reads them (either spelling, escapes decoded). Whatever the
-// keys, nothing nested deeper than the deepest valid request could be gets
+// it, as pdata reads them (either spelling, escapes decoded). The body must
+// be valid JSON, without empty keys: pdata's reader does not check the
+// syntax it skips, and reads an empty key as the end of an object, so past
+// either it could read nesting the scan did not see. Whatever the keys,
+// nothing nested deeper than the deepest valid request could be gets
 // through: JSON nesting is bounded as well.
 func CheckJSON(b []byte, limit int) error {
 	// A valid request reaches a level-1 value within 10 levels of JSON, and
 	// each further level adds at most 4: {"kvlistValue":{"values":[{"value":{...
 	maxJSONDepth := 12 + 4*limit
+	// Valid is iterative, and refuses nesting past 10,000 levels by itself;
+	// such a body is answered as too deep, which is what it is.
+	if !json.Valid(b) {
+		if nestsDeeper(b, maxJSONDepth) {
+			return &TooDeepError{Limit: limit}
+		}
+		return &MalformedError{What: "the body is not valid JSON"}
+	}
 	type container struct {
 		object bool
 		value  bool // an arrayValue or kvlistValue
 	}
 	stack := make([]container, 0, 16)
 	values := 0    // value containers on the stack
-	var key []byte // the last key read in the innermost object, when short
+	var key []byte // the last key read in the innermost object
 	isKey := false // the next string in an object is a key
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; c {
@@ -213,9 +233,6 @@ func CheckJSON(b []byte, limit int) error {
 			}
 			key, isKey = nil, c == '{'
 		case '}', ']':
-			if len(stack) == 0 {
-				return nil // malformed: the unmarshaler says so
-			}
 			if stack[len(stack)-1].value {
 				values--
 			}
@@ -226,16 +243,16 @@ func CheckJSON(b []byte, limit int) error {
 		case '"':
 			start := i
 			escaped := false
-			for i++; i < len(b) && b[i] != '"'; i++ {
+			for i++; b[i] != '"'; i++ { // valid JSON: every string ends
 				if b[i] == '\\' {
 					escaped = true
 					i++
 				}
 			}
-			if i >= len(b) {
-				return nil
-			}
 			if isKey {
+				if i == start+1 {
+					return &MalformedError{What: fmt.Sprintf("empty object key at offset %d", start)}
+				}
 				key = keyOf(b[start:i+1], escaped)
 				isKey = false
 			}
@@ -244,9 +261,33 @@ func CheckJSON(b []byte, limit int) error {
 	return nil
 }
 
+// nestsDeeper reports whether b, valid JSON or not, opens more than max
+// brackets at once outside its strings.
+func nestsDeeper(b []byte, maxDepth int) bool {
+	depth, inString := 0, false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case inString && c == '\\':
+			i++
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			if depth++; depth > maxDepth {
+				return true
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return false
+}
+
 // keyOf returns a short key decoded, or nil: no key that matters is long.
+// The keys that matter have 12 characters at most, and an escape takes 12
+// bytes at most (a surrogate pair), so longer encodings cannot be one.
 func keyOf(quoted []byte, escaped bool) []byte {
-	const longest = 64
+	const longest = 12*12 + 2
 	if len(quoted) > longest {
 		return nil
 	}
