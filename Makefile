@@ -34,6 +34,8 @@ run: build
 ## test: the whole suite (unit, integration, end-to-end) with the race detector
 test: build
 	TRACELOOKUP_COLLECTOR=$(COLLECTOR) $(GO) test -race -count=1 -timeout 20m ./...
+	# What a lookup allocates is measured without the race detector, which changes it.
+	$(GO) test -count=1 -run 'TestLookupCostCoversAllocations' ./extension/tracelookupextension/internal/api/
 
 ## unit: the tests that need no built collector
 unit:

@@ -158,12 +158,12 @@ func (cfg *Config) Validate() error {
 }
 
 // lookupMemoryBytes is the lookup memory budget: max_lookup_memory_mib, or an
-// eighth of the index's memory (at least 1 MiB).
+// eighth of the index's memory.
 func (cfg *Config) lookupMemoryBytes() int64 {
 	if cfg.MaxLookupMemoryMiB > 0 {
 		return int64(cfg.MaxLookupMemoryMiB) << 20
 	}
-	return max(int64(cfg.Index.MaxMemoryMiB)<<20/8, 1<<20)
+	return int64(cfg.Index.MaxMemoryMiB) << 20 / 8
 }
 
 // storeBytes is what the store may hold: the index's memory less the lookups'.

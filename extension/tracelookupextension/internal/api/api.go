@@ -133,7 +133,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", r.Method+" is not allowed; use GET")
+		c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", echo(r.Method)+" is not allowed; use GET")
 		return
 	}
 	// r.URL.Query drops what it cannot parse, and every parameter past Go's
@@ -190,7 +190,7 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c contract, f s
 		h.opts.Logger.Warn("Stored spans could not be read; the trace is served without them",
 			zap.String("trace_id", hex.EncodeToString(t.ID[:])), zap.Int("unreadable_spans", t.Unreadable), zap.Error(t.UnreadableErr))
 	}
-	return h.respond(w, c, v, t, responseEstimate(f))
+	return h.respond(w, c, v, t, &f)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

@@ -68,7 +68,7 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string,
 		case found:
 			t := traceview.Build(st, c.h.opts.MaxTreeDepth)
 			defer t.Release()
-			return c.h.respond(w, c, &callView{callID: callID}, t, 0)
+			return c.h.respond(w, c, &callView{callID: callID}, t, nil)
 		}
 	}
 	notFound()

@@ -176,10 +176,15 @@ func renderSubtree(e *emitter, v view, t *traceview.Trace, c *cut, i int) {
 }
 
 // respond answers a found trace, rendered by v within the response limits.
-// estimate, when known, is about how large the response is: one that will
-// not fit fastResponseBytes is streamed straight away, and a buffer for one
-// that will is sized once, not grown.
-func (h *Handler) respond(w http.ResponseWriter, c contract, v view, t *traceview.Trace, estimate int) Outcome {
+// f, when known, says about how large the response is: one that will not
+// fit fastResponseBytes is streamed straight away, and buffers are sized
+// once, not grown (a large buffer grown by append leaves several times its
+// size behind as garbage).
+func (h *Handler) respond(w http.ResponseWriter, c contract, v view, t *traceview.Trace, f *store.Found) Outcome {
+	estimate, span := 0, 0
+	if f != nil {
+		estimate, span = responseEstimate(*f), spanJSONBound(*f)
+	}
 	cut := baseCut(t, v.tree())
 	buf := getBuf()
 	defer putBuf(buf)
@@ -192,20 +197,22 @@ func (h *Handler) respond(w http.ResponseWriter, c contract, v view, t *tracevie
 		e := emitter{b: slices.Grow((*buf)[:0], estimate), limit: fast}
 		render(&e, v, t, &cut)
 		*buf = e.b
-		if !e.over {
+		// The brackets that close a tree and the tail come after the last
+		// check: what overshoots goes the measured way.
+		if !e.over && len(e.b) <= limit {
 			setTruncated(w, &cut)
 			writeJSON(w, http.StatusOK, e.b)
 			return OutcomeFound
 		}
 	}
 	// Too large to render whole: choose what fits, then stream it.
-	if !h.choose(v, t, &cut, limit, (*buf)[:0]) {
+	if !h.choose(v, t, &cut, limit, slices.Grow((*buf)[:0], span)) {
 		c.writeError(w, http.StatusRequestEntityTooLarge, "RESPONSE_TOO_LARGE", "even one span of this trace exceeds the response size limit")
 		return OutcomeError
 	}
 	setTruncated(w, &cut)
 	writeJSONHeader(w, http.StatusOK)
-	e := emitter{b: (*buf)[:0], w: w}
+	e := emitter{b: slices.Grow((*buf)[:0], streamChunk+span), w: w}
 	render(&e, v, t, &cut)
 	*buf = e.b
 	if e.err == nil {
@@ -291,16 +298,23 @@ func (h *Handler) choose(v view, t *traceview.Trace, c *cut, limit int, scratch 
 // spanBytes is the size of one decoded span; assembly copies each once more.
 const spanBytes = int(unsafe.Sizeof(spancodec.Span{}))
 
+// spanJSONBound is about the most one span of f renders to: six bytes for
+// each byte of its records (\u escapes), and its fields' names and times.
+func spanJSONBound(f store.Found) int { return 6*f.MaxSpanBytes + 4096 }
+
 // responseEstimate is about how large the response of f is: hex ids,
 // field names and times take about 1 KB a span, and JSON about four
 // bytes for each byte of records.
 func responseEstimate(f store.Found) int { return 4*f.RawBytes + 1024*f.SpanCount }
 
 // lookupCost is what a lookup of f through v allocates, from the figures
-// the store keeps: the copied blocks, the unsealed records, the decoded
-// spans (twice: decoded, then sorted) with their attributes, events and
-// links, the tree's own memory, the response buffer, and what v's mapping
-// allocates as it renders. Garbage is counted with what stays live, so the
+// the store keeps: the copied blocks, the unsealed records (resources
+// included), the decoded spans (twice: decoded, then sorted) with their
+// attributes, events and links, the tree's own memory, the response buffer,
+// the largest span rendered (see spanJSONBound) in each of the three
+// buffers that hold one: its resource's cached JSON (sized for the worst
+// case, then copied down), the measuring scratch and the stream buffer;
+// and what v's mapping allocates as it renders. Garbage is counted with what stays live, so the
 // live peak is below it (see TestLookupCostCoversAllocations).
 func lookupCost(f store.Found, v view) int64 {
 	const (
@@ -308,6 +322,6 @@ func lookupCost(f store.Found, v view) int64 {
 		assemblyBytes  = 160                                           // per span: children, parent, order, id map
 		streamingBytes = 2 * streamChunk
 	)
-	response := min(fastResponseBytes, responseEstimate(f)) + streamingBytes
+	response := min(fastResponseBytes, responseEstimate(f)) + streamingBytes + 4*spanJSONBound(f)
 	return int64(f.BlockBytes + f.RawBytes + f.SpanCount*(2*spanBytes+assemblyBytes) + f.Items*itemBytes + response + v.workBytes(f))
 }

@@ -94,6 +94,10 @@ func (e *Encoder) AppendResourceBody(b []byte, res pcommon.Resource, scope pcomm
 	b = e.appendString(b, scope.Name())
 	b = e.appendString(b, scope.Version())
 	b = e.appendMap(b, scope.Attributes(), nil, 0)
+	// The encoding keeps no dropped counts for a resource or scope: what the
+	// limit drops of them counts as cut, and so marks their spans.
+	e.values += e.dropped(res.Attributes().Len(), e.Limits.MaxAttributes, &e.Cuts.Attributes)
+	e.values += e.dropped(scope.Attributes().Len(), e.Limits.MaxAttributes, &e.Cuts.Attributes)
 	return b, e.values
 }
 
@@ -203,6 +207,15 @@ func (e *Encoder) dropped(n, limit int, c *int64) int {
 	return d
 }
 
+// dropElements counts the elements a limit dropped from an array or map
+// value: the value counts as cut, which marks its span.
+func (e *Encoder) dropElements(n int) {
+	if n > 0 {
+		e.Cuts.Attributes += int64(n)
+		e.values++
+	}
+}
+
 // cut returns s cut to the byte budget, at a character boundary, and
 // charges the budget; a cut is counted.
 func (e *Encoder) cut(s string, budget *int) string {
@@ -296,7 +309,7 @@ func (e *Encoder) appendValue(b []byte, v pcommon.Value, depth int, budget *int)
 			b = append(b, byte(ValueMap))
 			m := v.Map()
 			n := e.kept(m.Len(), e.Limits.MaxAttributes)
-			e.Cuts.Attributes += int64(m.Len() - n)
+			e.dropElements(m.Len() - n)
 			e.Items += int64(n)
 			b = binary.AppendUvarint(b, uint64(n))
 			i := 0
@@ -313,7 +326,7 @@ func (e *Encoder) appendValue(b []byte, v pcommon.Value, depth int, budget *int)
 		b = append(b, byte(ValueSlice))
 		sl := v.Slice()
 		n := e.kept(sl.Len(), e.Limits.MaxAttributes)
-		e.Cuts.Attributes += int64(sl.Len() - n)
+		e.dropElements(sl.Len() - n)
 		e.Items += int64(n)
 		b = binary.AppendUvarint(b, uint64(n))
 		for i := 0; i < n; i++ {

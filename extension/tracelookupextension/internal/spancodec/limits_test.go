@@ -185,3 +185,26 @@ func readUvarint(b []byte) (uint64, int) {
 	}
 	return 0, 0
 }
+
+// What a limit drops from a resource, a scope or an array value has no
+// dropped count of its own to go to: it counts as cut, and marks the span.
+func TestResourceAndElementDropsMarked(t *testing.T) {
+	td, s := oneSpan()
+	rs := td.ResourceSpans().At(0)
+	for i := range 5 {
+		rs.Resource().Attributes().PutInt(string(rune('a'+i)), 1)
+		rs.ScopeSpans().At(0).Scope().Attributes().PutInt(string(rune('a'+i)), 1)
+	}
+	e := Encoder{Limits: Limits{MaxAttributes: 2}}
+	_, resourceCuts := e.AppendResourceBody(nil, rs.Resource(), rs.ScopeSpans().At(0).Scope(), nil)
+	assert.Equal(t, 6, resourceCuts, "three resource and three scope attributes dropped")
+	assert.Equal(t, int64(6), e.Cuts.Attributes)
+
+	s.Attributes().PutEmptySlice("array").FromRaw([]any{1, 2, 3, 4})
+	got, cuts := decodeOne(t, Limits{MaxAttributes: 2}, s, resourceCuts)
+	v, _ := got.Attr("array")
+	assert.Equal(t, "[1,2]", v.AsString())
+	mark, _ := got.Attr(TruncatedValuesKey)
+	assert.Equal(t, int64(6+1), mark.Int())
+	assert.Equal(t, int64(2), cuts.Attributes)
+}

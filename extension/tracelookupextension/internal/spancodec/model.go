@@ -6,7 +6,10 @@
 // live pdata objects, so that the index holds few pointers and little memory.
 package spancodec // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // ValueType is the type of an attribute value, numbered as pcommon.ValueType.
 type ValueType uint8
@@ -94,9 +97,42 @@ type Resource struct {
 // them the first time only. Not safe for concurrent use.
 func (r *Resource) AppendAttributesJSON(b []byte) []byte {
 	if r.attrsJSON == nil {
-		r.attrsJSON = AppendJSONObject(make([]byte, 0, 64*len(r.Attributes)), r.Attributes)
+		// Sized once for the worst case: a large resource grown by append
+		// would leave several times its size behind as garbage. What is
+		// much too large is copied down to size.
+		r.attrsJSON = AppendJSONObject(make([]byte, 0, JSONBound(r.Attributes)), r.Attributes)
+		if cap(r.attrsJSON) > 2*len(r.attrsJSON)+64 {
+			r.attrsJSON = slices.Clone(r.attrsJSON)
+		}
 	}
 	return append(b, r.attrsJSON...)
+}
+
+// JSONBound is the most bytes AppendJSONObject can take for attrs: a
+// string byte takes six at most (a \u escape).
+func JSONBound(attrs []KeyValue) int {
+	n := 2
+	for i := range attrs {
+		n += 6*len(attrs[i].Key) + 4 + valueBound(attrs[i].Value)
+	}
+	return n
+}
+
+func valueBound(v Value) int {
+	switch v.Type {
+	case ValueStr, ValueBytes:
+		return 6*len(v.Str) + 2
+	case ValueSlice:
+		n := 2
+		for i := range v.kids {
+			n += 1 + valueBound(v.kids[i].Value)
+		}
+		return n
+	case ValueMap:
+		return JSONBound(v.kids)
+	default:
+		return 32 // a number, a boolean, null
+	}
 }
 
 // Event is a span event.

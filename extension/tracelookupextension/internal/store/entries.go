@@ -39,10 +39,12 @@ type traceEntry struct {
 	rawBytes uint32
 	// items counts the attributes, array and map elements, events and links
 	// the records hold (saturating): what decoding them allocates besides spans.
-	items     uint32
-	nCalls    uint8
-	truncated bool
-	_         [2]byte
+	items uint32
+	// maxSpanKiB is the largest span's records with its resource's, in KiB
+	// (saturating): what rendering one span of the trace takes.
+	maxSpanKiB uint16
+	nCalls     uint8
+	truncated  bool
 }
 
 var _ [entryBytes - unsafe.Sizeof(traceEntry{})]struct{} // entries fit their slot

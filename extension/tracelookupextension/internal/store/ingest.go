@@ -40,7 +40,8 @@ type batch struct {
 	blockRes []*resource
 	newCalls []uint64
 	enc      spancodec.Encoder
-	resCuts  []int // the values cut from each group's resource
+	resCuts  []int   // the values cut from each group's resource
+	resItems []int64 // the attributes and elements of each group's resource
 }
 
 // maxBatchScratch is the most a pooled batch keeps of one large request.
@@ -63,6 +64,7 @@ func (b *batch) reset() {
 	clear(b.resCall)
 	b.resCall = b.resCall[:0]
 	b.resCuts = b.resCuts[:0]
+	b.resItems = b.resItems[:0]
 }
 
 // Ingest stores every span of td. It copies what it keeps and never changes td.
@@ -103,10 +105,12 @@ func (s *Store) Ingest(td ptrace.Traces) (invalidIDSpans int) {
 			w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
 			group := int32(len(b.groups))
 			var cuts int
+			items := b.enc.Items
 			b.body, cuts = b.enc.AppendResourceBody(b.body[:0], rs.Resource(), ss.Scope(), &w)
 			b.groups = append(b.groups, s.resources.acquire(b.body))
 			b.resCall = append(b.resCall, w.Value)
 			b.resCuts = append(b.resCuts, cuts)
+			b.resItems = append(b.resItems, b.enc.Items-items)
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
 				id := [16]byte(sp.TraceID())
@@ -195,6 +199,9 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	lastGroup := int32(-1)
 	stored := 0
 	items := b.enc.Items
+	// What decoding and rendering the trace takes besides its records: each
+	// resource its block names decodes once, and renders with each span.
+	var resRaw, resItems, maxSpan int64
 	records := b.records[:0]
 	blockRes := b.blockRes[:0]
 	newCalls := b.newCalls[:0]
@@ -212,16 +219,20 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 		}
 		b.fresh[key] = struct{}{}
 		keys = append(keys, key)
+		res := b.groups[sr.group]
 		if sr.group != lastGroup {
-			res := b.groups[sr.group]
 			if !slices.Contains(blockRes, res) {
 				blockRes = append(blockRes, res)
+				resRaw += int64(len(res.body))
+				resItems += b.resItems[sr.group]
 			}
 			records = spancodec.AppendResource(records, now, res.id)
 			lastGroup = sr.group
 		}
 		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
+		start := len(records)
 		records = b.enc.AppendSpan(records, sr.span, &w, b.resCuts[sr.group])
+		maxSpan = max(maxSpan, int64(len(records)-start+len(res.body)))
 		stored++
 		callID := w.Value
 		if callID == "" {
@@ -277,8 +288,9 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 	}
 	e.lastSeen = now
 	e.spanCount += int32(stored)
-	e.rawBytes = uint32(min(int64(e.rawBytes)+int64(len(records)), math.MaxUint32))
-	e.items = uint32(min(int64(e.items)+b.enc.Items-items, math.MaxUint32))
+	e.rawBytes = uint32(min(int64(e.rawBytes)+int64(len(records))+resRaw, math.MaxUint32))
+	e.items = uint32(min(int64(e.items)+b.enc.Items-items+resItems, math.MaxUint32))
+	e.maxSpanKiB = uint16(max(int64(e.maxSpanKiB), min((maxSpan+1023)>>10, math.MaxUint16)))
 	s.spans.Add(int64(stored))
 	s.bytes.Add(heap)
 }

@@ -160,3 +160,36 @@ func FuzzIngestLookup(f *testing.F) {
 		}
 	})
 }
+
+// A lookup reads what the trace held when it was found and admitted, not
+// what arrived while it waited (found in review).
+func TestFetchReadsWhatWasFound(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 64 << 20})
+	batch := func(first int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+		for i := first; i < first+10; i++ {
+			sp := spans.AppendEmpty()
+			sp.SetTraceID([16]byte{4})
+			sp.SetSpanID([8]byte{byte(i + 1)})
+		}
+		return td
+	}
+	s.Ingest(batch(0))
+	f, ok := s.Find([16]byte{4})
+	require.True(t, ok)
+	for k := 1; k < 5; k++ {
+		s.Ingest(batch(10 * k))
+	}
+	tr, ok := s.Fetch(f)
+	require.True(t, ok)
+	defer tr.Release()
+	assert.Equal(t, 10, tr.SpanCount)
+	spans, err := tr.Spans()
+	require.NoError(t, err)
+	assert.Len(t, spans, 10)
+
+	now, _ := s.Find([16]byte{4})
+	assert.Equal(t, 50, now.SpanCount)
+	assert.Greater(t, now.BlockBytes, f.BlockBytes)
+}

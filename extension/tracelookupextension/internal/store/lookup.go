@@ -18,14 +18,19 @@ var blockBufs = pool.New(16, maxPooledBlocks,
 	func(b *[]byte) int { return cap(*b) })
 
 // snapshot copies a trace's entries out of the chunk log, keeping their
-// blocks; the shard is locked, so no chunk it reads can be recycled meanwhile.
-func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry) Trace {
+// blocks; the shard is locked, so no chunk it reads can be recycled
+// meanwhile. With f, it copies only what the trace held when f found it
+// (entries are only ever appended), so that a lookup reads no more than it
+// was admitted for.
+func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry, f *Found) Trace {
 	var exts [inlineExtents]extent
 	ext := sh.entries.extents(exts[:0], ref, e)
-	n := 0
-	for _, x := range ext {
-		n += int(x.n)
+	spanCount := int(e.spanCount)
+	if f != nil && f.BlockBytes < totalBytes(ext) {
+		ext = trimExtents(ext, f.BlockBytes)
+		spanCount = f.SpanCount
 	}
+	n := totalBytes(ext)
 	buf := blockBufs.Get()
 	entries := s.log.copyExtents(slices.Grow((*buf)[:0], n), ext)
 	blocks, err := blocksOnly(entries)
@@ -37,13 +42,33 @@ func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry) Trace {
 		ID:        e.id,
 		FirstSeen: e.firstSeen,
 		LastSeen:  e.lastSeen,
-		SpanCount: int(e.spanCount),
+		SpanCount: spanCount,
 		RawBytes:  int(e.rawBytes),
 		Truncated: e.truncated,
 		blocks:    blocks,
 		buf:       buf,
 		resources: res,
 	}
+}
+
+func totalBytes(ext []extent) int {
+	n := 0
+	for _, x := range ext {
+		n += int(x.n)
+	}
+	return n
+}
+
+// trimExtents keeps the first n bytes that ext spans.
+func trimExtents(ext []extent, n int) []extent {
+	for i := range ext {
+		if int(ext[i].n) >= n {
+			ext[i].n = uint32(n)
+			return ext[:i+1]
+		}
+		n -= int(ext[i].n)
+	}
+	return ext
 }
 
 // Found names a stored trace and says what reading it takes, before any of
@@ -55,25 +80,24 @@ type Found struct {
 	// RawBytes is the size of its records once unsealed.
 	RawBytes int
 	// Items counts the attributes, elements, events and links its records hold.
-	Items     int
-	SpanCount int
-	LastSeen  int64
+	Items int
+	// MaxSpanBytes bounds the records of its largest span with its resource's.
+	MaxSpanBytes int
+	SpanCount    int
+	LastSeen     int64
 }
 
 // found describes the entry at ref; the shard is locked.
 func (sh *shard) found(ref entryRef, e *traceEntry) Found {
 	var exts [inlineExtents]extent
-	n := 0
-	for _, x := range sh.entries.extents(exts[:0], ref, e) {
-		n += int(x.n)
-	}
 	return Found{
-		ref:        traceRef{low: low64(e.id), seq: e.seq},
-		BlockBytes: n,
-		RawBytes:   int(e.rawBytes),
-		Items:      int(e.items),
-		SpanCount:  int(e.spanCount),
-		LastSeen:   e.lastSeen,
+		ref:          traceRef{low: low64(e.id), seq: e.seq},
+		BlockBytes:   totalBytes(sh.entries.extents(exts[:0], ref, e)),
+		RawBytes:     int(e.rawBytes),
+		Items:        int(e.items),
+		MaxSpanBytes: int(e.maxSpanKiB) << 10,
+		SpanCount:    int(e.spanCount),
+		LastSeen:     e.lastSeen,
 	}
 }
 
@@ -136,7 +160,7 @@ func (s *Store) Fetch(f Found) (Trace, bool) {
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	if ref, e := sh.findRef(f.ref); e != nil {
-		return s.snapshot(sh, ref, e), true
+		return s.snapshot(sh, ref, e, &f), true
 	}
 	return Trace{}, false
 }
