@@ -42,7 +42,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 128, cfg.Index.MaxAttributesPerSpan)
 	assert.Equal(t, 128, cfg.Index.MaxEventsPerSpan)
 	assert.Equal(t, 128, cfg.Index.MaxLinksPerSpan)
-	assert.Equal(t, 1000, cfg.MaxTreeDepth)
+	assert.Equal(t, 400, cfg.MaxTreeDepth)
 	assert.Equal(t, 0, cfg.MaxLookupMemoryMiB)
 	// Lookups get an eighth of the index's memory, the store the rest.
 	assert.Equal(t, int64(64<<20), cfg.lookupMemoryBytes())

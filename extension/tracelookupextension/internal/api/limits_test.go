@@ -4,11 +4,13 @@
 package api
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"runtime"
 	"strings"
 	"sync"
@@ -134,6 +136,23 @@ func TestDeepChainParsesBack(t *testing.T) {
 	assert.Equal(t, n, count)
 	assert.Equal(t, traceview.DefaultMaxTreeDepth, depth)
 	assert.Equal(t, "max_tree_depth", r.hdr.Get(truncatedHeader), "000 has no field for it: the header says so")
+
+	// Python's json, the other parser the issue named, reads both back too,
+	// with the deepest attribute values the index keeps on the deepest span.
+	deepID, deepCall := pcommon.TraceID{0xd, 0xee, 0xb}, "0d0eeb00-0000-4000-8000-000000000002"
+	deep := hostile.Chain(deepID, n, deepCall)
+	spans := deep.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	v := spans.At(spans.Len() - 1).Attributes().PutEmpty("deep")
+	for range spancodec.MaxValueDepth - 1 {
+		v = v.SetEmptySlice().AppendEmpty()
+	}
+	v.SetStr("leaf")
+	st.Ingest(deep)
+	for _, path := range []string{"/api/v1/traces/" + hex.EncodeToString(deepID[:]), "/v1/trace/call/" + deepCall} {
+		r = get(t, h, http.MethodGet, path)
+		require.Equal(t, http.StatusOK, r.code)
+		pythonParses(t, r.body)
+	}
 
 	// Flat, nothing nests: nothing is cut.
 	r = get(t, h, http.MethodGet, "/api/v1/traces/"+hexID+"?flat=true")
@@ -379,4 +398,19 @@ func TestResponseNeverPassesTheLimit(t *testing.T) {
 			require.True(t, json.Valid(r.body))
 		}
 	}
+}
+
+// pythonParses checks that Python's json module reads body, when there is
+// a python3 to ask.
+func pythonParses(t *testing.T, body []byte) {
+	t.Helper()
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Log("no python3 here: Python's json not checked")
+		return
+	}
+	cmd := exec.Command(python, "-c", "import json, sys; json.load(sys.stdin)")
+	cmd.Stdin = bytes.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	assert.NoError(t, err, "Python's json: %s", out)
 }

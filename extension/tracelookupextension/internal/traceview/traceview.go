@@ -79,10 +79,12 @@ var traces = pool.New(8, 2*maxPooledBytes,
 	func() *Trace { return &Trace{byID: make(map[[8]byte]int)} },
 	(*Trace).heldBytes)
 
-// DefaultMaxTreeDepth is the deepest tree Build makes unless told otherwise:
-// deeper, and common JSON parsers (Go's encoding/json, Python's json) refuse
-// the response.
-const DefaultMaxTreeDepth = 1000
+// DefaultMaxTreeDepth is the deepest tree Build makes unless told otherwise.
+// Each level of a tree is two levels of JSON (a span object and its
+// children array), and attribute values may nest 64 more: Python's json
+// refuses about 1,000 levels (its recursion limit), Go's encoding/json
+// 10,000. 400 leaves both room.
+const DefaultMaxTreeDepth = 400
 
 // Build decodes and assembles a stored trace, and releases st's memory.
 // Call Release when done with the result: its memory serves the next Build.
