@@ -343,13 +343,14 @@ func (e *Encoder) appendValue(b []byte, v pcommon.Value, depth int, budget *int)
 // own. Strings in the result share memory with the data. A span that cannot
 // be read is skipped, and so is the rest of the data after a record that
 // cannot be: decode returns every span it could read, and the first error.
-func (d *decoder) decode(traceID [16]byte, resolve Resolver, spans []Span) ([]Span, error) {
+func (d *decoder) decode(traceID [16]byte, resolve Resolver, spans []Span, seen *[]decodedResource) ([]Span, error) {
 	var (
 		res      *Resource
 		received int64
-		// Each batch names its resource again; each resource decodes once.
-		seen  []decodedResource
-		first error
+		first    error
+		// sub reads one span record; one for all of them, so that it costs
+		// one allocation per trace, not one per span.
+		sub = decoder{arena: d.arena}
 	)
 	for d.off < len(d.buf) && d.err == nil {
 		switch d.byte() {
@@ -359,7 +360,7 @@ func (d *decoder) decode(traceID [16]byte, resolve Resolver, spans []Span) ([]Sp
 			if d.err != nil {
 				break
 			}
-			if res = d.resource(&seen, id, resolve); res == nil {
+			if res = d.resource(seen, id, resolve); res == nil {
 				// The spans are still served, without their resource.
 				first = cmp.Or(first, fmt.Errorf("%w: resource %d could not be read", ErrCorrupt, id))
 				res = &Resource{}
@@ -373,7 +374,7 @@ func (d *decoder) decode(traceID [16]byte, resolve Resolver, spans []Span) ([]Sp
 				first = cmp.Or(first, fmt.Errorf("%w: span before its resource at offset %d", ErrCorrupt, d.off))
 				res = &Resource{}
 			}
-			sub := decoder{buf: body, arena: d.arena}
+			sub.buf, sub.off, sub.err = body, 0, nil
 			spans = append(spans, Span{TraceID: traceID, Resource: res, ReceivedUnixNano: received})
 			sub.span(&spans[len(spans)-1])
 			if sub.err == nil && sub.off != len(body) {
@@ -394,7 +395,7 @@ func (d *decoder) decode(traceID [16]byte, resolve Resolver, spans []Span) ([]Sp
 func DecodeAll(data []byte, traceID [16]byte, resolve Resolver, sizeHint int) ([]Span, error) {
 	var sc Scratch
 	d := decoder{buf: data, arena: &sc.kv}
-	return d.decode(traceID, resolve, slices.Grow(sc.spans[:0], sizeHint))
+	return d.decode(traceID, resolve, slices.Grow(sc.spans[:0], sizeHint), &sc.seen)
 }
 
 // Scratch is reusable memory for decoding one trace at a time. The spans
@@ -403,6 +404,9 @@ type Scratch struct {
 	records []byte
 	spans   []Span
 	kv      []KeyValue
+	// seen are the resources decoded: each batch, so each block, names its
+	// resource again, and each resource decodes once per trace.
+	seen []decodedResource
 }
 
 // Decode unseals blocks (see Seal) into sc's memory and decodes every span;
@@ -413,6 +417,8 @@ type Scratch struct {
 func (sc *Scratch) Decode(traceID [16]byte, blocks []byte, resolve Resolver, sizeHint int) ([]Span, error) {
 	sc.records = slices.Grow(sc.records[:0], UnsealedLen(blocks))
 	sc.kv = sc.kv[:0]
+	clear(sc.seen) // the resources of the last trace are not to be kept alive
+	sc.seen = sc.seen[:0]
 	spans := slices.Grow(sc.spans[:0], sizeHint)
 	var first error
 	for len(blocks) > 0 {
@@ -430,7 +436,7 @@ func (sc *Scratch) Decode(traceID [16]byte, blocks []byte, resolve Resolver, siz
 		}
 		sc.records = records
 		d := decoder{buf: records[start:], arena: &sc.kv}
-		spans, err = d.decode(traceID, resolve, spans)
+		spans, err = d.decode(traceID, resolve, spans, &sc.seen)
 		first = cmp.Or(first, err)
 	}
 	sc.spans = spans

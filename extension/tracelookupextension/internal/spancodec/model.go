@@ -97,11 +97,14 @@ type Resource struct {
 // them the first time only. Not safe for concurrent use.
 func (r *Resource) AppendAttributesJSON(b []byte) []byte {
 	if r.attrsJSON == nil {
-		// Sized once for the worst case: a large resource grown by append
-		// would leave several times its size behind as garbage. What is
-		// much too large is copied down to size.
-		r.attrsJSON = AppendJSONObject(make([]byte, 0, JSONBound(r.Attributes)), r.Attributes)
-		if cap(r.attrsJSON) > 2*len(r.attrsJSON)+64 {
+		// A large resource is sized once for the worst case, then copied
+		// down: grown by append, it would leave several times its size
+		// behind as garbage. A small one starts at a third of the bound,
+		// which plain text fits.
+		bound := JSONBound(r.Attributes)
+		if bound <= 64<<10 {
+			r.attrsJSON = AppendJSONObject(make([]byte, 0, bound/3), r.Attributes)
+		} else if r.attrsJSON = AppendJSONObject(make([]byte, 0, bound), r.Attributes); cap(r.attrsJSON) > 2*len(r.attrsJSON) {
 			r.attrsJSON = slices.Clone(r.attrsJSON)
 		}
 	}

@@ -67,6 +67,7 @@ type Trace struct {
 	seen    []bool
 	stack   []int
 	mark    []int32
+	levels  []int
 	pooled  bool
 }
 
@@ -114,7 +115,7 @@ func (t *Trace) Release() {
 	}
 	t.scratch.Shrink(maxPooledBytes)
 	if len(t.sorted) > maxPooledBytes/512 {
-		t.sorted, t.order, t.parent, t.seen, t.Children = nil, nil, nil, nil, nil
+		t.sorted, t.order, t.parent, t.seen, t.Children, t.levels = nil, nil, nil, nil, nil, nil
 		t.byID = make(map[[8]byte]int)
 	}
 	t.Spans, t.Roots, t.UnreadableErr = nil, t.Roots[:0], nil
@@ -124,7 +125,7 @@ func (t *Trace) Release() {
 // heldBytes is the memory a pooled Trace keeps, by capacity.
 func (t *Trace) heldBytes() int {
 	const spanSize = int(unsafe.Sizeof(spancodec.Span{}))
-	n := t.scratch.Bytes() + spanSize*cap(t.sorted) + 4*cap(t.order) + 8*cap(t.parent) + cap(t.seen) + 8*cap(t.stack) + 4*cap(t.mark)
+	n := t.scratch.Bytes() + spanSize*cap(t.sorted) + 4*cap(t.order) + 8*cap(t.parent) + cap(t.seen) + 8*cap(t.stack) + 4*cap(t.mark) + 8*cap(t.levels)
 	n += 24*cap(t.Children) + 8*cap(t.Roots) + 24*len(t.byID)
 	for _, c := range t.Children {
 		n += 8 * cap(c)
@@ -145,29 +146,33 @@ func FromSpans(id [16]byte, spans []spancodec.Span, maxTreeDepth int) *Trace {
 // last level leave it and become roots, keeping their parent_span_id.
 func (t *Trace) limitDepth(maxLevels int) {
 	t.Hoisted = 0
-	type item struct{ span, level int }
-	stack := make([]item, 0, 64)
+	t.levels = reuse(t.levels, len(t.Spans))
+	level := t.levels
+	stack := t.stack[:0]
+	defer func() { t.stack = stack[:0] }()
 	for _, r := range t.Roots {
-		stack = append(stack, item{r, 1})
+		level[r] = 1
+		stack = append(stack, r)
 	}
 	hoisted := false
 	for len(stack) > 0 {
-		it := stack[len(stack)-1]
+		i := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		kids := t.Children[it.span]
+		kids := t.Children[i]
 		if len(kids) == 0 {
 			continue
 		}
-		level := it.level + 1
-		if level > maxLevels {
+		next := level[i] + 1
+		if next > maxLevels {
 			t.Roots = append(t.Roots, kids...)
 			t.Hoisted += len(kids)
-			t.Children[it.span] = kids[:0]
+			t.Children[i] = kids[:0]
 			hoisted = true
-			level = 1
+			next = 1
 		}
 		for _, c := range kids {
-			stack = append(stack, item{c, level})
+			level[c] = next
+			stack = append(stack, c)
 		}
 	}
 	if hoisted {
