@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/hostile"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/spangen"
 )
 
 // nest fills v with a value depth levels deep, alternating arrays and maps
@@ -220,4 +221,32 @@ func FuzzCheck(f *testing.F) {
 			t.Fatalf("accepted a value %d levels deep, past the limit of %d", d, limit)
 		}
 	})
+}
+
+// BenchmarkCheckProto: the scan of a request of 10 traces of 10 spans, the
+// load benchmark's, which every request to the receiver pays before pdata
+// unmarshals it.
+func BenchmarkCheckProto(b *testing.B) {
+	req, err := ptraceotlp.NewExportRequestFromTraces(spangen.Batch(0, 10, 0, 10)).MarshalProto()
+	require.NoError(b, err)
+	b.SetBytes(int64(len(req)))
+	for b.Loop() {
+		if err := CheckProto(req, 64); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkUnmarshalProto: what pdata's unmarshaling of the same request
+// costs, for scale.
+func BenchmarkUnmarshalProto(b *testing.B) {
+	req, err := ptraceotlp.NewExportRequestFromTraces(spangen.Batch(0, 10, 0, 10)).MarshalProto()
+	require.NoError(b, err)
+	b.SetBytes(int64(len(req)))
+	for b.Loop() {
+		r := ptraceotlp.NewExportRequest()
+		if err := r.UnmarshalProto(req); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
