@@ -150,14 +150,21 @@ func CheckProto(b []byte, limit int) error {
 		}
 		end := stack[len(stack)-1].end
 		m := stack[len(stack)-1].m
-		tag, n := binary.Uvarint(b[pos:end])
+		// Tags are one byte in all but hand-made requests: that case inline.
+		var tag uint64
+		n := 1
+		if c := b[pos]; c < 0x80 {
+			tag = uint64(c)
+		} else {
+			tag, n = binary.Uvarint(b[pos:end])
+		}
 		if n <= 0 {
 			return &MalformedError{What: fmt.Sprintf("bad field tag at offset %d", pos)}
 		}
 		pos += n
 		switch tag & 7 {
 		case 0: // varint
-			if _, n = binary.Uvarint(b[pos:end]); n <= 0 {
+			if _, n = uvarint(b[pos:end]); n <= 0 {
 				return &MalformedError{What: fmt.Sprintf("bad varint at offset %d", pos)}
 			}
 			pos += n
@@ -166,13 +173,13 @@ func CheckProto(b []byte, limit int) error {
 		case 5: // fixed32
 			pos += 4
 		case 2: // length-delimited
-			l, n := binary.Uvarint(b[pos:end])
+			l, n := uvarint(b[pos:end])
 			if n <= 0 || l > uint64(end-pos-n) {
 				return &MalformedError{What: fmt.Sprintf("bad length at offset %d", pos)}
 			}
 			pos += n
 			child := child(m, tag>>3)
-			if child == mOther {
+			if child == mOther || (child == mKeyValue && depth < limit && scalarKeyValue(b[pos:pos+int(l)])) {
 				pos += int(l)
 				continue
 			}
@@ -190,6 +197,63 @@ func CheckProto(b []byte, limit int) error {
 			return &MalformedError{What: fmt.Sprintf("field past its message's end at offset %d", pos)}
 		}
 	}
+}
+
+// uvarint is binary.Uvarint with the one-byte case, nearly every tag and
+// most lengths, inlined: the scan reads several for each attribute.
+func uvarint(b []byte) (uint64, int) {
+	if len(b) > 0 && b[0] < 0x80 {
+		return uint64(b[0]), 1
+	}
+	return binary.Uvarint(b)
+}
+
+// scalarKeyValue reports whether kv, a KeyValue's encoding, is the common
+// case: a key, then a value that is one string, boolean, number or bytes.
+// Such an attribute nests nothing and is skipped whole: most attributes
+// are, and pushing two frames for each cost the scan most of its time.
+func scalarKeyValue(kv []byte) bool {
+	rest, ok := skipField(kv, 0x0a) // key
+	if !ok {
+		return false
+	}
+	if len(rest) == 0 {
+		return true // no value
+	}
+	if rest[0] != 0x12 { // value
+		return false
+	}
+	l, n := uvarint(rest[1:])
+	if n <= 0 || l != uint64(len(rest)-1-n) {
+		return false
+	}
+	value := rest[1+n:]
+	if len(value) == 0 {
+		return true
+	}
+	switch value[0] {
+	case 0x0a, 0x3a: // string_value, bytes_value
+		rest, ok = skipField(value, value[0])
+		return ok && len(rest) == 0
+	case 0x10, 0x18: // bool_value, int_value
+		_, n := uvarint(value[1:])
+		return n > 0 && 1+n == len(value)
+	case 0x21: // double_value
+		return len(value) == 9
+	}
+	return false
+}
+
+// skipField skips one length-delimited field with tag byte tag at b's start.
+func skipField(b []byte, tag byte) ([]byte, bool) {
+	if len(b) == 0 || b[0] != tag {
+		return b, false
+	}
+	l, n := uvarint(b[1:])
+	if n <= 0 || l > uint64(len(b)-1-n) {
+		return b, false
+	}
+	return b[1+n+int(l):], true
 }
 
 // CheckJSON is CheckProto for the OTLP/JSON encoding. A value's level is
