@@ -117,6 +117,9 @@ type apmView struct {
 
 func (*apmView) tree() bool { return false }
 
+// needsASpan: the contract answers 413 when not even one span fits.
+func (*apmView) needsASpan() bool { return true }
+
 // workBytes: the vendor's mapping builds each span's meta and metrics, and
 // normalized names, anew (measured: about 200 bytes a span; twice that is counted).
 func (*apmView) workBytes(f store.Found) int { return 512*f.SpanCount + 64*f.Items }

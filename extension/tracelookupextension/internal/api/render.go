@@ -34,6 +34,9 @@ type view interface {
 	tail(b []byte, t *traceview.Trace, c *cut) []byte
 	// tree says whether spans nest under their parents.
 	tree() bool
+	// needsASpan says whether a response of none of a trace's spans is an
+	// error (413) rather than an empty, flagged answer.
+	needsASpan() bool
 	// workBytes is what rendering f allocates besides the response itself.
 	workBytes(f store.Found) int
 }
@@ -230,8 +233,8 @@ func setTruncated(w http.ResponseWriter, c *cut) {
 // choose keeps the spans that fit max_response_spans and the byte limit,
 // measuring each span as rendered: flat, the first spans in order; as a
 // tree, the first spans in the order the tree is written, so that what is
-// cut is whole subtrees. It returns false when spans exist and none fits,
-// for the contracts that answer that with 413 (see apmTrace).
+// cut is whole subtrees. It returns false when spans exist, none fits, and
+// v needs one.
 func (h *Handler) choose(v view, t *traceview.Trace, c *cut, limit int, scratch []byte) bool {
 	// The head and tail are measured as they will be when spans are cut.
 	worst := cut{reasons: append(append([]string(nil), c.reasons...), reasonResponseBytes)}
@@ -291,8 +294,7 @@ func (h *Handler) choose(v view, t *traceview.Trace, c *cut, limit int, scratch 
 	if kept == len(t.Spans) {
 		c.keep = nil
 	}
-	_, strict := v.(*apmView)
-	return !strict || kept > 0 || len(t.Spans) == 0
+	return !v.needsASpan() || kept > 0 || len(t.Spans) == 0
 }
 
 // spanBytes is the size of one decoded span; assembly copies each once more.

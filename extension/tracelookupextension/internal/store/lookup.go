@@ -43,7 +43,6 @@ func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry, f *Found) Trace
 		FirstSeen: e.firstSeen,
 		LastSeen:  e.lastSeen,
 		SpanCount: spanCount,
-		RawBytes:  int(e.rawBytes),
 		Truncated: e.truncated,
 		blocks:    blocks,
 		buf:       buf,

@@ -363,8 +363,6 @@ type Trace struct {
 	FirstSeen int64
 	LastSeen  int64
 	SpanCount int
-	// RawBytes is the size of the trace's records once unsealed: what decoding it takes.
-	RawBytes int
 	// Truncated is set once a span was dropped because the trace reached MaxSpansPerTrace.
 	Truncated bool
 	// blocks are the trace's blocks, copied out of the chunk log.

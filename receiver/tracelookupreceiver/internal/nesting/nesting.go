@@ -150,14 +150,7 @@ func CheckProto(b []byte, limit int) error {
 		}
 		end := stack[len(stack)-1].end
 		m := stack[len(stack)-1].m
-		// Tags are one byte in all but hand-made requests: that case inline.
-		var tag uint64
-		n := 1
-		if c := b[pos]; c < 0x80 {
-			tag = uint64(c)
-		} else {
-			tag, n = binary.Uvarint(b[pos:end])
-		}
+		tag, n := uvarint(b[pos:end])
 		if n <= 0 {
 			return &MalformedError{What: fmt.Sprintf("bad field tag at offset %d", pos)}
 		}
