@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/confmap"
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
@@ -42,6 +43,63 @@ type Config struct {
 	// MaxLookupMemoryMiB is the memory the lookups in flight may use
 	// together, out of index::max_memory_mib; 0 means an eighth of it.
 	MaxLookupMemoryMiB int `mapstructure:"max_lookup_memory_mib"`
+
+	// Tenancy says which tenant spans are stored under and lookups read.
+	Tenancy TenancyConfig `mapstructure:"tenancy"`
+
+	// RateLimits limit each tenant's requests, per contract.
+	RateLimits RateLimitsConfig `mapstructure:"rate_limits"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// TenancyConfig says which tenant spans are stored under and lookups read.
+type TenancyConfig struct {
+	// Header is the request header naming the tenant, read from the
+	// receiver's OTLP requests (HTTP headers, gRPC metadata) and from lookups.
+	Header string `mapstructure:"header"`
+	// ResourceAttribute names the tenant of spans whose request names none; "" turns it off.
+	ResourceAttribute string `mapstructure:"resource_attribute"`
+	// DefaultTenant holds spans that name no tenant, and is read by lookups that name none.
+	DefaultTenant string `mapstructure:"default_tenant"`
+	// AuthAttribute names the authenticated client's attribute (an oidc
+	// claim, the basicauth username) that identifies it to Permissions;
+	// without Permissions, the client reads the tenant named like it.
+	AuthAttribute string `mapstructure:"auth_attribute"`
+	// Permissions maps the AuthAttribute's values to the tenants they may read ("*": all).
+	Permissions map[string][]string `mapstructure:"permissions"`
+	// MaxTenants is the most tenants the index holds at once.
+	MaxTenants int `mapstructure:"max_tenants"`
+	// MaxSharePercent is the most of index::max_memory_mib and
+	// index::max_traces one tenant may hold; 0 means no share.
+	MaxSharePercent int `mapstructure:"max_share_percent"`
+	// TelemetryPerTenant adds the tenant to the lookup metrics and reports
+	// each tenant's traces and bytes: tenant ids are unbounded label values.
+	TelemetryPerTenant bool `mapstructure:"telemetry_per_tenant"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// RateLimitsConfig are the contracts' per-tenant rate limits.
+type RateLimitsConfig struct {
+	// Native limits GET /api/v1/traces/{trace_id}.
+	Native RateLimitConfig `mapstructure:"native"`
+	// APMTrace limits GET /api/v2/trace/{trace_id} (003).
+	APMTrace RateLimitConfig `mapstructure:"apm_trace"`
+	// CallTrace limits GET /v1/trace/call/{call_id} (000).
+	CallTrace RateLimitConfig `mapstructure:"call_trace"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// RateLimitConfig is one contract's per-tenant limit.
+type RateLimitConfig struct {
+	// RequestsPerMinute a tenant may make; it may spend them at once, and
+	// they come back at this rate. 0 means no limit.
+	RequestsPerMinute int `mapstructure:"requests_per_minute"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -81,7 +139,10 @@ var (
 // confighttp.ServerConfig decodes itself ignoring unused keys, and squashed
 // into this struct it would silently swallow a misspelt option of ours.
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
-	known := map[string]bool{"index": true, "max_response_spans": true, "max_response_mib": true, "max_tree_depth": true, "max_lookup_memory_mib": true}
+	known := map[string]bool{
+		"index": true, "max_response_spans": true, "max_response_mib": true, "max_tree_depth": true, "max_lookup_memory_mib": true,
+		"tenancy": true, "rate_limits": true,
+	}
 	addKeys(known, reflect.TypeFor[confighttp.ServerConfig]())
 	for key := range conf.ToStringMap() {
 		if !known[key] {
@@ -92,12 +153,17 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := conf.Unmarshal((*plain)(cfg)); err != nil {
 		return err
 	}
-	index, err := conf.Sub("index")
-	if err != nil {
-		return err
+	// The sections again, strictly, so that their typos are reported too.
+	for key, section := range map[string]any{"index": &cfg.Index, "tenancy": &cfg.Tenancy, "rate_limits": &cfg.RateLimits} {
+		sub, err := conf.Sub(key)
+		if err != nil {
+			return err
+		}
+		if err := sub.Unmarshal(section); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
 	}
-	// The index section again, strictly, so that its typos are reported too.
-	return index.Unmarshal(&cfg.Index)
+	return nil
 }
 
 // addKeys adds the mapstructure keys of struct type t, following squashed fields.
@@ -151,10 +217,50 @@ func (cfg *Config) Validate() error {
 	if cfg.MaxTreeDepth <= 0 {
 		errs = append(errs, fmt.Errorf(`"max_tree_depth" must be positive, got %d`, cfg.MaxTreeDepth))
 	}
+	errs = append(errs, cfg.Tenancy.validate(cfg.ServerConfig.Auth.HasValue())...)
+	for key, l := range map[string]RateLimitConfig{
+		"rate_limits::native":     cfg.RateLimits.Native,
+		"rate_limits::apm_trace":  cfg.RateLimits.APMTrace,
+		"rate_limits::call_trace": cfg.RateLimits.CallTrace,
+	} {
+		if l.RequestsPerMinute < 0 {
+			errs = append(errs, fmt.Errorf(`"%s::requests_per_minute" must be 0 (no limit) or positive, got %d`, key, l.RequestsPerMinute))
+		}
+	}
 	if m := cfg.MaxLookupMemoryMiB; m < 0 || (m > 0 && m >= cfg.Index.MaxMemoryMiB) {
 		errs = append(errs, fmt.Errorf(`"max_lookup_memory_mib" must be 0 (an eighth of "index::max_memory_mib") or positive and less than "index::max_memory_mib" (%d), got %d`, cfg.Index.MaxMemoryMiB, m))
 	}
 	return errors.Join(errs...)
+}
+
+func (t *TenancyConfig) validate(authenticated bool) []error {
+	var errs []error
+	if !httpguts.ValidHeaderFieldName(t.Header) {
+		errs = append(errs, fmt.Errorf(`"tenancy::header" must be an HTTP header name, got %q`, t.Header))
+	}
+	if !store.ValidTenant(t.DefaultTenant) {
+		errs = append(errs, fmt.Errorf(`"tenancy::default_tenant" must be 1 to %d letters, digits or !-_.*'(), got %q`, store.MaxTenantBytes, t.DefaultTenant))
+	}
+	if t.MaxTenants < 1 || t.MaxTenants > 65536 {
+		errs = append(errs, fmt.Errorf(`"tenancy::max_tenants" must be between 1 and 65536, got %d`, t.MaxTenants))
+	}
+	if t.MaxSharePercent < 0 || t.MaxSharePercent > 100 {
+		errs = append(errs, fmt.Errorf(`"tenancy::max_share_percent" must be between 0 (no share) and 100, got %d`, t.MaxSharePercent))
+	}
+	if t.AuthAttribute != "" && !authenticated {
+		errs = append(errs, errors.New(`"tenancy::auth_attribute" needs "auth" set: it names an attribute of the authenticated client`))
+	}
+	if t.Permissions != nil && t.AuthAttribute == "" {
+		errs = append(errs, errors.New(`"tenancy::permissions" needs "tenancy::auth_attribute": it maps that attribute's values to tenants`))
+	}
+	for subject, tenants := range t.Permissions {
+		for _, tenant := range tenants {
+			if tenant != "*" && !store.ValidTenant(tenant) {
+				errs = append(errs, fmt.Errorf(`"tenancy::permissions::%s" names %q, which is not a valid tenant id`, subject, tenant))
+			}
+		}
+	}
+	return errs
 }
 
 // lookupMemoryBytes is the lookup memory budget: max_lookup_memory_mib, or an

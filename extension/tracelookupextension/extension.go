@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
@@ -29,9 +30,14 @@ import (
 // tracelookup receiver finds the extension by its component ID and writes
 // every batch it receives into it.
 type SpanIndex interface {
-	// IndexTraces stores the spans of td. It copies what it keeps, never
-	// changes td, never blocks on a full index (it evicts) and never fails.
-	IndexTraces(td ptrace.Traces)
+	// TenantHeader is the request header (HTTP) or metadata key (gRPC)
+	// that names the tenant of a request's spans.
+	TenantHeader() string
+	// IndexTraces stores the spans of td under tenant, the value of the
+	// tenant header ("" when the request has none: the spans' resource
+	// attribute or the default tenant decides). It copies what it keeps,
+	// never changes td, never blocks on a full index (it evicts) and never fails.
+	IndexTraces(tenant string, td ptrace.Traces)
 }
 
 var (
@@ -70,6 +76,10 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 			MaxSpansPerTrace: cfg.Index.MaxSpansPerTrace,
 			Retention:        cfg.Index.Retention,
 			CallIDAttribute:  cfg.Index.CallIDAttribute,
+			DefaultTenant:    cfg.Tenancy.DefaultTenant,
+			TenantAttribute:  cfg.Tenancy.ResourceAttribute,
+			MaxTenants:       cfg.Tenancy.MaxTenants,
+			TenantShare:      float64(cfg.Tenancy.MaxSharePercent) / 100,
 			Limits: spancodec.Limits{
 				MaxValueBytes: cfg.Index.MaxAttributeValueBytes,
 				MaxAttributes: cfg.Index.MaxAttributesPerSpan,
@@ -83,8 +93,19 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 		MaxResponseBytes:  cfg.MaxResponseMiB << 20,
 		MaxTreeDepth:      cfg.MaxTreeDepth,
 		LookupMemoryBytes: cfg.lookupMemoryBytes(),
-		OnLookup:          e.recordLookup,
-		Logger:            set.Logger,
+		Tenancy: api.Tenancy{
+			Header:        cfg.Tenancy.Header,
+			AuthAttribute: cfg.Tenancy.AuthAttribute,
+			DefaultTenant: cfg.Tenancy.DefaultTenant,
+			Permissions:   cfg.Tenancy.Permissions,
+		},
+		RateLimits: api.RateLimits{
+			Native:    api.RateLimit{RequestsPerMinute: cfg.RateLimits.Native.RequestsPerMinute},
+			APMTrace:  api.RateLimit{RequestsPerMinute: cfg.RateLimits.APMTrace.RequestsPerMinute},
+			CallTrace: api.RateLimit{RequestsPerMinute: cfg.RateLimits.CallTrace.RequestsPerMinute},
+		},
+		OnLookup: e.recordLookup,
+		Logger:   set.Logger,
 	})
 	if err := e.registerGauges(); err != nil {
 		tb.Shutdown()
@@ -110,6 +131,8 @@ func (e *tracelookupExtension) registerGauges() error {
 			o.Observe(st.DroppedSpans, metric.WithAttributes(attribute.String("reason", "max_spans_per_trace")))
 			o.Observe(st.DuplicateSpans, metric.WithAttributes(attribute.String("reason", "duplicate")))
 			o.Observe(st.InvalidIDSpans, metric.WithAttributes(attribute.String("reason", "invalid_trace_id")))
+			o.Observe(st.InvalidTenantSpans, metric.WithAttributes(attribute.String("reason", "invalid_tenant")))
+			o.Observe(st.TenantLimitSpans, metric.WithAttributes(attribute.String("reason", "max_tenants")))
 			return nil
 		}),
 		e.telemetry.RegisterTracelookupIndexSpanCutsCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -120,13 +143,15 @@ func (e *tracelookupExtension) registerGauges() error {
 			o.Observe(c.Links, metric.WithAttributes(attribute.String("limit", "max_links_per_span")))
 			return nil
 		}),
+		e.telemetry.RegisterTracelookupTenantTracesCallback(e.perTenant(func(t store.TenantStats) int64 { return t.Traces })),
+		e.telemetry.RegisterTracelookupTenantBytesCallback(e.perTenant(func(t store.TenantStats) int64 { return t.Bytes })),
 		e.telemetry.RegisterTracelookupLookupMemoryCallback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(e.handler.AdmissionStats().InUseBytes)
 			return nil
 		}),
 		e.telemetry.RegisterTracelookupIndexTracesEvictedCallback(func(_ context.Context, o metric.Int64Observer) error {
 			st := e.store.Stats()
-			for _, r := range []store.Reason{store.ReasonMemory, store.ReasonCount, store.ReasonRetention} {
+			for _, r := range []store.Reason{store.ReasonMemory, store.ReasonCount, store.ReasonRetention, store.ReasonTenantShare} {
 				o.Observe(st.EvictedBy(r), metric.WithAttributes(attribute.String("reason", r.String())))
 			}
 			return nil
@@ -134,15 +159,52 @@ func (e *tracelookupExtension) registerGauges() error {
 	)
 }
 
-// IndexTraces implements SpanIndex.
-func (e *tracelookupExtension) IndexTraces(td ptrace.Traces) {
-	if n := e.store.Ingest(td); n > 0 {
-		e.set.Logger.Debug("Spans with an all-zero trace id were not indexed: no lookup could name them", zap.Int("spans", n))
+// perTenant observes read of every tenant, with tenancy::telemetry_per_tenant only.
+func (e *tracelookupExtension) perTenant(read func(store.TenantStats) int64) metric.Int64Callback {
+	return func(_ context.Context, o metric.Int64Observer) error {
+		if !e.cfg.Tenancy.TelemetryPerTenant {
+			return nil
+		}
+		for _, t := range e.store.Tenants() {
+			o.Observe(read(t), metric.WithAttributes(attribute.String("tenant", t.Tenant)))
+		}
+		return nil
 	}
 }
 
-func (e *tracelookupExtension) recordLookup(outcome api.Outcome, d time.Duration) {
-	attrs := metric.WithAttributes(attribute.String("outcome", string(outcome)))
+// TenantHeader implements SpanIndex.
+func (e *tracelookupExtension) TenantHeader() string { return e.cfg.Tenancy.Header }
+
+// IndexTraces implements SpanIndex.
+func (e *tracelookupExtension) IndexTraces(tenant string, td ptrace.Traces) {
+	r := e.store.Ingest(tenant, td)
+	if r.InvalidID > 0 {
+		e.set.Logger.Debug("Spans with an all-zero trace id were not indexed: no lookup could name them", zap.Int("spans", r.InvalidID))
+	}
+	if r.InvalidTenant > 0 {
+		e.set.Logger.Warn("Spans with a tenant id that is not valid were not indexed; the pipeline still passes them on",
+			zap.Int("spans", r.InvalidTenant), zap.String("tenant", truncate(tenant, 160)))
+	}
+	if r.TenantLimit > 0 {
+		e.set.Logger.Warn("Spans of a new tenant were not indexed: tenancy::max_tenants other tenants hold traces",
+			zap.Int("spans", r.TenantLimit), zap.Int("max_tenants", e.cfg.Tenancy.MaxTenants))
+	}
+}
+
+// truncate cuts a client's input for a log line.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func (e *tracelookupExtension) recordLookup(outcome api.Outcome, tenant string, d time.Duration) {
+	kv := []attribute.KeyValue{attribute.String("outcome", string(outcome))}
+	if e.cfg.Tenancy.TelemetryPerTenant && tenant != "" {
+		kv = append(kv, attribute.String("tenant", tenant))
+	}
+	attrs := metric.WithAttributes(kv...)
 	ctx := context.Background()
 	e.telemetry.TracelookupLookups.Add(ctx, 1, attrs)
 	e.telemetry.TracelookupLookupDuration.Record(ctx, float64(d)/float64(time.Millisecond), attrs)
@@ -155,7 +217,10 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 	if err != nil {
 		return err
 	}
-	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.handler)
+	// Errors before the API sees a request (authentication, decompression)
+	// answer in the format of the contract the path names.
+	e.server, err = e.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), e.set.TelemetrySettings, e.handler,
+		confighttp.WithErrorHandler(e.handler.WriteError))
 	if err != nil {
 		_ = ln.Close()
 		return err

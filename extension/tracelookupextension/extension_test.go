@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadatatest"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
 func freeAddr(t *testing.T) string {
@@ -68,7 +69,7 @@ func TestServesIndexedTraces(t *testing.T) {
 
 	var index SpanIndex = ext
 	id := pcommon.TraceID{0xab, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
-	index.IndexTraces(oneSpan(id))
+	index.IndexTraces("", oneSpan(id))
 
 	resp, err := http.Get(base + "/api/v1/traces/" + id.String())
 	require.NoError(t, err)
@@ -97,6 +98,7 @@ func TestServesIndexedTraces(t *testing.T) {
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "memory"))},
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "count"))},
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "retention"))},
+		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "tenant_share"))},
 	}, metricdatatest.IgnoreTimestamp())
 	bytes, err := tt.GetMetric("otelcol_tracelookup_index_bytes")
 	require.NoError(t, err)
@@ -107,9 +109,12 @@ func TestRetentionRunsWithoutTraffic(t *testing.T) {
 	tt := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
 	ext, _ := startExtension(t, tt, func(cfg *Config) { cfg.Index.Retention = time.Second })
-	ext.IndexTraces(oneSpan(pcommon.TraceID{1}))
-	require.Eventually(t, func() bool { return ext.store.Stats().Traces == 0 }, 10*time.Second, 10*time.Millisecond)
-	assert.Equal(t, int64(1), ext.store.Stats().Evicted[2])
+	ext.IndexTraces("", oneSpan(pcommon.TraceID{1}))
+	// The trace leaves its shard before the eviction is counted: wait for both.
+	require.Eventually(t, func() bool {
+		st := ext.store.Stats()
+		return st.Traces == 0 && st.EvictedBy(store.ReasonRetention) == 1
+	}, 10*time.Second, 10*time.Millisecond)
 }
 
 // Regression: when requests outlived the shutdown context, Shutdown returned

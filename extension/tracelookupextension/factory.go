@@ -10,7 +10,9 @@ import (
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/extension"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
 
@@ -22,6 +24,7 @@ const (
 	defaultCallIDAttribute  = "call.id"
 	defaultMaxResponseSpans = 10000
 	defaultMaxResponseMiB   = 64
+	defaultTenant           = "default"
 	// The defaults of the OpenTelemetry SDKs' span limits, and Tempo's
 	// attribute value limit.
 	defaultMaxAttributeValueBytes = 4096
@@ -49,6 +52,14 @@ func createDefaultConfig() component.Config {
 			MaxAttributesPerSpan:   defaultMaxAttributesPerSpan,
 			MaxEventsPerSpan:       defaultMaxEventsPerSpan,
 			MaxLinksPerSpan:        defaultMaxLinksPerSpan,
+		},
+		Tenancy: TenancyConfig{
+			Header:        api.DefaultTenantHeader,
+			DefaultTenant: defaultTenant,
+			MaxTenants:    store.DefaultMaxTenants,
+		},
+		RateLimits: RateLimitsConfig{
+			APMTrace: RateLimitConfig{RequestsPerMinute: api.DefaultAPMTraceRateLimit},
 		},
 		MaxResponseSpans: defaultMaxResponseSpans,
 		MaxResponseMiB:   defaultMaxResponseMiB,

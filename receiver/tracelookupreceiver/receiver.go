@@ -162,13 +162,15 @@ type exporter struct {
 
 const dataFormatProtobuf = "protobuf"
 
-func (e *exporter) export(ctx context.Context, td ptrace.Traces, format string) (ptraceotlp.ExportResponse, error) {
+// export indexes td under tenant, the value of the index's tenant header
+// ("" when the request has none), and passes it on.
+func (e *exporter) export(ctx context.Context, tenant string, td ptrace.Traces, format string) (ptraceotlp.ExportResponse, error) {
 	n := td.SpanCount()
 	if n == 0 {
 		return ptraceotlp.NewExportResponse(), nil
 	}
 	ctx = e.obs.StartTracesOp(ctx)
-	e.indexSafely(td)
+	e.indexSafely(tenant, td)
 	err := e.next.ConsumeTraces(ctx, td)
 	e.obs.EndTracesOp(ctx, format, n, err)
 	if err != nil {
@@ -179,13 +181,13 @@ func (e *exporter) export(ctx context.Context, td ptrace.Traces, format string) 
 
 // indexSafely writes td into the index. Whatever happens there, the data
 // still goes on down the pipeline.
-func (e *exporter) indexSafely(td ptrace.Traces) {
+func (e *exporter) indexSafely(tenant string, td ptrace.Traces) {
 	defer func() {
 		if p := recover(); p != nil {
 			e.logger.Error("span index failed; the batch was passed on unindexed", zap.Any("panic", p))
 		}
 	}()
-	e.index.IndexTraces(td)
+	e.index.IndexTraces(tenant, td)
 }
 
 // statusFromError maps a consumer error to a gRPC status as the otlp receiver

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -31,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	grpcmetadata "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
@@ -47,18 +49,31 @@ func (h host) GetExtensions() map[component.ID]component.Component { return h.ex
 type fakeIndex struct {
 	component.StartFunc
 	component.ShutdownFunc
-	mu    sync.Mutex
-	spans int
-	panic bool
+	mu      sync.Mutex
+	spans   int
+	tenants map[string]int // spans by the tenant the request named
+	panic   bool
 }
 
-func (f *fakeIndex) IndexTraces(td ptrace.Traces) {
+func (*fakeIndex) TenantHeader() string { return "X-Scope-OrgID" }
+
+func (f *fakeIndex) IndexTraces(tenant string, td ptrace.Traces) {
 	if f.panic {
 		panic("index broke")
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.spans += td.SpanCount()
+	if f.tenants == nil {
+		f.tenants = make(map[string]int)
+	}
+	f.tenants[tenant] += td.SpanCount()
+}
+
+func (f *fakeIndex) byTenant() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.tenants)
 }
 
 func (f *fakeIndex) count() int {
@@ -319,4 +334,38 @@ func TestLifecycleTwice(t *testing.T) {
 	for range 2 {
 		startReceiver(t, &fakeIndex{}, consumertest.NewNop())
 	}
+}
+
+// The tenant header reaches the index from gRPC metadata and from HTTP
+// headers; a request without it is indexed with "" (the index decides).
+func TestTenantHeaderReachesTheIndex(t *testing.T) {
+	index := &fakeIndex{}
+	sink := &consumertest.TracesSink{}
+	s := startReceiver(t, index, sink)
+
+	conn, err := grpc.NewClient(s.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// gRPC clients send metadata keys in lower case; any case is the same key.
+	ctx = grpcmetadata.AppendToOutgoingContext(ctx, "X-Scope-OrgID", "team-grpc")
+	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(testTraces(3)))
+	require.NoError(t, err)
+
+	pb, err := ptraceotlp.NewExportRequestFromTraces(testTraces(2)).MarshalProto()
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, s.httpURL, bytes.NewReader(pb))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Set("x-scope-orgid", "team-http")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	require.NoError(t, grpcExport(t, s.grpcAddr, testTraces(1)))
+
+	assert.Equal(t, map[string]int{"team-grpc": 3, "team-http": 2, "": 1}, index.byTenant())
+	assert.Equal(t, 6, sink.SpanCount(), "every span goes on down the pipeline")
 }

@@ -33,12 +33,20 @@ const (
 	// OutcomeBusy is a lookup refused because the lookup memory budget was
 	// full for longer than admissionWait.
 	OutcomeBusy Outcome = "busy"
+	// OutcomeForbidden is a request for a tenant its client may not read.
+	OutcomeForbidden Outcome = "forbidden"
+	// OutcomeRateLimited is a request past its tenant's rate limit.
+	OutcomeRateLimited Outcome = "rate_limited"
 )
 
 // Options configure the API.
 type Options struct {
-	// OrganizationID is reported as organization_id (the tenant).
-	OrganizationID string
+	// Tenancy says which tenant each request reads (see Handler.tenantOf).
+	Tenancy Tenancy
+	// RateLimits limit each tenant's requests, per contract.
+	RateLimits RateLimits
+	// Now is the rate limits' clock; nil means time.Now.
+	Now func() time.Time
 	// MaxResponseSpans caps the spans of one response; the rest are cut and the cut is flagged.
 	MaxResponseSpans int
 	// MaxResponseBytes is the hard limit of one response body; spans past it
@@ -52,8 +60,9 @@ type Options struct {
 	LookupMemoryBytes int64
 	// CallTraceFallback, when set, is asked for call ids the index does not hold.
 	CallTraceFallback CallTraceFallback
-	// OnLookup, when set, is told the outcome and latency of every lookup.
-	OnLookup func(Outcome, time.Duration)
+	// OnLookup, when set, is told the outcome, tenant and latency of every
+	// request on a route ("" when no tenant was settled).
+	OnLookup func(outcome Outcome, tenant string, latency time.Duration)
 	// Logger reports stored spans that could not be read; nil logs nothing.
 	Logger *zap.Logger
 }
@@ -66,46 +75,81 @@ type Handler struct {
 	admit  *admission
 }
 
-// route is one contract and the path prefix it serves.
+// RateLimits are the contracts' rate limits.
+type RateLimits struct {
+	Native    RateLimit
+	APMTrace  RateLimit
+	CallTrace RateLimit
+}
+
+// DefaultAPMTraceRateLimit is the 003 document's limit: 60 requests per
+// minute per organization.
+const DefaultAPMTraceRateLimit = 60
+
+// route is one contract, the path prefix it serves and its rate limit.
 type route struct {
 	prefix string
 	c      contract
+	limit  *limiter // nil: no limit
 }
 
 // NewHandler returns the API's HTTP handler.
 func NewHandler(st *store.Store, opts Options) *Handler {
-	if opts.OrganizationID == "" {
-		opts.OrganizationID = "default"
+	if opts.Tenancy.DefaultTenant == "" {
+		opts.Tenancy.DefaultTenant = "default"
+	}
+	if opts.Tenancy.Header == "" {
+		opts.Tenancy.Header = DefaultTenantHeader
 	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	h := &Handler{store: st, opts: opts, admit: newAdmission(opts.LookupMemoryBytes)}
 	h.routes = []route{
-		{"/api/v1/traces/", native{h}},
-		{"/api/v2/trace/", apmTrace{h}},
-		{"/v1/trace/call/", callTrace{h}},
+		{"/api/v1/traces/", native{h}, newLimiter("trace_lookup_native", opts.RateLimits.Native, opts.Now)},
+		{"/api/v2/trace/", apmTrace{h}, newLimiter("trace_lookup_apm_trace", opts.RateLimits.APMTrace, opts.Now)},
+		{"/v1/trace/call/", callTrace{h}, newLimiter("trace_lookup_call_trace", opts.RateLimits.CallTrace, opts.Now)},
 	}
 	return h
 }
 
 // contract is one API contract: its path prefix and how it answers.
 type contract interface {
-	// serve answers a request for the single path segment after the prefix.
-	serve(w http.ResponseWriter, r *http.Request, segment string, query url.Values) Outcome
+	// serve answers tenant's request for the single path segment after the prefix.
+	serve(w http.ResponseWriter, r *http.Request, tenant, segment string, query url.Values) Outcome
 	// writeError answers an error in the contract's own format.
 	writeError(w http.ResponseWriter, status int, code, message string)
 	// writeBusy answers a lookup the memory budget could not admit.
 	writeBusy(w http.ResponseWriter)
+	// writeRateLimited answers a request past its tenant's rate limit.
+	writeRateLimited(w http.ResponseWriter)
 }
 
-func (h *Handler) route(path string) (contract, string, bool) {
-	for _, r := range h.routes {
-		if rest, ok := strings.CutPrefix(path, r.prefix); ok {
-			return r.c, rest, true
+func (h *Handler) route(path string) (*route, string, bool) {
+	for i := range h.routes {
+		if rest, ok := strings.CutPrefix(path, h.routes[i].prefix); ok {
+			return &h.routes[i], rest, true
 		}
 	}
-	return h.routes[0].c, "", false // unknown routes answer in the native format
+	return &h.routes[0], "", false // unknown routes answer in the native format
+}
+
+// WriteError answers an error that arose before the API saw the request
+// (a failed authentication, a body that could not be decompressed) in
+// the format of the contract its path names: the server's error handler.
+func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, message string, status int) {
+	rt, _, _ := h.route(r.URL.Path)
+	code := "INVALID_REQUEST"
+	switch status {
+	case http.StatusUnauthorized:
+		code = "UNAUTHORIZED"
+	case http.StatusRequestEntityTooLarge:
+		code = "REQUEST_TOO_LARGE"
+	}
+	rt.c.writeError(w, status, code, echo(message))
 }
 
 // maxEcho is the most of a client's input an error message repeats.
@@ -126,7 +170,8 @@ func echo(s string) string {
 // ServeHTTP routes to the contract the path names.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	c, segment, ok := h.route(r.URL.Path)
+	rt, segment, ok := h.route(r.URL.Path)
+	c := rt.c
 	if !ok || strings.Contains(segment, "/") {
 		c.writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+echo(r.URL.Path)+"; see the API reference for the paths served")
 		return
@@ -136,31 +181,49 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", echo(r.Method)+" is not allowed; use GET")
 		return
 	}
+	outcome, tenant := h.serve(w, r, rt, segment)
+	if h.opts.OnLookup != nil {
+		h.opts.OnLookup(outcome, tenant, time.Since(start))
+	}
+}
+
+// serve settles the request's tenant and its rate limit, both before any
+// lookup work, then lets the contract answer.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route, segment string) (Outcome, string) {
+	c := rt.c
+	a := h.tenantOf(r)
+	if a.status != 0 {
+		c.writeError(w, a.status, a.code, a.message)
+		if a.status == http.StatusForbidden {
+			return OutcomeForbidden, ""
+		}
+		return OutcomeBadRequest, ""
+	}
+	if rt.limit != nil && !rt.limit.take(w, a.tenant) {
+		c.writeRateLimited(w)
+		return OutcomeRateLimited, a.tenant
+	}
 	// r.URL.Query drops what it cannot parse, and every parameter past Go's
 	// limit of 10,000: a parameter the client sent must never be ignored.
 	query, err := url.ParseQuery(r.URL.RawQuery)
-	outcome := OutcomeBadRequest
 	if err != nil {
 		c.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "the query string could not be read: "+echo(err.Error()))
-	} else {
-		outcome = c.serve(w, r, segment, query)
+		return OutcomeBadRequest, a.tenant
 	}
-	if h.opts.OnLookup != nil {
-		h.opts.OnLookup(outcome, time.Since(start))
-	}
+	return c.serve(w, r, a.tenant, segment, query), a.tenant
 }
 
 // findTrace resolves a parsed trace id: an exact match first, then, for a
 // 64-bit id, the newest trace whose low 64 bits match.
-func (h *Handler) findTrace(cands []traceid.Candidate) (store.Found, bool) {
+func (h *Handler) findTrace(tenant string, cands []traceid.Candidate) (store.Found, bool) {
 	for _, c := range cands {
-		if f, ok := h.store.Find(c.ID); ok {
+		if f, ok := h.store.Find(tenant, c.ID); ok {
 			return f, true
 		}
 	}
 	for _, c := range cands {
 		if c.Is64Bit {
-			if f, ok := h.store.FindByLow64(c.Low64()); ok {
+			if f, ok := h.store.FindByLow64(tenant, c.Low64()); ok {
 				return f, true
 			}
 		}

@@ -86,7 +86,11 @@ func (apmTrace) writeBusy(w http.ResponseWriter) {
 	writeJSON(w, http.StatusTooManyRequests, []byte(`{"errors":["Too many requests"]}`))
 }
 
-func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, segment string, query url.Values) Outcome {
+// writeRateLimited answers 429 in the body the document gives it; the
+// rate-limit headers are set already.
+func (a apmTrace) writeRateLimited(w http.ResponseWriter) { a.writeBusy(w) }
+
+func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment string, query url.Values) Outcome {
 	cands, err := traceid.Parse(segment)
 	if err != nil {
 		writeAPMError(w, http.StatusBadRequest, err.Error(), "trace_id")
@@ -98,7 +102,7 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, segment string, 
 		return OutcomeBadRequest
 	}
 	notFound := func() { writeAPMError(w, http.StatusNotFound, "trace "+echo(segment)+" not found", "") }
-	f, ok := a.h.findTrace(cands)
+	f, ok := a.h.findTrace(tenant, cands)
 	if !ok {
 		notFound()
 		return OutcomeNotFound

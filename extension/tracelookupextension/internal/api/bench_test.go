@@ -19,7 +19,7 @@ func benchStore(b *testing.B) *store.Store {
 	st := store.New(store.Config{MaxBytes: 4 << 30, CallIDAttribute: "call.id"})
 	for part := 0; part < 10; part++ {
 		for t := uint64(0); t < 10000; t += 10 {
-			st.Ingest(spangen.Batch(t, 10, part*10, 10))
+			st.Ingest("", spangen.Batch(t, 10, part*10, 10))
 		}
 	}
 	return st
@@ -55,9 +55,9 @@ func oneTrace(b *testing.B) store.Trace {
 	b.Helper()
 	st := store.New(store.Config{MaxBytes: 1 << 30})
 	for part := 0; part < 10; part++ {
-		st.Ingest(spangen.Batch(0, 1, part*10, 10))
+		st.Ingest("", spangen.Batch(0, 1, part*10, 10))
 	}
-	t, _ := st.Get(spangen.TraceID(0))
+	t, _ := st.Get("", spangen.TraceID(0))
 	return t
 }
 

@@ -41,7 +41,11 @@ func (callTrace) writeBusy(w http.ResponseWriter) {
 	writeStatusError(w, http.StatusServiceUnavailable, "SERVICE_BUSY", busyMessage)
 }
 
-func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string, _ url.Values) Outcome {
+func (callTrace) writeRateLimited(w http.ResponseWriter) {
+	writeStatusError(w, http.StatusTooManyRequests, "RATE_LIMITED", rateLimitedMessage)
+}
+
+func (c callTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment string, _ url.Values) Outcome {
 	callID, reason := parseUUID(segment)
 	if reason != "" {
 		writeValidationError(w, segment, reason)
@@ -49,15 +53,15 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, segment string,
 	}
 	notFound := func() { c.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "Trace not found") }
 	// The canonical form first (as SDKs write UUIDs), then the form as given.
-	f, ok := c.h.store.FindByCallID(callID)
+	f, ok := c.h.store.FindByCallID(tenant, callID)
 	if !ok && segment != callID {
-		f, ok = c.h.store.FindByCallID(segment)
+		f, ok = c.h.store.FindByCallID(tenant, segment)
 	}
 	if ok {
 		return c.h.lookup(w, r, c, f, &callView{callID: callID}, notFound)
 	}
 	if c.h.opts.CallTraceFallback != nil {
-		st, found, err := c.h.opts.CallTraceFallback(r.Context(), callID)
+		st, found, err := c.h.opts.CallTraceFallback(r.Context(), tenant, callID)
 		switch {
 		case errors.Is(err, ErrTraceStoreTimeout):
 			c.writeError(w, http.StatusGatewayTimeout, "TEMPO_TIMEOUT_API", "Timeout fetching trace")
@@ -200,7 +204,7 @@ func (*callView) span(b []byte, t *traceview.Trace, i int) []byte {
 	return append(b, `,"children":[`...)
 }
 
-// CallTraceFallback looks a call id up in a long-term trace store when the
+// CallTraceFallback looks a tenant's call id up in a long-term trace store when the
 // index does not hold it. An error wrapping ErrTraceStoreTimeout answers 504;
 // any other error answers 503.
-type CallTraceFallback func(ctx context.Context, callID string) (store.Trace, bool, error)
+type CallTraceFallback func(ctx context.Context, tenant, callID string) (store.Trace, bool, error)

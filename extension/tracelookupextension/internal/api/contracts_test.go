@@ -145,7 +145,7 @@ func TestContract000LongTermStoreErrors(t *testing.T) {
 		{errors.New("connection refused"), http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable"},
 	} {
 		opts := defaultOptions()
-		opts.CallTraceFallback = func(context.Context, string) (store.Trace, bool, error) { return store.Trace{}, false, tt.err }
+		opts.CallTraceFallback = func(context.Context, string, string) (store.Trace, bool, error) { return store.Trace{}, false, tt.err }
 		h := fixtureHandler(t, opts)
 		r := get(t, h, http.MethodGet, "/v1/trace/call/9b2c1d4e-0000-4000-8000-000000000000")
 		require.Equal(t, tt.status, r.code)
@@ -263,7 +263,7 @@ func TestContract003Truncation(t *testing.T) {
 func TestContract003TruncatedInIndex(t *testing.T) {
 	st := store.New(store.Config{MaxBytes: 1 << 20, MaxSpansPerTrace: 1})
 	first, _ := fixtureBatches()
-	st.Ingest(first)
+	st.Ingest("", first)
 	h := NewHandler(st, defaultOptions())
 	attrs := get(t, h, http.MethodGet, "/api/v2/trace/"+fixtureHex).json(t)["data"].(map[string]any)["attributes"].(map[string]any)
 	assert.Equal(t, true, attrs["is_truncated"])
@@ -351,7 +351,7 @@ func TestContract003OperationResourceAndType(t *testing.T) {
 	} {
 		t.Run(tt.name+" "+tt.resource, func(t *testing.T) {
 			st := store.New(store.Config{MaxBytes: 1 << 20})
-			st.Ingest(spanWith(tt.kind, "op", tt.attrs))
+			st.Ingest("", spanWith(tt.kind, "op", tt.attrs))
 			h := NewHandler(st, defaultOptions())
 			r := get(t, h, http.MethodGet, "/api/v2/trace/09090000000000000000000000000000")
 			require.Equal(t, http.StatusOK, r.code)

@@ -92,9 +92,9 @@ func fixtureHandler(t testing.TB, opts Options) *Handler {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	st := store.New(store.Config{MaxBytes: 64 << 20, MaxSpansPerTrace: 100, CallIDAttribute: "call.id", Now: func() time.Time { return now }})
 	first, late := fixtureBatches()
-	st.Ingest(first)
+	st.Ingest("", first)
 	now = now.Add(time.Second)
-	st.Ingest(late)
+	st.Ingest("", late)
 	return NewHandler(st, opts)
 }
 

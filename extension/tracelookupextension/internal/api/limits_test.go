@@ -74,7 +74,7 @@ func chainStore(t testing.TB, n int) (*store.Store, string) {
 	t.Helper()
 	id := pcommon.TraceID{0xc, 0xa, 0xf, 0xe}
 	st := store.New(store.Config{MaxBytes: 256 << 20, CallIDAttribute: "call.id"})
-	st.Ingest(hostile.Chain(id, n, callID))
+	st.Ingest("", hostile.Chain(id, n, callID))
 	return st, hex.EncodeToString(id[:])
 }
 
@@ -147,7 +147,7 @@ func TestDeepChainParsesBack(t *testing.T) {
 		v = v.SetEmptySlice().AppendEmpty()
 	}
 	v.SetStr("leaf")
-	st.Ingest(deep)
+	st.Ingest("", deep)
 	for _, path := range []string{"/api/v1/traces/" + hex.EncodeToString(deepID[:]), "/v1/trace/call/" + deepCall} {
 		r = get(t, h, http.MethodGet, path)
 		require.Equal(t, http.StatusOK, r.code)
@@ -167,8 +167,8 @@ func TestResponsesBoundedOnEveryContract(t *testing.T) {
 	st, hexID := chainStore(t, 1)
 	_ = hexID
 	first, late := fixtureBatches()
-	st.Ingest(first)
-	st.Ingest(late)
+	st.Ingest("", first)
+	st.Ingest("", late)
 	for _, path := range []string{"/api/v1/traces/" + fixtureHex, "/api/v1/traces/" + fixtureHex + "?flat=true", "/v1/trace/call/" + callID, "/api/v2/trace/" + fixtureHex} {
 		full := get(t, NewHandler(st, defaultOptions()), http.MethodGet, path)
 		require.Equal(t, http.StatusOK, full.code)
@@ -205,7 +205,7 @@ func TestResponsesBoundedOnEveryContract(t *testing.T) {
 func TestLargeResponseStreamed(t *testing.T) {
 	st := store.New(store.Config{MaxBytes: 256 << 20})
 	for part := range 20 {
-		st.Ingest(spangen.Batch(0, 1, part*500, 500))
+		st.Ingest("", spangen.Batch(0, 1, part*500, 500))
 	}
 	h := NewHandler(st, Options{MaxResponseSpans: 100_000, MaxResponseBytes: 64 << 20})
 	id := spangen.TraceID(0)
@@ -240,10 +240,10 @@ func TestUnreadableSpansFlagged(t *testing.T) {
 func TestConcurrentLookupsAdmitted(t *testing.T) {
 	st := store.New(store.Config{MaxBytes: 256 << 20})
 	for part := range 20 {
-		st.Ingest(spangen.Batch(0, 1, part*500, 500))
+		st.Ingest("", spangen.Batch(0, 1, part*500, 500))
 	}
 	id := spangen.TraceID(0)
-	f, ok := st.Find(id)
+	f, ok := st.Find("", id)
 	require.True(t, ok)
 	opts := defaultOptions()
 	opts.MaxResponseSpans = 100_000
@@ -326,10 +326,10 @@ func TestLookupCostCoversAllocations(t *testing.T) {
 		s.SetSpanID(pcommon.SpanID{byte(i + 1)})
 	}
 	st := store.New(store.Config{MaxBytes: 256 << 20})
-	st.Ingest(heavy)
-	st.Ingest(escaped)
+	st.Ingest("", heavy)
+	st.Ingest("", escaped)
 	for part := range 20 {
-		st.Ingest(spangen.Batch(0, 1, part*500, 500))
+		st.Ingest("", spangen.Batch(0, 1, part*500, 500))
 	}
 	h := NewHandler(st, Options{MaxResponseSpans: 100_000, MaxResponseBytes: 64 << 20})
 	// The first lookup finds every pool empty, as lookups past the pools'
@@ -340,7 +340,7 @@ func TestLookupCostCoversAllocations(t *testing.T) {
 	}{{"10,000 spans", spangen.TraceID(0)}, {"attribute-heavy", pcommon.TraceID{7}}, {"resource-heavy", pcommon.TraceID{8}}} {
 		name, id := c.name, c.id
 		for _, path := range []string{"/api/v1/traces/", "/api/v1/traces/%s?flat=true", "/api/v2/trace/"} {
-			f, ok := st.Find(id)
+			f, ok := st.Find("", id)
 			require.True(t, ok)
 			target := path + hex.EncodeToString(id[:])
 			if strings.Contains(path, "%s") {

@@ -40,10 +40,14 @@ func (native) writeBusy(w http.ResponseWriter) {
 	writeStatusError(w, http.StatusServiceUnavailable, "SERVICE_BUSY", busyMessage)
 }
 
+func (native) writeRateLimited(w http.ResponseWriter) {
+	writeStatusError(w, http.StatusTooManyRequests, "RATE_LIMITED", rateLimitedMessage)
+}
+
 // busyMessage explains a lookup the memory budget could not admit.
 const busyMessage = "the collector is using all the memory it allows lookups; retry after the time in Retry-After"
 
-func (n native) serve(w http.ResponseWriter, r *http.Request, segment string, query url.Values) Outcome {
+func (n native) serve(w http.ResponseWriter, r *http.Request, tenant, segment string, query url.Values) Outcome {
 	cands, err := traceid.Parse(segment)
 	if err != nil {
 		n.writeError(w, http.StatusBadRequest, "INVALID_TRACE_ID", err.Error())
@@ -62,12 +66,12 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, segment string, qu
 		return OutcomeBadRequest
 	}
 	notFound := func() { n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+echo(segment)+" not found") }
-	f, ok := n.h.findTrace(cands)
+	f, ok := n.h.findTrace(tenant, cands)
 	if !ok {
 		notFound()
 		return OutcomeNotFound
 	}
-	return n.h.lookup(w, r, n, f, &nativeView{nativeSpanWriter{org: n.h.opts.OrganizationID, include: include, tree: !flat}}, notFound)
+	return n.h.lookup(w, r, n, f, &nativeView{nativeSpanWriter{org: tenant, include: include, tree: !flat}}, notFound)
 }
 
 var kindNames = [...]string{"UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"}

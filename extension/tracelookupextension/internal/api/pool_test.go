@@ -20,9 +20,9 @@ import (
 func TestReusedMemoryNeverLeaksBetweenRequests(t *testing.T) {
 	st := store.New(store.Config{MaxBytes: 1 << 30, CallIDAttribute: "call.id"})
 	for part := 0; part < 4; part++ {
-		st.Ingest(spangen.Batch(0, 20, part*10, 10))
+		st.Ingest("", spangen.Batch(0, 20, part*10, 10))
 	}
-	st.Ingest(spangen.Batch(0, 20, 40, 3)) // a later batch of the same traces
+	st.Ingest("", spangen.Batch(0, 20, 40, 3)) // a later batch of the same traces
 	h := NewHandler(st, defaultOptions())
 
 	var paths []string

@@ -37,6 +37,8 @@ type TelemetryBuilder struct {
 	TracelookupLookupDuration     metric.Float64Histogram
 	TracelookupLookupMemory       metric.Int64ObservableGauge
 	TracelookupLookups            metric.Int64Counter
+	TracelookupTenantBytes        metric.Int64ObservableGauge
+	TracelookupTenantTraces       metric.Int64ObservableGauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -155,6 +157,36 @@ func (builder *TelemetryBuilder) RegisterTracelookupLookupMemoryCallback(cb metr
 	return nil
 }
 
+// RegisterTracelookupTenantBytesCallback sets callback for observable TracelookupTenantBytes metric.
+func (builder *TelemetryBuilder) RegisterTracelookupTenantBytesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.TracelookupTenantBytes, obs: o})
+		return nil
+	}, builder.TracelookupTenantBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterTracelookupTenantTracesCallback sets callback for observable TracelookupTenantTraces metric.
+func (builder *TelemetryBuilder) RegisterTracelookupTenantTracesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.TracelookupTenantTraces, obs: o})
+		return nil
+	}, builder.TracelookupTenantTraces)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 type observerInt64 struct {
 	embedded.Int64Observer
 	inst metric.Int64Observable
@@ -203,7 +235,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.TracelookupIndexSpansDropped, err = builder.meter.Int64ObservableCounter(
 		"otelcol_tracelookup_index_spans_dropped",
-		metric.WithDescription("Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), the trace already held the same span (same span id, parent and kind - a client retried), or their trace id was all zeros. [Development]"),
+		metric.WithDescription("Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), the trace already held the same span (same span id, parent and kind - a client retried), their trace id was all zeros, their tenant id was not valid, or tenancy::max_tenants other tenants held traces. The pipeline still passes every span on. [Development]"),
 		metric.WithUnit("{span}"),
 	)
 	errs = errors.Join(errs, err)
@@ -215,7 +247,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.TracelookupIndexTracesEvicted, err = builder.meter.Int64ObservableCounter(
 		"otelcol_tracelookup_index_traces_evicted",
-		metric.WithDescription("Traces removed from the index, by reason. [Development]"),
+		metric.WithDescription("Traces removed from the index, by reason - memory, count and retention are the index's bounds, tenant_share a tenant past its share of them. [Development]"),
 		metric.WithUnit("{trace}"),
 	)
 	errs = errors.Join(errs, err)
@@ -234,8 +266,20 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.TracelookupLookups, err = builder.meter.Int64Counter(
 		"otelcol_tracelookup_lookups",
-		metric.WithDescription("Trace lookups served by the API, by outcome. [Development]"),
+		metric.WithDescription("Requests served by the API, by outcome (and tenant, with tenancy::telemetry_per_tenant). [Development]"),
 		metric.WithUnit("{lookup}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.TracelookupTenantBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_tracelookup_tenant_bytes",
+		metric.WithDescription("Bytes of compressed spans each tenant's traces hold in the index; reported only with tenancy::telemetry_per_tenant. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.TracelookupTenantTraces, err = builder.meter.Int64ObservableGauge(
+		"otelcol_tracelookup_tenant_traces",
+		metric.WithDescription("Traces each tenant holds in the index; reported only with tenancy::telemetry_per_tenant. [Development]"),
+		metric.WithUnit("{trace}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -68,7 +68,7 @@ func AssertEqualTracelookupIndexSpans(t *testing.T, tt *componenttest.Telemetry,
 func AssertEqualTracelookupIndexSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_index_spans_dropped",
-		Description: "Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), the trace already held the same span (same span id, parent and kind - a client retried), or their trace id was all zeros. [Development]",
+		Description: "Spans not stored, by reason - their trace had reached max_spans_per_trace (the trace is marked truncated), the trace already held the same span (same span id, parent and kind - a client retried), their trace id was all zeros, their tenant id was not valid, or tenancy::max_tenants other tenants held traces. The pipeline still passes every span on. [Development]",
 		Unit:        "{span}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -98,7 +98,7 @@ func AssertEqualTracelookupIndexTraces(t *testing.T, tt *componenttest.Telemetry
 func AssertEqualTracelookupIndexTracesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_index_traces_evicted",
-		Description: "Traces removed from the index, by reason. [Development]",
+		Description: "Traces removed from the index, by reason - memory, count and retention are the index's bounds, tenant_share a tenant past its share of them. [Development]",
 		Unit:        "{trace}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -143,7 +143,7 @@ func AssertEqualTracelookupLookupMemory(t *testing.T, tt *componenttest.Telemetr
 func AssertEqualTracelookupLookups(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_lookups",
-		Description: "Trace lookups served by the API, by outcome. [Development]",
+		Description: "Requests served by the API, by outcome (and tenant, with tenancy::telemetry_per_tenant). [Development]",
 		Unit:        "{lookup}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -152,6 +152,34 @@ func AssertEqualTracelookupLookups(t *testing.T, tt *componenttest.Telemetry, dp
 		},
 	}
 	got, err := tt.GetMetric("otelcol_tracelookup_lookups")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualTracelookupTenantBytes(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_tracelookup_tenant_bytes",
+		Description: "Bytes of compressed spans each tenant's traces hold in the index; reported only with tenancy::telemetry_per_tenant. [Development]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_tracelookup_tenant_bytes")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualTracelookupTenantTraces(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_tracelookup_tenant_traces",
+		Description: "Traces each tenant holds in the index; reported only with tenancy::telemetry_per_tenant. [Development]",
+		Unit:        "{trace}",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_tracelookup_tenant_traces")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -48,14 +48,14 @@ func benchIngest(b *testing.B, parallel bool) {
 			for range runtime.GOMAXPROCS(0) {
 				wg.Go(func() {
 					for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
-						s.Ingest(in[i])
+						s.Ingest("", in[i])
 					}
 				})
 			}
 			wg.Wait()
 		} else {
 			for i := 0; i < n; i++ {
-				s.Ingest(in[i])
+				s.Ingest("", in[i])
 			}
 		}
 		done += n
@@ -76,7 +76,7 @@ func fill100(b *testing.B) *Store {
 	s := New(Config{MaxBytes: 4 << 30, MaxSpansPerTrace: 10000, CallIDAttribute: "call.id"})
 	for part := 0; part < 10; part++ {
 		for t := uint64(0); t < 10000; t += 10 {
-			s.Ingest(spangen.Batch(t, 10, part*10, 10))
+			s.Ingest("", spangen.Batch(t, 10, part*10, 10))
 		}
 	}
 	return s
@@ -92,7 +92,7 @@ func fill10(b *testing.B) (*Store, int) {
 	for t := uint64(0); t < 100000; t += 10 {
 		td := spangen.Batch(t, 10, 0, 10)
 		protoBytes += m.TracesSize(td)
-		s.Ingest(td)
+		s.Ingest("", td)
 	}
 	return s, protoBytes
 }
@@ -180,7 +180,7 @@ func BenchmarkRSSBound(b *testing.B) {
 		for t := uint64(0); sent < 10*budget; t += 10 {
 			td := spangen.Batch(t, 10, 0, 10)
 			sent += m.TracesSize(td)
-			s.Ingest(td)
+			s.Ingest("", td)
 			if t%10000 == 0 {
 				peak = max(peak, rss()-before)
 			}
@@ -199,7 +199,7 @@ func BenchmarkGet100(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		tr, ok := s.Get(spangen.TraceID(uint64(i % 10000)))
+		tr, ok := s.Get("", spangen.TraceID(uint64(i%10000)))
 		if !ok {
 			b.Fatal("missing trace")
 		}

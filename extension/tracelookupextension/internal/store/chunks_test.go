@@ -33,9 +33,9 @@ func TestIncompressibleTraceIsWrittenOnce(t *testing.T) {
 	for i := uint64(1); i <= batches; i++ {
 		noise := make([]byte, 256)
 		_, _ = rand.Read(noise)
-		s.Ingest(makeTraces("svc", spanSpec{trace: id, span: i, attrs: map[string]string{"noise": string(noise)}}))
+		s.Ingest("", makeTraces("svc", spanSpec{trace: id, span: i, attrs: map[string]string{"noise": string(noise)}}))
 	}
-	tr, ok := s.Get(id)
+	tr, ok := s.Get("", id)
 	require.True(t, ok)
 	spans, err := tr.Spans()
 	require.NoError(t, err)
@@ -51,7 +51,7 @@ func TestChunksBoundTheMemory(t *testing.T) {
 	const budget = 2 << 20
 	s, _ := newTestStore(Config{MaxBytes: budget})
 	for i := uint64(0); i < 1000; i++ {
-		s.Ingest(spangen.Batch(i*10, 10, 0, 10)) // about 27 MiB of OTLP
+		s.Ingest("", spangen.Batch(i*10, 10, 0, 10)) // about 27 MiB of OTLP
 	}
 	st := s.Stats()
 	assert.Positive(t, st.EvictedBy(ReasonMemory))
@@ -63,7 +63,7 @@ func TestChunksBoundTheMemory(t *testing.T) {
 	// Every trace still held reads back whole.
 	held := 0
 	for i := uint64(0); i < 10000; i++ {
-		if tr, ok := s.Get(spangen.TraceID(i)); ok {
+		if tr, ok := s.Get("", spangen.TraceID(i)); ok {
 			spans, err := tr.Spans()
 			require.NoError(t, err)
 			require.Len(t, spans, 10)
@@ -77,25 +77,25 @@ func TestChunksBoundTheMemory(t *testing.T) {
 func TestEvictingAChunkEvictsItsTracesWhole(t *testing.T) {
 	s, _ := newTestStore(Config{MaxBytes: 1 << 20}) // 16 KiB chunks
 	early := traceID(9, 1)
-	s.Ingest(makeTraces("svc", spanSpec{trace: early, span: 1}))
+	s.Ingest("", makeTraces("svc", spanSpec{trace: early, span: 1}))
 	// Fill a few chunks, then a late span of the early trace lands in a new one.
 	for i := uint64(0); i < 200; i++ {
-		s.Ingest(spangen.Batch(i*10, 10, 0, 10))
+		s.Ingest("", spangen.Batch(i*10, 10, 0, 10))
 		if i == 100 {
-			s.Ingest(makeTraces("svc", spanSpec{trace: early, span: 2, parent: 1}))
+			s.Ingest("", makeTraces("svc", spanSpec{trace: early, span: 2, parent: 1}))
 		}
 	}
-	if _, ok := s.Get(early); ok {
+	if _, ok := s.Get("", early); ok {
 		t.Skip("the budget held every trace; nothing to check")
 	}
 	// Gone whole, with its late block: no part of it answers.
-	_, ok := s.GetByLow64(low64(early))
+	_, ok := s.GetByLow64("", low64(early))
 	assert.False(t, ok)
 }
 
 func TestCloseUnmapsAndStopsStoring(t *testing.T) {
 	s, _ := newTestStore(Config{CallIDAttribute: "call.id"})
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(1, 1), span: 1, attrs: map[string]string{"call.id": "c"}}))
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(1, 1), span: 1, attrs: map[string]string{"call.id": "c"}}))
 	require.Positive(t, s.Stats().MappedBytes)
 	s.Close()
 	st := s.Stats()
@@ -103,8 +103,8 @@ func TestCloseUnmapsAndStopsStoring(t *testing.T) {
 	assert.Zero(t, st.MappedBytes)
 	assert.Zero(t, s.calls.size())
 	assert.Zero(t, s.resources.count())
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(1, 2), span: 1}))
-	_, ok := s.Get(traceID(1, 2))
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(1, 2), span: 1}))
+	_, ok := s.Get("", traceID(1, 2))
 	assert.False(t, ok)
 	s.Close() // twice is fine
 }
@@ -119,13 +119,13 @@ func TestIndexesAreEmptyOnceEverythingIsEvicted(t *testing.T) {
 		wg.Go(func() {
 			for i := uint64(1); i <= 400; i++ {
 				id := traceID(w%2, i) // two writers share every id: traces are evicted and created again
-				s.Ingest(makeTraces("svc-"+fmt.Sprint(w),
+				s.Ingest("", makeTraces("svc-"+fmt.Sprint(w),
 					spanSpec{trace: id, span: w*1000 + i, attrs: map[string]string{"call.id": fmt.Sprint("c", i%7)}}))
 			}
 		})
 		wg.Go(func() {
 			for i := uint64(1); i <= 400; i++ {
-				if tr, ok := s.GetByCallID(fmt.Sprint("c", i%7)); ok {
+				if tr, ok := s.GetByCallID("", fmt.Sprint("c", i%7)); ok {
 					spans, err := tr.Spans()
 					require.NoError(t, err)
 					carries := false
@@ -158,7 +158,7 @@ func TestPanicInIngestReleasesResources(t *testing.T) {
 	ingestHook = func() { panic("injected") }
 	func() {
 		defer func() { assert.Equal(t, "injected", recover()) }()
-		s.Ingest(spangen.Batch(0, 10, 0, 10))
+		s.Ingest("", spangen.Batch(0, 10, 0, 10))
 	}()
 	ingestHook = nil
 	clock.Add(2 * time.Minute)
@@ -174,7 +174,7 @@ func TestConcurrentIngestLookupAndChunkReuse(t *testing.T) {
 	for w := uint64(0); w < 2; w++ {
 		writers.Go(func() {
 			for i := uint64(0); i < 500; i++ {
-				s.Ingest(spangen.Batch(w*100000+i*10, 10, 0, 10))
+				s.Ingest("", spangen.Batch(w*100000+i*10, 10, 0, 10))
 			}
 		})
 	}
@@ -186,7 +186,7 @@ func TestConcurrentIngestLookupAndChunkReuse(t *testing.T) {
 			default:
 			}
 			for _, base := range []uint64{0, 100000} {
-				if tr, ok := s.Get(spangen.TraceID(base + i%5000)); ok {
+				if tr, ok := s.Get("", spangen.TraceID(base+i%5000)); ok {
 					spans, err := tr.Spans()
 					assert.NoError(t, err)
 					assert.Len(t, spans, tr.SpanCount)
@@ -207,9 +207,9 @@ func TestTraceWithManyResources(t *testing.T) {
 	s, clock := newTestStore(Config{Retention: time.Minute})
 	id := traceID(6, 6)
 	for i := uint64(1); i <= 300; i++ {
-		s.Ingest(makeTraces(fmt.Sprint("pod-", i), spanSpec{trace: id, span: i}))
+		s.Ingest("", makeTraces(fmt.Sprint("pod-", i), spanSpec{trace: id, span: i}))
 	}
-	tr, ok := s.Get(id)
+	tr, ok := s.Get("", id)
 	require.True(t, ok)
 	spans, err := tr.Spans()
 	require.NoError(t, err)
@@ -227,7 +227,7 @@ func TestTraceWithManyResources(t *testing.T) {
 func TestQueueStaysBoundedUnderMemoryEviction(t *testing.T) {
 	s, _ := newTestStore(Config{MaxBytes: 4 << 20, MaxTraces: 10_000_000})
 	for i := uint64(1); i <= 100_000; i++ {
-		s.Ingest(makeTraces("svc", spanSpec{trace: traceID(7, i), span: 1}))
+		s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(7, i), span: 1}))
 	}
 	st := s.Stats()
 	assert.Positive(t, st.EvictedBy(ReasonMemory))
@@ -245,7 +245,7 @@ func TestQueueStaysBoundedUnderMemoryEviction(t *testing.T) {
 func TestCloseDuringEviction(t *testing.T) {
 	s, _ := newTestStore(Config{MaxBytes: 2 << 20})
 	for i := uint64(0); i < 200; i++ {
-		s.Ingest(spangen.Batch(i*10, 10, 0, 10))
+		s.Ingest("", spangen.Batch(i*10, 10, 0, 10))
 	}
 	c := s.log.popOldest()
 	require.NotNil(t, c)
@@ -261,7 +261,7 @@ func TestCloseDuringEviction(t *testing.T) {
 func TestDeadChunksAreReclaimed(t *testing.T) {
 	s, clock := newTestStore(Config{MaxBytes: 8 << 20, Retention: time.Minute})
 	for i := uint64(0); i < 500; i++ {
-		s.Ingest(spangen.Batch(i*10, 10, 0, 10))
+		s.Ingest("", spangen.Batch(i*10, 10, 0, 10))
 	}
 	require.Greater(t, s.log.chunksInUse(), 4)
 	clock.Add(2 * time.Minute)
@@ -280,9 +280,9 @@ func TestCountEvictionFollowsArrivalWithinARequest(t *testing.T) {
 	for i := uint64(1); i <= 10; i++ {
 		specs = append(specs, spanSpec{trace: traceID(8, i*7919), span: i})
 	}
-	s.Ingest(makeTraces("svc", specs...))
+	s.Ingest("", makeTraces("svc", specs...))
 	for i, sp := range specs {
-		_, ok := s.Get(sp.trace)
+		_, ok := s.Get("", sp.trace)
 		assert.Equal(t, i >= 5, ok, "trace %d", i)
 	}
 }
@@ -290,10 +290,10 @@ func TestCountEvictionFollowsArrivalWithinARequest(t *testing.T) {
 func TestResourcesAreSharedAndLeaveWithTheirChunks(t *testing.T) {
 	s, clock := newTestStore(Config{MaxTraces: 30, Retention: time.Minute})
 	// 20 traces over five services: five distinct resources, whatever the trace count.
-	s.Ingest(spangen.Batch(0, 20, 0, 10))
+	s.Ingest("", spangen.Batch(0, 20, 0, 10))
 	assert.Equal(t, 5, s.resources.count())
 	for i := uint64(0); i < 20; i++ {
-		tr, ok := s.Get(spangen.TraceID(i))
+		tr, ok := s.Get("", spangen.TraceID(i))
 		require.True(t, ok)
 		spans, err := tr.Spans()
 		require.NoError(t, err)
@@ -308,7 +308,7 @@ func TestResourcesAreSharedAndLeaveWithTheirChunks(t *testing.T) {
 	// Once the traces are gone, their chunks and the resources go with them.
 	clock.Add(2 * time.Minute)
 	s.Maintain()
-	s.Ingest(makeTraces("only-service", spanSpec{trace: traceID(99, 1), span: 1}))
+	s.Ingest("", makeTraces("only-service", spanSpec{trace: traceID(99, 1), span: 1}))
 	assert.Equal(t, 1, s.resources.count(), "only the new trace's resource is left")
 }
 
@@ -317,12 +317,12 @@ func TestResourcesAreSharedAndLeaveWithTheirChunks(t *testing.T) {
 // service's resource, and the older entry leaked.
 func TestResourceIDsSkipLiveOnesWhenTheyWrap(t *testing.T) {
 	s, clock := newTestStore(Config{Retention: time.Minute})
-	s.Ingest(makeTraces("A", spanSpec{trace: traceID(10, 1), span: 1}))
+	s.Ingest("", makeTraces("A", spanSpec{trace: traceID(10, 1), span: 1}))
 	s.resources.next = math.MaxUint32
-	s.Ingest(makeTraces("B", spanSpec{trace: traceID(10, 2), span: 1}))
-	s.Ingest(makeTraces("C", spanSpec{trace: traceID(10, 3), span: 1}))
+	s.Ingest("", makeTraces("B", spanSpec{trace: traceID(10, 2), span: 1}))
+	s.Ingest("", makeTraces("C", spanSpec{trace: traceID(10, 3), span: 1}))
 	for i, want := range []string{"A", "B", "C"} {
-		tr, ok := s.Get(traceID(10, uint64(i+1)))
+		tr, ok := s.Get("", traceID(10, uint64(i+1)))
 		require.True(t, ok)
 		spans, err := tr.Spans()
 		require.NoError(t, err)

@@ -33,7 +33,9 @@ type traceEntry struct {
 	next      entryRef            // the next entry with the same low 64 bits of trace id
 	spanCount int32
 	ext       [inlineExtents]extent
-	nExt      uint32
+	nExt      uint16
+	// tenant is the trace's slot in the tenant table.
+	tenant uint16
 	// rawBytes is the size of the trace's records unsealed (saturating):
 	// what a lookup will decode, known before it copies anything.
 	rawBytes uint32

@@ -16,7 +16,7 @@ import (
 func TestEntriesAreReusedAndEmptySlabsUnmapped(t *testing.T) {
 	s, clock := newTestStore(Config{MaxBytes: 8 << 20, Retention: time.Minute})
 	for i := uint64(1); i <= 3000; i++ {
-		s.Ingest(makeTraces("svc", spanSpec{trace: traceID(1, i), span: 1}))
+		s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(1, i), span: 1}))
 	}
 	grown := s.slabBytes.Load()
 	require.Positive(t, grown)
@@ -28,7 +28,7 @@ func TestEntriesAreReusedAndEmptySlabsUnmapped(t *testing.T) {
 		assert.Empty(t, s.shards[i].entries.mem)
 	}
 	for i := uint64(1); i <= 3000; i++ {
-		s.Ingest(makeTraces("svc", spanSpec{trace: traceID(2, i), span: 1}))
+		s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(2, i), span: 1}))
 	}
 	assert.LessOrEqual(t, s.slabBytes.Load(), grown, "the same count of traces takes no more slabs")
 }
@@ -39,11 +39,11 @@ func TestEntryOverflow(t *testing.T) {
 	s, clock := newTestStore(Config{CallIDAttribute: "call.id", Retention: time.Minute})
 	id := traceID(4, 4)
 	for i := uint64(1); i <= 12; i++ {
-		s.Ingest(spangenBatchOf(t, id, i))
+		s.Ingest("", spangenBatchOf(t, id, i))
 		// Another trace between the pieces, so that they do not merge into one extent.
-		s.Ingest(makeTraces("other", spanSpec{trace: traceID(5, i), span: 1}))
+		s.Ingest("", makeTraces("other", spanSpec{trace: traceID(5, i), span: 1}))
 	}
-	tr, ok := s.Get(id)
+	tr, ok := s.Get("", id)
 	require.True(t, ok)
 	spans, err := tr.Spans()
 	require.NoError(t, err)
@@ -54,12 +54,12 @@ func TestEntryOverflow(t *testing.T) {
 	}
 	assert.Len(t, services, 12, "every piece's resource is resolved")
 	for i := uint64(1); i <= 12; i++ {
-		got, ok := s.GetByCallID(fmt.Sprint("call-", i))
+		got, ok := s.GetByCallID("", fmt.Sprint("call-", i))
 		require.True(t, ok)
 		assert.Equal(t, id, got.ID)
 	}
 	sh := s.shardOf(low64(id))
-	ref, e := sh.find(id)
+	ref, e := sh.find(id, 0)
 	require.NotNil(t, e)
 	assert.Greater(t, int(e.nExt), inlineExtents)
 	assert.NotNil(t, sh.entries.more[ref])

@@ -208,6 +208,12 @@ func (s *Store) dropEntry(sh *shard, ref entryRef, e *traceEntry) {
 	}
 	s.traces.Add(-1)
 	s.spans.Add(-int64(e.spanCount))
+	var exts [inlineExtents]extent
+	tn := s.tenants.at(e.tenant)
+	tn.traces.Add(-1)
+	tn.spans.Add(-int64(e.spanCount))
+	tn.bytes.Add(-int64(totalBytes(sh.entries.extents(exts[:0], ref, e))))
+	s.tenants.release(e.tenant)
 	freed, unmapped := sh.entries.release(ref)
 	s.bytes.Add(-heap - freed)
 	s.slabBytes.Add(-unmapped)
@@ -242,12 +248,7 @@ func (s *Store) reclaimDeadChunksLocked() {
 // anyStored says whether any of refs is still stored.
 func (s *Store) anyStored(refs []traceRef) bool {
 	for _, tr := range refs {
-		sh := s.shardOf(tr.low)
-		sh.mu.RLock()
-		_, e := sh.findRef(tr)
-		live := e != nil
-		sh.mu.RUnlock()
-		if live {
+		if s.stored(tr) {
 			return true
 		}
 	}

@@ -14,6 +14,12 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 )
 
+// traceKey names a trace within a batch: its id and its tenant's slot.
+type traceKey struct {
+	id     [16]byte
+	tenant uint16
+}
+
 // spanRef is one span of a batch, with the resource group it came in.
 type spanRef struct {
 	trace int32 // index into the batch's traces
@@ -23,8 +29,9 @@ type spanRef struct {
 
 // batch is one Ingest call's work, grouped by trace, and its scratch memory.
 type batch struct {
-	ids      [][16]byte
-	byID     map[[16]byte]int32
+	ids      []traceKey
+	byID     map[traceKey]int32
+	slots    map[string]uint16 // the tenant slots the batch holds a reference to
 	refs     []spanRef
 	groups   []*resource // each group's resource; the batch holds a reference
 	resCall  []string    // the call id on each group's resource, if any
@@ -48,7 +55,9 @@ type batch struct {
 const maxBatchScratch = 1 << 20
 
 var batchPool = pool.New(8, maxBatchScratch,
-	func() *batch { return &batch{byID: make(map[[16]byte]int32), fresh: make(map[uint64]struct{})} },
+	func() *batch {
+		return &batch{byID: make(map[traceKey]int32), slots: make(map[string]uint16), fresh: make(map[uint64]struct{})}
+	},
 	func(b *batch) int {
 		return cap(b.body) + cap(b.records) + cap(b.scratch) + cap(b.entry) + cap(b.stored) +
 			8*(cap(b.known)+cap(b.keys)+cap(b.newCalls)) + 12*cap(b.exts) + 8*cap(b.blockRes) + 64*cap(b.refs)
@@ -57,6 +66,7 @@ var batchPool = pool.New(8, maxBatchScratch,
 func (b *batch) reset() {
 	b.ids = b.ids[:0]
 	clear(b.byID)
+	clear(b.slots)
 	clear(b.refs) // drop the spans: the request's memory must not stay alive through the pool
 	b.refs = b.refs[:0]
 	clear(b.groups)
@@ -67,12 +77,25 @@ func (b *batch) reset() {
 	b.resItems = b.resItems[:0]
 }
 
-// Ingest stores every span of td. It copies what it keeps and never changes td.
-// When a bound is reached it evicts whole traces; it never fails. It returns
-// how many spans it dropped for an all-zero trace id.
-func (s *Store) Ingest(td ptrace.Traces) (invalidIDSpans int) {
+// Rejected counts the spans of one Ingest call that were not stored, by reason.
+type Rejected struct {
+	// InvalidID spans have an all-zero trace id, which no lookup could name.
+	InvalidID int
+	// InvalidTenant spans name a tenant id that is not valid (see ValidTenant).
+	InvalidTenant int
+	// TenantLimit spans belong to a new tenant while MaxTenants others hold traces.
+	TenantLimit int
+}
+
+// Ingest stores every span of td under its tenant: tenant when it is not
+// "" (the request's tenant), else the value of the configured tenant
+// attribute on the span's resource, else the default tenant. It copies
+// what it keeps and never changes td. When a bound is reached it evicts
+// whole traces; it never fails. It returns the spans it did not store
+// for want of a trace id or a tenant.
+func (s *Store) Ingest(tenant string, td ptrace.Traces) (rejected Rejected) {
 	if s.closed.Load() {
-		return 0
+		return Rejected{}
 	}
 	now := s.now().UnixNano()
 	b := batchPool.Get()
@@ -82,12 +105,17 @@ func (s *Store) Ingest(td ptrace.Traces) (invalidIDSpans int) {
 		for _, g := range b.groups {
 			s.resources.release(g)
 		}
+		for _, id := range b.slots {
+			s.tenants.release(id)
+		}
 		c := b.enc.Cuts
 		s.cuts.values.Add(c.Values)
 		s.cuts.attributes.Add(c.Attributes)
 		s.cuts.events.Add(c.Events)
 		s.cuts.links.Add(c.Links)
-		s.invalidIDs.Add(int64(invalidIDSpans))
+		s.invalidIDs.Add(int64(rejected.InvalidID))
+		s.badTenant.Add(int64(rejected.InvalidTenant))
+		s.tenantFull.Add(int64(rejected.TenantLimit))
 		b.reset()
 		batchPool.Put(b)
 	}()
@@ -95,6 +123,10 @@ func (s *Store) Ingest(td ptrace.Traces) (invalidIDSpans int) {
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
+		slot, ok := s.tenantSlot(b, tenant, rs, &rejected)
+		if !ok {
+			continue
+		}
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -115,14 +147,15 @@ func (s *Store) Ingest(td ptrace.Traces) (invalidIDSpans int) {
 				sp := spans.At(k)
 				id := [16]byte(sp.TraceID())
 				if id == ([16]byte{}) {
-					invalidIDSpans++ // not a valid trace id: nothing could look it up
+					rejected.InvalidID++ // not a valid trace id: nothing could look it up
 					continue
 				}
-				t, ok := b.byID[id]
+				key := traceKey{id: id, tenant: slot}
+				t, ok := b.byID[key]
 				if !ok {
 					t = int32(len(b.ids))
-					b.ids = append(b.ids, id)
-					b.byID[id] = t
+					b.ids = append(b.ids, key)
+					b.byID[key] = t
 				}
 				b.refs = append(b.refs, spanRef{trace: t, group: group, span: sp})
 			}
@@ -135,16 +168,55 @@ func (s *Store) Ingest(td ptrace.Traces) (invalidIDSpans int) {
 		for end < len(b.refs) && b.refs[end].trace == b.refs[start].trace {
 			end++
 		}
-		s.ingestTrace(b, b.ids[b.refs[start].trace], b.refs[start:end], now)
+		key := b.ids[b.refs[start].trace]
+		s.ingestTrace(b, key, b.refs[start:end], now)
 		if ingestHook != nil {
 			ingestHook()
 		}
 		// Evict as soon as a bound is passed, not once per request: one large
 		// request then overshoots the bound by one trace's block at most.
+		s.enforceShare(key.tenant)
 		s.enforce(now)
 		start = end
 	}
-	return invalidIDSpans
+	return rejected
+}
+
+// tenantSlot returns the slot of the tenant of rs's spans (see Ingest),
+// holding a reference for the batch; false, with the spans counted in
+// rejected, when they cannot be stored under a tenant.
+func (s *Store) tenantSlot(b *batch, requestTenant string, rs ptrace.ResourceSpans, rejected *Rejected) (uint16, bool) {
+	var attr string
+	if requestTenant == "" && s.cfg.TenantAttribute != "" {
+		if v, ok := rs.Resource().Attributes().Get(s.cfg.TenantAttribute); ok {
+			attr = v.AsString()
+		}
+	}
+	name, valid := s.resolveTenant(requestTenant, attr)
+	if id, ok := b.slots[name]; ok {
+		return id, true
+	}
+	var id uint16
+	if valid {
+		id, valid = s.tenants.acquire(name)
+		if !valid {
+			rejected.TenantLimit += spanCount(rs)
+			return 0, false
+		}
+	} else {
+		rejected.InvalidTenant += spanCount(rs)
+		return 0, false
+	}
+	b.slots[name] = id
+	return id, true
+}
+
+func spanCount(rs ptrace.ResourceSpans) int {
+	n := 0
+	for i := 0; i < rs.ScopeSpans().Len(); i++ {
+		n += rs.ScopeSpans().At(i).Spans().Len()
+	}
+	return n
 }
 
 // ingestHook, when set by a test, runs after each trace of a batch.
@@ -164,14 +236,16 @@ func (s *Store) spanKey(sp ptrace.Span) uint64 {
 
 // ingestTrace stores the spans of one trace from one batch, as one entry
 // in the log, under one lock.
-func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
+func (s *Store) ingestTrace(b *batch, key traceKey, refs []spanRef, now int64) {
+	id := key.id
 	sh := s.shardOf(low64(id))
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if s.closed.Load() {
 		return
 	}
-	ref, e := sh.find(id)
+	ref, e := sh.find(id, key.tenant)
+	tn := s.tenants.at(key.tenant)
 	isNew := e == nil
 	var tr traceRef
 	// The keys the trace already holds, from its entries in the log.
@@ -246,14 +320,22 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 		}
 	}
 	b.records, b.keys, b.blockRes, b.newCalls = records, keys, blockRes, newCalls
+	// The keys, then the block compressed straight after them.
+	if stored > 0 {
+		b.entry, b.scratch = spancodec.Seal(appendEntryKeys(b.entry[:0], keys), records, b.scratch)
+	}
+	// An entry counts its pieces in 16 bits: a trace written in that many
+	// pieces takes no more, as if it had reached MaxSpansPerTrace.
+	if stored > 0 && !isNew && int(e.nExt)+len(b.entry)/s.log.size+2 > math.MaxUint16 {
+		s.dropped.Add(int64(stored))
+		truncated, stored = true, 0
+	}
 	if stored == 0 {
 		if truncated && !isNew {
 			e.truncated = true
 		}
 		return
 	}
-	// The keys, then the block compressed straight after them.
-	b.entry, b.scratch = spancodec.Seal(appendEntryKeys(b.entry[:0], keys), records, b.scratch)
 	s.sealedIn.Add(int64(len(records)))
 	b.exts = s.log.write(b.exts[:0], tr, b.entry, blockRes)
 	clear(b.blockRes)
@@ -264,7 +346,7 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 		ref, mapped = sh.entries.alloc()
 		s.slabBytes.Add(mapped)
 		e = sh.entries.at(ref)
-		e.id, e.seq, e.firstSeen = id, tr.seq, now
+		e.id, e.seq, e.firstSeen, e.tenant = id, tr.seq, now, key.tenant
 		sh.link(ref, e)
 		heap += mapEntryBytes
 		s.traces.Add(1)
@@ -272,7 +354,16 @@ func (s *Store) ingestTrace(b *batch, id [16]byte, refs []spanRef, now int64) {
 			sh.front() // drops the entries of traces evicted for memory, which leave from the head
 			s.queueBytes.Add(sh.queue.push(tr, now))
 		}
+		s.tenants.retain(key.tenant) // the batch holds one: the slot cannot go meanwhile
+		tn.traces.Add(1)
+		if s.cfg.TenantShare > 0 {
+			tn.mu.Lock()
+			s.tenants.bytes.Add(tn.queue.push(tr, now))
+			tn.mu.Unlock()
+		}
 	}
+	tn.bytes.Add(int64(len(b.entry)))
+	tn.spans.Add(int64(stored))
 	e.truncated = e.truncated || truncated
 	for _, x := range b.exts {
 		heap += sh.entries.addExtent(ref, e, x)

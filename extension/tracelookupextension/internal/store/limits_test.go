@@ -30,12 +30,12 @@ func TestCompressibleHugeAttributeCut(t *testing.T) {
 	huge := strings.Repeat("x", 19<<20)
 	sp.Attributes().PutStr("payload", huge)
 	for range 50 {
-		s.Ingest(td)
+		s.Ingest("", td)
 	}
 	assert.Equal(t, "x", sp.Attributes().AsRaw()["payload"].(string)[:1], "the pipeline's data is untouched")
 	assert.Len(t, sp.Attributes().AsRaw()["payload"], 19<<20)
 
-	f, ok := s.Find([16]byte{1})
+	f, ok := s.Find("", [16]byte{1})
 	require.True(t, ok)
 	assert.Less(t, f.RawBytes, 8<<10, "what a lookup decodes")
 	tr, ok := s.Fetch(f)
@@ -61,8 +61,8 @@ func TestResourceCutsMarkedOnSpans(t *testing.T) {
 	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 	sp.SetTraceID([16]byte{2})
 	sp.SetSpanID([8]byte{1})
-	s.Ingest(td)
-	tr, ok := s.Get([16]byte{2})
+	s.Ingest("", td)
+	tr, ok := s.Get("", [16]byte{2})
 	require.True(t, ok)
 	defer tr.Release()
 	spans, err := tr.Spans()
@@ -83,7 +83,7 @@ func TestAllZeroTraceIDCounted(t *testing.T) {
 	ok := spans.AppendEmpty()
 	ok.SetTraceID([16]byte{3})
 	ok.SetSpanID([8]byte{3})
-	assert.Equal(t, 2, s.Ingest(td))
+	assert.Equal(t, Rejected{InvalidID: 2}, s.Ingest("", td))
 	st := s.Stats()
 	assert.Equal(t, int64(2), st.InvalidIDSpans)
 	assert.Equal(t, int64(1), st.Spans)
@@ -120,7 +120,7 @@ func FuzzIngestLookup(f *testing.F) {
 		td := req.Traces()
 		s := New(Config{MaxBytes: 64 << 20, Limits: spancodec.Limits{MaxValueBytes: 16, MaxAttributes: 4, MaxEvents: 2, MaxLinks: 2}})
 		defer s.Close()
-		s.Ingest(td)
+		s.Ingest("", td)
 		want := map[[16]byte]map[[17]byte]bool{}
 		for _, rs := range td.ResourceSpans().All() {
 			for _, ss := range rs.ScopeSpans().All() {
@@ -142,7 +142,7 @@ func FuzzIngestLookup(f *testing.F) {
 			}
 		}
 		for id, keys := range want {
-			tr, ok := s.Get(id)
+			tr, ok := s.Get("", id)
 			if !ok {
 				t.Fatalf("trace %x not stored", id)
 			}
@@ -175,11 +175,11 @@ func TestFetchReadsWhatWasFound(t *testing.T) {
 		}
 		return td
 	}
-	s.Ingest(batch(0))
-	f, ok := s.Find([16]byte{4})
+	s.Ingest("", batch(0))
+	f, ok := s.Find("", [16]byte{4})
 	require.True(t, ok)
 	for k := 1; k < 5; k++ {
-		s.Ingest(batch(10 * k))
+		s.Ingest("", batch(10*k))
 	}
 	tr, ok := s.Fetch(f)
 	require.True(t, ok)
@@ -189,7 +189,7 @@ func TestFetchReadsWhatWasFound(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, spans, 10)
 
-	now, _ := s.Find([16]byte{4})
+	now, _ := s.Find("", [16]byte{4})
 	assert.Equal(t, 50, now.SpanCount)
 	assert.Greater(t, now.BlockBytes, f.BlockBytes)
 }

@@ -40,6 +40,7 @@ func (s *Store) snapshot(sh *shard, ref entryRef, e *traceEntry, f *Found) Trace
 	res := s.log.resourcesOf(nil, ext)
 	return Trace{
 		ID:        e.id,
+		Tenant:    s.tenants.at(e.tenant).name,
 		FirstSeen: e.firstSeen,
 		LastSeen:  e.lastSeen,
 		SpanCount: spanCount,
@@ -100,21 +101,45 @@ func (sh *shard) found(ref entryRef, e *traceEntry) Found {
 	}
 }
 
-// Find locates the trace with id.
-func (s *Store) Find(id [16]byte) (Found, bool) {
-	return s.locate(low64(id), func(sh *shard) (entryRef, *traceEntry) { return sh.find(id) })
+// Lookups name their tenant: "" is the default tenant. A tenant sees only
+// its own traces, and a tenant holding none finds nothing.
+
+// readSlot returns the slot of tenant, if it holds traces. A slot is
+// only given to another tenant once no trace holds it, and locate checks
+// the name under the shard's lock, so a slot reused in between finds nothing.
+func (s *Store) readSlot(tenant string) (string, uint16, bool) {
+	if tenant == "" {
+		tenant = s.cfg.DefaultTenant
+	}
+	id, ok := s.tenants.lookup(tenant)
+	return tenant, id, ok
 }
 
-// FindByLow64 locates the most recently updated trace whose id ends in low.
-func (s *Store) FindByLow64(low uint64) (Found, bool) {
-	return s.locate(low, func(sh *shard) (entryRef, *traceEntry) {
+// Find locates tenant's trace with id.
+func (s *Store) Find(tenant string, id [16]byte) (Found, bool) {
+	s.lookups.Add(1)
+	name, slot, ok := s.readSlot(tenant)
+	if !ok {
+		return Found{}, false
+	}
+	return s.locate(low64(id), name, func(sh *shard) (entryRef, *traceEntry) { return sh.find(id, slot) })
+}
+
+// FindByLow64 locates tenant's most recently updated trace whose id ends in low.
+func (s *Store) FindByLow64(tenant string, low uint64) (Found, bool) {
+	s.lookups.Add(1)
+	name, slot, ok := s.readSlot(tenant)
+	if !ok {
+		return Found{}, false
+	}
+	return s.locate(low, name, func(sh *shard) (entryRef, *traceEntry) {
 		var (
 			best    *traceEntry
 			bestRef entryRef
 		)
 		for ref := sh.traces[low]; ref != 0; {
 			e := sh.entries.at(ref)
-			if best == nil || e.lastSeen > best.lastSeen {
+			if e.tenant == slot && (best == nil || e.lastSeen > best.lastSeen) {
 				best, bestRef = e, ref
 			}
 			ref = e.next
@@ -123,17 +148,27 @@ func (s *Store) FindByLow64(low uint64) (Found, bool) {
 	})
 }
 
-// FindByCallID locates the most recently updated trace that carries callID
-// in the configured call-id attribute. Only the very traces the index names
-// answer: a trace evicted and received again under the same id is another
-// trace, and need not carry the call id.
-func (s *Store) FindByCallID(callID string) (Found, bool) {
+// FindByCallID locates tenant's most recently updated trace that carries
+// callID in the configured call-id attribute. Only the very traces the
+// index names answer: a trace evicted and received again under the same id
+// is another trace, and need not carry the call id.
+func (s *Store) FindByCallID(tenant, callID string) (Found, bool) {
+	s.lookups.Add(1)
+	name, slot, ok := s.readSlot(tenant)
+	if !ok {
+		return Found{}, false
+	}
 	var (
 		best  Found
 		found bool
 	)
 	for _, tr := range s.calls.get(callID) {
-		f, ok := s.locate(tr.low, func(sh *shard) (entryRef, *traceEntry) { return sh.findRef(tr) })
+		f, ok := s.locate(tr.low, name, func(sh *shard) (entryRef, *traceEntry) {
+			if ref, e := sh.findRef(tr); e != nil && e.tenant == slot {
+				return ref, e
+			}
+			return 0, nil
+		})
 		if ok && (!found || f.LastSeen > best.LastSeen) {
 			best, found = f, true
 		}
@@ -141,12 +176,13 @@ func (s *Store) FindByCallID(callID string) (Found, bool) {
 	return best, found
 }
 
-// locate describes the trace pick finds in the shard of low, under its lock.
-func (s *Store) locate(low uint64, pick func(*shard) (entryRef, *traceEntry)) (Found, bool) {
+// locate describes the trace pick finds in the shard of low, under its
+// lock, if it belongs to tenant.
+func (s *Store) locate(low uint64, tenant string, pick func(*shard) (entryRef, *traceEntry)) (Found, bool) {
 	sh := s.shardOf(low)
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
-	if ref, e := pick(sh); e != nil {
+	if ref, e := pick(sh); e != nil && s.tenants.at(e.tenant).name == tenant {
 		return sh.found(ref, e), true
 	}
 	return Found{}, false
@@ -164,20 +200,20 @@ func (s *Store) Fetch(f Found) (Trace, bool) {
 	return Trace{}, false
 }
 
-// Get returns the trace with id. Release the result when done with it.
-func (s *Store) Get(id [16]byte) (Trace, bool) {
-	return s.fetchFound(s.Find(id))
+// Get returns tenant's trace with id. Release the result when done with it.
+func (s *Store) Get(tenant string, id [16]byte) (Trace, bool) {
+	return s.fetchFound(s.Find(tenant, id))
 }
 
-// GetByLow64 returns the most recently updated trace whose id ends in low.
-func (s *Store) GetByLow64(low uint64) (Trace, bool) {
-	return s.fetchFound(s.FindByLow64(low))
+// GetByLow64 returns tenant's most recently updated trace whose id ends in low.
+func (s *Store) GetByLow64(tenant string, low uint64) (Trace, bool) {
+	return s.fetchFound(s.FindByLow64(tenant, low))
 }
 
-// GetByCallID returns the most recently updated trace that carries callID
-// (see FindByCallID).
-func (s *Store) GetByCallID(callID string) (Trace, bool) {
-	return s.fetchFound(s.FindByCallID(callID))
+// GetByCallID returns tenant's most recently updated trace that carries
+// callID (see FindByCallID).
+func (s *Store) GetByCallID(tenant, callID string) (Trace, bool) {
+	return s.fetchFound(s.FindByCallID(tenant, callID))
 }
 
 func (s *Store) fetchFound(f Found, ok bool) (Trace, bool) {

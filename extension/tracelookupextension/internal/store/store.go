@@ -42,6 +42,18 @@ type Config struct {
 	CallIDAttribute string
 	// Limits bound what is kept of each span (see spancodec.Limits); the cuts are counted in Stats.
 	Limits spancodec.Limits
+	// DefaultTenant holds the spans of requests that name no tenant; "" means "default".
+	DefaultTenant string
+	// TenantAttribute is the resource attribute that names the tenant of
+	// spans whose request names none; "" means none does.
+	TenantAttribute string
+	// MaxTenants is the most tenants held at once; spans of more tenants
+	// are not stored. 0 means DefaultMaxTenants.
+	MaxTenants int
+	// TenantShare, between 0 and 1, is the most of MaxBytes and of
+	// MaxTraces one tenant may hold; past it, that tenant's own oldest
+	// traces are evicted. 0 means no share.
+	TenantShare float64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -58,6 +70,8 @@ const (
 	ReasonMemory Reason = iota
 	ReasonCount
 	ReasonRetention
+	// ReasonTenantShare: the trace's tenant held more than its share.
+	ReasonTenantShare
 	numReasons
 )
 
@@ -67,6 +81,8 @@ func (r Reason) String() string {
 		return "memory"
 	case ReasonCount:
 		return "count"
+	case ReasonTenantShare:
+		return "tenant_share"
 	default:
 		return "retention"
 	}
@@ -92,6 +108,13 @@ type Stats struct {
 	// InvalidIDSpans were not stored because their trace id was all zeros,
 	// which no lookup could name.
 	InvalidIDSpans int64
+	// InvalidTenantSpans were not stored because their tenant id was not
+	// valid (see ValidTenant), TenantLimitSpans because MaxTenants other
+	// tenants held traces.
+	InvalidTenantSpans int64
+	TenantLimitSpans   int64
+	// Lookups counts the traces looked for (Find, FindByLow64, FindByCallID).
+	Lookups int64
 	// Cuts counts what Config.Limits cut from the spans stored.
 	Cuts spancodec.Cuts
 }
@@ -109,6 +132,7 @@ type Store struct {
 	log       *chunkLog
 	calls     callIndex
 	resources *resources
+	tenants   *tenants
 	keySeed   maphash.Seed
 	// heapFactor is what one byte of live heap costs in resident memory, the
 	// collector's headroom included (see heapFactor).
@@ -130,6 +154,9 @@ type Store struct {
 	dropped    atomic.Int64
 	duplicates atomic.Int64
 	invalidIDs atomic.Int64 // spans dropped for an all-zero trace id
+	badTenant  atomic.Int64 // spans dropped for a tenant id not valid
+	tenantFull atomic.Int64 // spans dropped for a tenant past MaxTenants
+	lookups    atomic.Int64
 	cuts       struct{ values, attributes, events, links atomic.Int64 }
 	evicted    [numReasons]atomic.Int64
 	sealedIn   atomic.Int64 // record bytes compressed, each once
@@ -206,6 +233,14 @@ func New(cfg Config) *Store {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.cfg.DefaultTenant == "" {
+		s.cfg.DefaultTenant = "default"
+	}
+	maxTenants := cfg.MaxTenants
+	if maxTenants <= 0 {
+		maxTenants = DefaultMaxTenants
+	}
+	s.tenants = newTenants(min(maxTenants, maxTenantSlots), s.cfg.DefaultTenant)
 	perSlab, shift := entriesPerSlab(cfg.MaxBytes)
 	for i := range s.shards {
 		s.shards[i].traces = make(map[uint64]entryRef)
@@ -269,11 +304,11 @@ func (s *Store) shardOf(low uint64) *shard {
 	return &s.shards[h>>(64-6)]
 }
 
-// find returns the entry of trace id.
-func (sh *shard) find(id [16]byte) (entryRef, *traceEntry) {
+// find returns the entry of trace id of the tenant in slot tenant.
+func (sh *shard) find(id [16]byte, tenant uint16) (entryRef, *traceEntry) {
 	for ref := sh.traces[low64(id)]; ref != 0; {
 		e := sh.entries.at(ref)
-		if e.id == id {
+		if e.id == id && e.tenant == tenant {
 			return ref, e
 		}
 		ref = e.next
@@ -329,19 +364,22 @@ func (sh *shard) unlink(tr traceRef) (entryRef, *traceEntry) {
 
 // heapBytes is what the store holds on the Go heap.
 func (s *Store) heapBytes() int64 {
-	return s.bytes.Load() + s.queueBytes.Load() + s.resources.bytes.Load() + s.log.owners.Load()
+	return s.bytes.Load() + s.queueBytes.Load() + s.resources.bytes.Load() + s.log.owners.Load() + s.tenants.bytes.Load()
 }
 
 // Stats returns the current counters.
 func (s *Store) Stats() Stats {
 	st := Stats{
-		Traces:         s.traces.Load(),
-		Spans:          s.spans.Load(),
-		MappedBytes:    s.log.mapped.Load() + s.slabBytes.Load(),
-		HeapBytes:      s.heapBytes(),
-		DroppedSpans:   s.dropped.Load(),
-		DuplicateSpans: s.duplicates.Load(),
-		InvalidIDSpans: s.invalidIDs.Load(),
+		Traces:             s.traces.Load(),
+		Spans:              s.spans.Load(),
+		MappedBytes:        s.log.mapped.Load() + s.slabBytes.Load(),
+		HeapBytes:          s.heapBytes(),
+		DroppedSpans:       s.dropped.Load(),
+		DuplicateSpans:     s.duplicates.Load(),
+		InvalidIDSpans:     s.invalidIDs.Load(),
+		InvalidTenantSpans: s.badTenant.Load(),
+		TenantLimitSpans:   s.tenantFull.Load(),
+		Lookups:            s.lookups.Load(),
 		Cuts: spancodec.Cuts{
 			Values:     s.cuts.values.Load(),
 			Attributes: s.cuts.attributes.Load(),
@@ -359,6 +397,8 @@ func (s *Store) Stats() Stats {
 // Trace is a read-only copy of one stored trace.
 type Trace struct {
 	ID [16]byte
+	// Tenant is the tenant the trace belongs to.
+	Tenant string
 	// FirstSeen and LastSeen are when the store first and last received a span of the trace (unix nanoseconds).
 	FirstSeen int64
 	LastSeen  int64

@@ -101,14 +101,14 @@ func TestIngestAndGet(t *testing.T) {
 	id := traceID(1, 2)
 	td := makeTraces("a", spanSpec{trace: id, span: 1}, spanSpec{trace: id, span: 2, parent: 1})
 	before := td.SpanCount()
-	s.Ingest(td)
+	s.Ingest("", td)
 	assert.Equal(t, before, td.SpanCount(), "ingest must not change the batch")
 
 	clock.Add(time.Second)
 	// A late span of the same trace, from another service, appends.
-	s.Ingest(makeTraces("b", spanSpec{trace: id, span: 3, parent: 2}))
+	s.Ingest("", makeTraces("b", spanSpec{trace: id, span: 3, parent: 2}))
 
-	tr, ok := s.Get(id)
+	tr, ok := s.Get("", id)
 	require.True(t, ok)
 	assert.Equal(t, 3, tr.SpanCount)
 	assert.Equal(t, []string{"span-1", "span-2", "span-3"}, spanNames(t, tr))
@@ -119,7 +119,7 @@ func TestIngestAndGet(t *testing.T) {
 	assert.Equal(t, "a", spans[0].ServiceName())
 	assert.Equal(t, "b", spans[2].ServiceName())
 
-	_, ok = s.Get(traceID(1, 3))
+	_, ok = s.Get("", traceID(1, 3))
 	assert.False(t, ok)
 	st := s.Stats()
 	assert.Equal(t, int64(1), st.Traces)
@@ -130,11 +130,11 @@ func TestIngestAndGet(t *testing.T) {
 func TestSnapshotIsStableWhileTraceGrows(t *testing.T) {
 	s, _ := newTestStore(Config{})
 	id := traceID(0, 9)
-	s.Ingest(makeTraces("a", spanSpec{trace: id, span: 1}))
-	snap, ok := s.Get(id)
+	s.Ingest("", makeTraces("a", spanSpec{trace: id, span: 1}))
+	snap, ok := s.Get("", id)
 	require.True(t, ok)
 	for i := uint64(2); i < 50; i++ {
-		s.Ingest(makeTraces("a", spanSpec{trace: id, span: i}))
+		s.Ingest("", makeTraces("a", spanSpec{trace: id, span: i}))
 	}
 	assert.Equal(t, []string{"span-1"}, spanNames(t, snap))
 }
@@ -143,9 +143,9 @@ func TestDuplicateSpansStoredOnce(t *testing.T) {
 	s, _ := newTestStore(Config{})
 	id := traceID(1, 1)
 	batch := makeTraces("a", spanSpec{trace: id, span: 1}, spanSpec{trace: id, span: 1}, spanSpec{trace: id, span: 2})
-	s.Ingest(batch)
-	s.Ingest(batch) // a retrying client
-	tr, _ := s.Get(id)
+	s.Ingest("", batch)
+	s.Ingest("", batch) // a retrying client
+	tr, _ := s.Get("", id)
 	assert.Equal(t, 2, tr.SpanCount)
 	assert.Equal(t, []string{"span-1", "span-2"}, spanNames(t, tr))
 	assert.Equal(t, int64(2), s.Stats().Spans)
@@ -155,23 +155,23 @@ func TestSpanCapMarksTruncated(t *testing.T) {
 	s, _ := newTestStore(Config{MaxSpansPerTrace: 3})
 	id := traceID(1, 1)
 	for i := uint64(1); i <= 5; i++ {
-		s.Ingest(makeTraces("a", spanSpec{trace: id, span: i}))
+		s.Ingest("", makeTraces("a", spanSpec{trace: id, span: i}))
 	}
-	s.Ingest(makeTraces("a", spanSpec{trace: id, span: 1})) // a duplicate is not a drop
-	tr, _ := s.Get(id)
+	s.Ingest("", makeTraces("a", spanSpec{trace: id, span: 1})) // a duplicate is not a drop
+	tr, _ := s.Get("", id)
 	assert.True(t, tr.Truncated)
 	assert.Equal(t, []string{"span-1", "span-2", "span-3"}, spanNames(t, tr))
 	assert.Equal(t, int64(2), s.Stats().DroppedSpans)
 
 	other := traceID(2, 2)
-	s.Ingest(makeTraces("a", spanSpec{trace: other, span: 1}))
-	tr, _ = s.Get(other)
+	s.Ingest("", makeTraces("a", spanSpec{trace: other, span: 1}))
+	tr, _ = s.Get("", other)
 	assert.False(t, tr.Truncated)
 }
 
 func TestZeroTraceIDIsNotIndexed(t *testing.T) {
 	s, _ := newTestStore(Config{})
-	s.Ingest(makeTraces("a", spanSpec{trace: [16]byte{}, span: 1}))
+	s.Ingest("", makeTraces("a", spanSpec{trace: [16]byte{}, span: 1}))
 	assert.Equal(t, int64(0), s.Stats().Traces)
 }
 
@@ -181,7 +181,7 @@ func TestEvictsOldestFirstForMemory(t *testing.T) {
 	for i := uint64(1); i <= 20000; i++ {
 		id := traceID(0, i)
 		ids = append(ids, id)
-		s.Ingest(makeTraces("svc", spanSpec{trace: id, span: 1}, spanSpec{trace: id, span: 2, parent: 1}))
+		s.Ingest("", makeTraces("svc", spanSpec{trace: id, span: 1}, spanSpec{trace: id, span: 2, parent: 1}))
 		clock.Add(time.Millisecond)
 	}
 	st := s.Stats()
@@ -191,7 +191,7 @@ func TestEvictsOldestFirstForMemory(t *testing.T) {
 	// The survivors are exactly the newest traces.
 	held := int(st.Traces)
 	for i, id := range ids {
-		_, ok := s.Get(id)
+		_, ok := s.Get("", id)
 		assert.Equal(t, i >= len(ids)-held, ok, "trace %d", i)
 	}
 	assert.Equal(t, 2*st.Traces, st.Spans)
@@ -200,27 +200,27 @@ func TestEvictsOldestFirstForMemory(t *testing.T) {
 func TestEvictsForCount(t *testing.T) {
 	s, _ := newTestStore(Config{MaxTraces: 10})
 	for i := uint64(1); i <= 25; i++ {
-		s.Ingest(makeTraces("svc", spanSpec{trace: traceID(0, i), span: 1}))
+		s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(0, i), span: 1}))
 	}
 	st := s.Stats()
 	assert.Equal(t, int64(10), st.Traces)
 	assert.Equal(t, int64(15), st.EvictedBy(ReasonCount))
-	_, ok := s.Get(traceID(0, 15))
+	_, ok := s.Get("", traceID(0, 15))
 	assert.False(t, ok)
-	_, ok = s.Get(traceID(0, 16))
+	_, ok = s.Get("", traceID(0, 16))
 	assert.True(t, ok)
 }
 
 func TestRetention(t *testing.T) {
 	s, clock := newTestStore(Config{Retention: time.Minute})
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(0, 1), span: 1}))
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(0, 1), span: 1}))
 	clock.Add(30 * time.Second)
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(0, 2), span: 1}))
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(0, 2), span: 1}))
 	clock.Add(31 * time.Second)
 	s.Maintain()
-	_, ok := s.Get(traceID(0, 1))
+	_, ok := s.Get("", traceID(0, 1))
 	assert.False(t, ok)
-	_, ok = s.Get(traceID(0, 2))
+	_, ok = s.Get("", traceID(0, 2))
 	assert.True(t, ok)
 	assert.Equal(t, int64(1), s.Stats().EvictedBy(ReasonRetention))
 	clock.Add(time.Minute)
@@ -231,29 +231,29 @@ func TestRetention(t *testing.T) {
 
 func TestLow64Lookup(t *testing.T) {
 	s, clock := newTestStore(Config{})
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(7, 42), span: 1}))
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(7, 42), span: 1}))
 	clock.Add(time.Second)
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(8, 42), span: 1}))
-	tr, ok := s.GetByLow64(42)
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(8, 42), span: 1}))
+	tr, ok := s.GetByLow64("", 42)
 	require.True(t, ok)
 	assert.Equal(t, traceID(8, 42), tr.ID, "newest first")
 	clock.Add(time.Second)
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(7, 42), span: 2}))
-	tr, _ = s.GetByLow64(42)
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(7, 42), span: 2}))
+	tr, _ = s.GetByLow64("", 42)
 	assert.Equal(t, traceID(7, 42), tr.ID, "most recently updated first")
-	_, ok = s.GetByLow64(43)
+	_, ok = s.GetByLow64("", 43)
 	assert.False(t, ok)
 	// Both ids that share low bits stay reachable by their full id.
-	_, ok = s.Get(traceID(8, 42))
+	_, ok = s.Get("", traceID(8, 42))
 	assert.True(t, ok)
 }
 
 func TestCallIDIndex(t *testing.T) {
 	s, clock := newTestStore(Config{CallIDAttribute: "call.id", MaxTraces: 2})
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(0, 1), span: 1, attrs: map[string]string{"call.id": "c1"}}))
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(0, 1), span: 1, attrs: map[string]string{"call.id": "c1"}}))
 	clock.Add(time.Second)
-	s.Ingest(makeTraces("svc", spanSpec{trace: traceID(0, 2), span: 1, attrs: map[string]string{"call.id": "c1"}}))
-	tr, ok := s.GetByCallID("c1")
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(0, 2), span: 1, attrs: map[string]string{"call.id": "c1"}}))
+	tr, ok := s.GetByCallID("", "c1")
 	require.True(t, ok)
 	assert.Equal(t, traceID(0, 2), tr.ID, "the trace that received spans most recently")
 
@@ -261,17 +261,17 @@ func TestCallIDIndex(t *testing.T) {
 	td := makeTraces("svc", spanSpec{trace: traceID(0, 3), span: 1})
 	td.ResourceSpans().At(0).Resource().Attributes().PutStr("call.id", "c3")
 	clock.Add(time.Second)
-	s.Ingest(td)
-	tr, ok = s.GetByCallID("c3")
+	s.Ingest("", td)
+	tr, ok = s.GetByCallID("", "c3")
 	require.True(t, ok)
 	assert.Equal(t, traceID(0, 3), tr.ID)
 
 	// Trace 1 was evicted for count: its entry left the index with it.
-	tr, ok = s.GetByCallID("c1")
+	tr, ok = s.GetByCallID("", "c1")
 	require.True(t, ok)
 	assert.Equal(t, traceID(0, 2), tr.ID)
 	assert.Len(t, s.calls.get("c1"), 1)
-	_, ok = s.GetByCallID("nope")
+	_, ok = s.GetByCallID("", "nope")
 	assert.False(t, ok)
 }
 
@@ -282,19 +282,19 @@ func TestConcurrentIngestAndLookup(t *testing.T) {
 		wg.Go(func() {
 			for i := uint64(1); i <= 500; i++ {
 				id := traceID(w, i)
-				s.Ingest(makeTraces("svc",
+				s.Ingest("", makeTraces("svc",
 					spanSpec{trace: id, span: 1, attrs: map[string]string{"call.id": fmt.Sprint(i)}},
 					spanSpec{trace: id, span: 2, parent: 1}))
 			}
 		})
 		wg.Go(func() {
 			for i := uint64(1); i <= 500; i++ {
-				if tr, ok := s.Get(traceID(w, i)); ok {
+				if tr, ok := s.Get("", traceID(w, i)); ok {
 					_, err := tr.Spans()
 					assert.NoError(t, err)
 				}
-				s.GetByLow64(i)
-				s.GetByCallID(fmt.Sprint(i))
+				s.GetByLow64("", i)
+				s.GetByCallID("", fmt.Sprint(i))
 			}
 		})
 	}
@@ -313,11 +313,11 @@ func TestSharedSpanHalvesAreBothKept(t *testing.T) {
 	client.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetKind(ptrace.SpanKindClient)
 	server := makeTraces("callee", spanSpec{trace: id, span: 7, parent: 1})
 	server.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetKind(ptrace.SpanKindServer)
-	s.Ingest(client)
-	s.Ingest(server)
-	s.Ingest(server) // retried: stored once
-	s.Ingest(client)
-	tr, ok := s.Get(id)
+	s.Ingest("", client)
+	s.Ingest("", server)
+	s.Ingest("", server) // retried: stored once
+	s.Ingest("", client)
+	tr, ok := s.Get("", id)
 	require.True(t, ok)
 	spans, err := tr.Spans()
 	require.NoError(t, err)
