@@ -47,6 +47,10 @@ func TestDefaultConfig(t *testing.T) {
 	// Lookups get an eighth of the index's memory, the store the rest.
 	assert.Equal(t, int64(64<<20), cfg.lookupMemoryBytes())
 	assert.Equal(t, int64(448<<20), cfg.storeBytes())
+	assert.Equal(t, TenancyConfig{Header: "X-Scope-OrgID", DefaultTenant: "default", MaxTenants: 1000}, cfg.Tenancy)
+	assert.Equal(t, 60, cfg.RateLimits.APMTrace.RequestsPerMinute, "the 003 document's limit")
+	assert.Zero(t, cfg.RateLimits.Native.RequestsPerMinute)
+	assert.Zero(t, cfg.RateLimits.CallTrace.RequestsPerMinute)
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -67,6 +71,14 @@ func TestCustomConfig(t *testing.T) {
 	assert.Equal(t, 200, cfg.MaxTreeDepth)
 	assert.Equal(t, int64(48<<20), cfg.lookupMemoryBytes())
 	assert.Equal(t, int64(208<<20), cfg.storeBytes())
+	assert.Equal(t, TenancyConfig{
+		Header: "X-Tenant", ResourceAttribute: "tenant.id", DefaultTenant: "shared", AuthAttribute: "subject",
+		Permissions: map[string][]string{"alice": {"team-a"}, "ops": {"*"}},
+		MaxTenants:  50, MaxSharePercent: 25, TelemetryPerTenant: true,
+	}, cfg.Tenancy)
+	assert.Equal(t, 600, cfg.RateLimits.Native.RequestsPerMinute)
+	assert.Equal(t, 120, cfg.RateLimits.APMTrace.RequestsPerMinute)
+	assert.Equal(t, 30, cfg.RateLimits.CallTrace.RequestsPerMinute)
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -77,7 +89,9 @@ func TestInvalidConfig(t *testing.T) {
 	err = confmap.Validate(loadConfig(t, "bad_many"))
 	require.Error(t, err)
 	for _, opt := range []string{`"endpoint"`, "index::max_traces", "index::max_spans_per_trace", "index::retention", "max_response_spans", "max_response_mib",
-		"index::max_attribute_value_bytes", "index::max_attributes_per_span", "index::max_events_per_span", "index::max_links_per_span", `"max_tree_depth"`, `"max_lookup_memory_mib"`} {
+		"index::max_attribute_value_bytes", "index::max_attributes_per_span", "index::max_events_per_span", "index::max_links_per_span", `"max_tree_depth"`, `"max_lookup_memory_mib"`,
+		`"tenancy::header"`, `"tenancy::default_tenant"`, `"tenancy::max_tenants"`, `"tenancy::max_share_percent"`, `"tenancy::auth_attribute" needs "auth"`,
+		`"tenancy::permissions::alice" names "../x"`, `"rate_limits::apm_trace::requests_per_minute"`} {
 		assert.ErrorContains(t, err, opt)
 	}
 }
@@ -103,6 +117,11 @@ func TestUnknownKeyIsRejected(t *testing.T) {
 	require.NoError(t, sub.Merge(confmap.NewFromStringMap(map[string]any{"index": map[string]any{"max_memroy_mib": 1}})))
 	cfg := NewFactory().CreateDefaultConfig()
 	assert.ErrorContains(t, sub.Unmarshal(cfg), "max_memroy_mib", "a misspelt key must not be swallowed by the squashed server config")
+
+	for section, typo := range map[string]string{"tenancy": "defualt_tenant", "rate_limits": "apm_trace_"} {
+		conf := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", section: map[string]any{typo: 1}})
+		assert.ErrorContains(t, conf.Unmarshal(NewFactory().CreateDefaultConfig()), typo)
+	}
 
 	top := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", "max_response_span": 3})
 	assert.ErrorContains(t, top.Unmarshal(NewFactory().CreateDefaultConfig()), `"max_response_span"`)
