@@ -159,3 +159,39 @@ func TestShutdownWithoutStart(t *testing.T) {
 func TestFactoryType(t *testing.T) {
 	assert.Equal(t, component.MustNewType("tracelookup"), NewFactory().Type())
 }
+
+// Tenant labels only with the switch on: tenant ids are unbounded.
+func TestTelemetryPerTenant(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		tt := componenttest.NewTelemetry()
+		ext, base := startExtension(t, tt, func(cfg *Config) { cfg.Tenancy.TelemetryPerTenant = on })
+		id := pcommon.TraceID{0xab, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+		ext.IndexTraces("team-a", oneSpan(id))
+		ext.IndexTraces("team-b", oneSpan(id))
+		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/traces/"+id.String(), nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Scope-OrgID", "team-a")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+
+		if !on {
+			metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"))},
+			}, metricdatatest.IgnoreTimestamp())
+			_, err := tt.GetMetric("otelcol_tracelookup_tenant_traces")
+			assert.Error(t, err, "no per-tenant gauge without the switch")
+		} else {
+			metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"), attribute.String("tenant", "team-a"))},
+			}, metricdatatest.IgnoreTimestamp())
+			metadatatest.AssertEqualTracelookupTenantTraces(t, tt, []metricdata.DataPoint[int64]{
+				{Value: 0, Attributes: attribute.NewSet(attribute.String("tenant", "default"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("tenant", "team-a"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("tenant", "team-b"))},
+			}, metricdatatest.IgnoreTimestamp())
+		}
+		require.NoError(t, tt.Shutdown(context.Background()))
+	}
+}
