@@ -62,7 +62,7 @@ type tenant struct {
 }
 
 type tenants struct {
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	byName map[string]uint16
 	// slots are read without the lock: a slot changes only while no trace
 	// and no batch holds it.
@@ -83,13 +83,21 @@ func newTenants(max int, defaultTenant string) *tenants {
 // acquire returns name's slot with one more reference, taking a free slot
 // for a new tenant; false when every slot is taken.
 func (t *tenants) acquire(name string) (uint16, bool) {
+	t.mu.RLock()
+	id, ok := t.byName[name]
+	if ok {
+		t.slots[id].Load().refs.Add(1) // under the read lock: release cannot free it meanwhile
+	}
+	t.mu.RUnlock()
+	if ok {
+		return id, true
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if id, ok := t.byName[name]; ok {
 		t.slots[id].Load().refs.Add(1)
 		return id, true
 	}
-	var id uint16
 	switch {
 	case len(t.free) > 0:
 		id = t.free[len(t.free)-1]
@@ -130,8 +138,8 @@ func (t *tenants) release(id uint16) {
 
 // lookup returns name's slot, if the tenant holds any trace.
 func (t *tenants) lookup(name string) (uint16, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	id, ok := t.byName[name]
 	return id, ok
 }
@@ -193,8 +201,14 @@ func (s *Store) overShare(tn *tenant) bool {
 // enforceShare evicts tenant id's oldest traces while it holds more than
 // its share; the caller holds a reference to the slot and no lock.
 func (s *Store) enforceShare(id uint16) {
+	if s.cfg.TenantShare <= 0 {
+		return
+	}
 	tn := s.tenants.at(id)
-	if !s.overShare(tn) {
+	tn.mu.Lock()
+	bloated := int64(tn.queue.n) > 2*tn.traces.Load()+64
+	tn.mu.Unlock()
+	if !s.overShare(tn) && !bloated {
 		return
 	}
 	s.evictMu.Lock()
@@ -214,8 +228,9 @@ func (s *Store) enforceShare(id uint16) {
 }
 
 // compactTenantQueue drops the entries of traces that left for another
-// reason, once they outnumber the live ones: entries are otherwise only
-// dropped from the head. The caller holds evictMu, so nothing pops
+// reason (memory, count, retention), once they outnumber the live ones:
+// entries are otherwise only dropped from the head, and a tenant that
+// never passes its share would keep them all. The caller holds evictMu, so nothing pops
 // meanwhile; pushes only append.
 func (s *Store) compactTenantQueue(tn *tenant) {
 	tn.mu.Lock()

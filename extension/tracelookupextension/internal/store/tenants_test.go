@@ -208,3 +208,22 @@ func TestTenantSlotsUnderConcurrency(t *testing.T) {
 	}
 	assert.Equal(t, s.Stats().Traces, traces, "the tenants' counts add up")
 }
+
+// Traces that leave for another reason than the share (here retention)
+// leave entries in their tenant's queue; those are compacted away, so the
+// queue follows the traces held, not the traces ever received.
+func TestTenantQueueStaysBounded(t *testing.T) {
+	s, clock := newTestStore(Config{TenantShare: 0.5, Retention: time.Second})
+	for lo := uint64(1); lo <= 3000; lo++ {
+		clock.Add(10 * time.Millisecond)
+		s.Ingest("team-a", makeTraces("svc", spanSpec{trace: traceID(1, lo), span: 1}))
+	}
+	id, ok := s.tenants.lookup("team-a")
+	require.True(t, ok)
+	tn := s.tenants.at(id)
+	tn.mu.Lock()
+	queued := tn.queue.n
+	tn.mu.Unlock()
+	assert.Positive(t, s.Stats().EvictedBy(ReasonRetention))
+	assert.LessOrEqual(t, int64(queued), 2*tn.traces.Load()+65, "queued %d for %d traces", queued, tn.traces.Load())
+}
