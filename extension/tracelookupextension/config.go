@@ -218,6 +218,9 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf(`"max_tree_depth" must be positive, got %d`, cfg.MaxTreeDepth))
 	}
 	errs = append(errs, cfg.Tenancy.validate(cfg.ServerConfig.Auth.HasValue())...)
+	if p := cfg.Tenancy.MaxSharePercent; p > 0 && cfg.Index.MaxTraces > 0 && p*cfg.Index.MaxTraces < 100 {
+		errs = append(errs, fmt.Errorf(`"tenancy::max_share_percent" (%d) of "index::max_traces" (%d) is less than one trace`, p, cfg.Index.MaxTraces))
+	}
 	for key, l := range map[string]RateLimitConfig{
 		"rate_limits::native":     cfg.RateLimits.Native,
 		"rate_limits::apm_trace":  cfg.RateLimits.APMTrace,

@@ -98,6 +98,15 @@ func TestInvalidConfig(t *testing.T) {
 
 // Regression: a retention under 10ns crashed the collector (a ticker of 0)
 // and 1us made expiry spin.
+func TestShareOfLessThanOneTrace(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.Index.MaxTraces = 10
+	cfg.Tenancy.MaxSharePercent = 5
+	assert.ErrorContains(t, cfg.Validate(), `"tenancy::max_share_percent" (5) of "index::max_traces" (10) is less than one trace`)
+	cfg.Tenancy.MaxSharePercent = 10
+	assert.NoError(t, cfg.Validate())
+}
+
 func TestRetentionHasAFloor(t *testing.T) {
 	for _, r := range []time.Duration{time.Nanosecond, 5 * time.Nanosecond, time.Microsecond, 999 * time.Millisecond} {
 		cfg := NewFactory().CreateDefaultConfig().(*Config)

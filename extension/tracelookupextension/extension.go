@@ -182,8 +182,13 @@ func (e *tracelookupExtension) IndexTraces(tenant string, td ptrace.Traces) {
 		e.set.Logger.Debug("Spans with an all-zero trace id were not indexed: no lookup could name them", zap.Int("spans", r.InvalidID))
 	}
 	if r.InvalidTenant > 0 {
-		e.set.Logger.Warn("Spans with a tenant id that is not valid were not indexed; the pipeline still passes them on",
-			zap.Int("spans", r.InvalidTenant), zap.String("tenant", truncate(tenant, 160)))
+		fields := []zap.Field{zap.Int("spans", r.InvalidTenant)}
+		if tenant != "" {
+			fields = append(fields, zap.String("tenant_header", truncate(tenant, 160)))
+		} else {
+			fields = append(fields, zap.String("resource_attribute", e.cfg.Tenancy.ResourceAttribute))
+		}
+		e.set.Logger.Warn("Spans with a tenant id that is not valid were not indexed; the pipeline still passes them on", fields...)
 	}
 	if r.TenantLimit > 0 {
 		e.set.Logger.Warn("Spans of a new tenant were not indexed: tenancy::max_tenants other tenants hold traces",
@@ -199,9 +204,17 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// otherTenant labels the lookups of tenants that hold no trace: clients
+// name any tenant they like, and only those the index holds (at most
+// tenancy::max_tenants) are label values.
+const otherTenant = "_other"
+
 func (e *tracelookupExtension) recordLookup(outcome api.Outcome, tenant string, d time.Duration) {
 	kv := []attribute.KeyValue{attribute.String("outcome", string(outcome))}
 	if e.cfg.Tenancy.TelemetryPerTenant && tenant != "" {
+		if !e.store.Holds(tenant) {
+			tenant = otherTenant
+		}
 		kv = append(kv, attribute.String("tenant", tenant))
 	}
 	attrs := metric.WithAttributes(kv...)
@@ -226,6 +239,10 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 		return err
 	}
 	e.set.Logger.Info("Trace lookup API listening", zap.String("endpoint", ln.Addr().String()))
+	if e.cfg.ServerConfig.Auth.HasValue() && e.cfg.Tenancy.AuthAttribute == "" {
+		e.set.Logger.Warn("Without tenancy::auth_attribute, every authenticated client reads whichever tenant its tenant header names",
+			zap.String("header", e.cfg.Tenancy.Header))
+	}
 	e.stop = make(chan struct{})
 	e.wg.Go(func() {
 		if errHTTP := e.server.Serve(ln); errHTTP != nil && !errors.Is(errHTTP, http.ErrServerClosed) {

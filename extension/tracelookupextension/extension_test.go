@@ -168,23 +168,28 @@ func TestTelemetryPerTenant(t *testing.T) {
 		id := pcommon.TraceID{0xab, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
 		ext.IndexTraces("team-a", oneSpan(id))
 		ext.IndexTraces("team-b", oneSpan(id))
-		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/traces/"+id.String(), nil)
-		require.NoError(t, err)
-		req.Header.Set("X-Scope-OrgID", "team-a")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		require.NoError(t, resp.Body.Close())
-		require.Equal(t, http.StatusOK, resp.StatusCode)
+		for tenant, want := range map[string]int{"team-a": http.StatusOK, "made-up": http.StatusNotFound} {
+			req, err := http.NewRequest(http.MethodGet, base+"/api/v1/traces/"+id.String(), nil)
+			require.NoError(t, err)
+			req.Header.Set("X-Scope-OrgID", tenant)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			require.Equal(t, want, resp.StatusCode)
+		}
 
 		if !on {
 			metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
 				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "not_found"))},
 			}, metricdatatest.IgnoreTimestamp())
 			_, err := tt.GetMetric("otelcol_tracelookup_tenant_traces")
 			assert.Error(t, err, "no per-tenant gauge without the switch")
 		} else {
 			metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
 				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"), attribute.String("tenant", "team-a"))},
+				// A tenant that holds nothing is not a label value of its own.
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "not_found"), attribute.String("tenant", "_other"))},
 			}, metricdatatest.IgnoreTimestamp())
 			metadatatest.AssertEqualTracelookupTenantTraces(t, tt, []metricdata.DataPoint[int64]{
 				{Value: 0, Attributes: attribute.NewSet(attribute.String("tenant", "default"))},

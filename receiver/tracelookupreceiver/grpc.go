@@ -53,15 +53,6 @@ func exportHandler(srv any, ctx context.Context, dec func(any) error, intercepto
 	return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: traceServiceExport}, handle)
 }
 
-// tenantOf is the request's tenant: the first value of the tenant header in
-// its metadata (gRPC keys are lower case), or "".
-func tenantOf(ctx context.Context, header string) string {
-	if v := metadata.ValueFromIncomingContext(ctx, strings.ToLower(header)); len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
 // exportProto checks, unmarshals and exports one protobuf request.
 func (e *exporter) exportProto(ctx context.Context, body []byte) (*rawMessage, error) {
 	if err := nesting.CheckProto(body, e.maxDepth); err != nil {
@@ -71,7 +62,7 @@ func (e *exporter) exportProto(ctx context.Context, body []byte) (*rawMessage, e
 	if err := req.UnmarshalProto(body); err != nil {
 		return nil, status.Error(codes.InvalidArgument, "the request is not a valid OTLP ExportTraceServiceRequest: "+err.Error())
 	}
-	resp, err := e.export(ctx, tenantOf(ctx, e.index.TenantHeader()), req.Traces(), dataFormatProtobuf)
+	resp, err := e.export(ctx, tenantOf(metadata.ValueFromIncomingContext(ctx, strings.ToLower(e.index.TenantHeader()))), req.Traces(), dataFormatProtobuf)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func handleTraces(w http.ResponseWriter, req *http.Request, exp *exporter) {
 		writeStatus(w, isJSON, status.New(codes.InvalidArgument, err.Error()))
 		return
 	}
-	resp, err := exp.export(req.Context(), req.Header.Get(exp.index.TenantHeader()), otlpReq.Traces(), format)
+	resp, err := exp.export(req.Context(), tenantOf(req.Header.Values(exp.index.TenantHeader())), otlpReq.Traces(), format)
 	if err != nil {
 		s, _ := status.FromError(err)
 		writeStatus(w, isJSON, s)

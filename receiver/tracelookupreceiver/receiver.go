@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
@@ -188,6 +189,22 @@ func (e *exporter) indexSafely(tenant string, td ptrace.Traces) {
 		}
 	}()
 	e.index.IndexTraces(tenant, td)
+}
+
+// tenantOf is a request's tenant from the values of its tenant header (gRPC
+// metadata keys are lower case): "" without one. Several values name no
+// single tenant: they are joined into an id the index refuses, so the
+// spans go on down the pipeline unindexed, and counted, rather than land
+// under whichever value came first.
+func tenantOf(values []string) string {
+	switch len(values) {
+	case 0:
+		return ""
+	case 1:
+		return values[0]
+	default:
+		return strings.Join(values, ",")
+	}
 }
 
 // statusFromError maps a consumer error to a gRPC status as the otlp receiver

@@ -366,6 +366,17 @@ func TestTenantHeaderReachesTheIndex(t *testing.T) {
 
 	require.NoError(t, grpcExport(t, s.grpcAddr, testTraces(1)))
 
-	assert.Equal(t, map[string]int{"team-grpc": 3, "team-http": 2, "": 1}, index.byTenant())
-	assert.Equal(t, 6, sink.SpanCount(), "every span goes on down the pipeline")
+	// Two values name no single tenant: the index gets one it refuses.
+	req, err = http.NewRequest(http.MethodPost, s.httpURL, bytes.NewReader(pb))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-protobuf")
+	req.Header.Add("X-Scope-OrgID", "team-a")
+	req.Header.Add("X-Scope-OrgID", "team-b")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	assert.Equal(t, map[string]int{"team-grpc": 3, "team-http": 2, "": 1, "team-a,team-b": 2}, index.byTenant())
+	assert.Equal(t, 8, sink.SpanCount(), "every span goes on down the pipeline")
 }

@@ -58,7 +58,16 @@ func refuse(status int, code, message string) access {
 // access is never granted for want of an identity.
 func (h *Handler) tenantOf(r *http.Request) access {
 	t := &h.opts.Tenancy
-	requested := r.Header.Get(t.Header)
+	values := r.Header.Values(t.Header)
+	if len(values) > 1 {
+		// A proxy that appends its own verified value must not let the
+		// client's come first: more than one is refused.
+		return refuse(http.StatusBadRequest, "INVALID_TENANT", "the "+t.Header+" header must be sent once")
+	}
+	requested := ""
+	if len(values) == 1 {
+		requested = values[0]
+	}
 	if requested != "" && !store.ValidTenant(requested) {
 		return refuse(http.StatusBadRequest, "INVALID_TENANT",
 			"the "+t.Header+" header does not name a valid tenant: use 1 to 150 letters, digits or !-_.*'()")
@@ -75,6 +84,10 @@ func (h *Handler) tenantOf(r *http.Request) access {
 			"the authenticated client has no "+echo(t.AuthAttribute)+" to grant it a tenant by")
 	}
 	if t.Permissions == nil {
+		if !store.ValidTenant(subject) {
+			return refuse(http.StatusForbidden, "FORBIDDEN",
+				"the authenticated client's "+echo(t.AuthAttribute)+" is not a valid tenant id, so it has no tenant to read; map it to tenants with tenancy::permissions")
+		}
 		switch requested {
 		case "", subject:
 			return access{tenant: subject}
@@ -110,6 +123,12 @@ func subjectOf(r *http.Request, attribute string) string {
 	case []string: // a claim with several values: the first names the client
 		if len(v) > 0 {
 			return v[0]
+		}
+	case []any: // the same, decoded from JSON (an oidc claims.<name>)
+		if len(v) > 0 {
+			if s, ok := v[0].(string); ok {
+				return s
+			}
 		}
 	}
 	return ""

@@ -4,6 +4,7 @@
 package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 
 import (
+	"container/list"
 	"math"
 	"net/http"
 	"strconv"
@@ -22,8 +23,8 @@ type RateLimit struct {
 }
 
 // maxBuckets bounds the buckets held: tenant ids come from clients. Past
-// it, the buckets that are full again (which a new bucket equals) are
-// dropped; a new tenant that still finds no room is limited.
+// it, the least recently used bucket makes room, in constant time; only
+// more than maxBuckets tenants active at once could reset one another's.
 const maxBuckets = 10000
 
 // limiter holds one contract's buckets.
@@ -34,7 +35,13 @@ type limiter struct {
 	now       func() time.Time
 
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
+	buckets map[string]*list.Element // of *bucket, most recently used first
+	lru     list.List
+}
+
+type bucket struct {
+	tenant string
+	lim    *rate.Limiter
 }
 
 func newLimiter(name string, l RateLimit, now func() time.Time) *limiter {
@@ -46,7 +53,7 @@ func newLimiter(name string, l RateLimit, now func() time.Time) *limiter {
 		perMinute: l.RequestsPerMinute,
 		rate:      rate.Limit(float64(l.RequestsPerMinute) / 60),
 		now:       now,
-		buckets:   make(map[string]*rate.Limiter),
+		buckets:   make(map[string]*list.Element),
 	}
 }
 
@@ -55,23 +62,20 @@ func newLimiter(name string, l RateLimit, now func() time.Time) *limiter {
 func (l *limiter) take(w http.ResponseWriter, tenant string) bool {
 	now := l.now()
 	l.mu.Lock()
-	b := l.buckets[tenant]
-	if b == nil && len(l.buckets) >= maxBuckets {
-		for t, old := range l.buckets {
-			if old.TokensAt(now) >= float64(l.perMinute) {
-				delete(l.buckets, t)
-			}
+	el := l.buckets[tenant]
+	if el != nil {
+		l.lru.MoveToFront(el)
+	} else {
+		if len(l.buckets) >= maxBuckets {
+			oldest := l.lru.Back()
+			delete(l.buckets, l.lru.Remove(oldest).(*bucket).tenant)
 		}
+		el = l.lru.PushFront(&bucket{tenant: tenant, lim: rate.NewLimiter(l.rate, l.perMinute)})
+		l.buckets[tenant] = el
 	}
-	if b == nil && len(l.buckets) < maxBuckets {
-		b = rate.NewLimiter(l.rate, l.perMinute)
-		l.buckets[tenant] = b
-	}
-	ok, tokens := false, 0.0
-	if b != nil {
-		ok = b.AllowN(now, 1)
-		tokens = b.TokensAt(now)
-	}
+	b := el.Value.(*bucket).lim
+	ok := b.AllowN(now, 1)
+	tokens := b.TokensAt(now)
 	l.mu.Unlock()
 
 	h := w.Header()

@@ -122,6 +122,14 @@ func idOf(path string) string {
 
 func TestInvalidTenantHeader(t *testing.T) {
 	h := NewHandler(tenantStore(t), Options{})
+	req := httptest.NewRequest(http.MethodGet, nativePath, nil)
+	req.Header.Add("X-Scope-OrgID", "team-b")
+	req.Header.Add("X-Scope-OrgID", "team-a")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Equal(t, `{"status":"error","error_code":"INVALID_TENANT","message":"the X-Scope-OrgID header must be sent once"}`, rec.Body.String())
+
 	r := request(t, h, http.MethodGet, nativePath, map[string]string{"X-Scope-OrgID": "../a"}, "")
 	assert.Equal(t, http.StatusBadRequest, r.code)
 	assert.Equal(t, `{"status":"error","error_code":"INVALID_TENANT","message":"the X-Scope-OrgID header does not name a valid tenant: use 1 to 150 letters, digits or !-_.*'()"}`, string(r.body))
@@ -192,6 +200,22 @@ func TestOwnTenantWithoutPermissions(t *testing.T) {
 	r = request(t, h, http.MethodGet, nativePath, map[string]string{"X-Scope-OrgID": "team-a"}, "team-b")
 	assert.Equal(t, http.StatusForbidden, r.code)
 	assert.Equal(t, `{"status":"error","error_code":"FORBIDDEN","message":"team-b may not read tenant team-a"}`, string(r.body))
+	// An identity that cannot be a tenant id is told so, not sent to a 404.
+	r = request(t, h, http.MethodGet, nativePath, nil, "auth0|123")
+	assert.Equal(t, http.StatusForbidden, r.code)
+	assert.Equal(t, `{"status":"error","error_code":"FORBIDDEN","message":"the authenticated client's username is not a valid tenant id, so it has no tenant to read; map it to tenants with tenancy::permissions"}`, string(r.body))
+}
+
+// A multi-valued claim, as oidc hands over claims.<name> decoded from
+// JSON: its first value names the client.
+func TestSubjectFromAClaimList(t *testing.T) {
+	h := NewHandler(tenantStore(t), Options{Tenancy: Tenancy{AuthAttribute: "claims.tenants", Permissions: map[string][]string{"team-b": {"team-b"}}}})
+	req := httptest.NewRequest(http.MethodGet, nativePath, nil)
+	req = req.WithContext(client.NewContext(context.Background(), client.Info{Auth: authData{"claims.tenants": []any{"team-b", "team-a"}}}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Contains(t, rec.Body.String(), `"organization_id":"team-b"`)
 }
 
 type testClock struct{ now time.Time }
@@ -265,20 +289,23 @@ func TestRateLimitNativeAnd000(t *testing.T) {
 	assert.Equal(t, "10", r.hdr.Get("Retry-After"))
 }
 
-// Many tenants cannot grow the buckets past their bound: full buckets are
-// dropped to make room.
+// Many tenants cannot grow the buckets past their bound, nor lock new
+// tenants out: the least recently used bucket makes room.
 func TestRateLimitBucketsBounded(t *testing.T) {
 	clock := &testClock{now: time.Unix(1_800_000_000, 0)}
-	l := newLimiter("x", RateLimit{RequestsPerMinute: 60}, clock.Now)
-	for i := range maxBuckets + 10 {
-		assert.True(t, l.take(httptest.NewRecorder(), "t"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+strings.Repeat("y", i/182)))
+	l := newLimiter("x", RateLimit{RequestsPerMinute: 1}, clock.Now)
+	for i := range maxBuckets {
+		require.True(t, l.take(httptest.NewRecorder(), "t"+strconv.Itoa(i)))
 	}
-	assert.LessOrEqual(t, len(l.buckets), maxBuckets)
-	clock.now = clock.now.Add(time.Minute)
+	require.Len(t, l.buckets, maxBuckets)
+	assert.False(t, l.take(httptest.NewRecorder(), "t9999"), "a spent bucket stays spent")
+	// The table is full of spent buckets: a new tenant still gets its own.
 	for i := range 20 {
-		assert.True(t, l.take(httptest.NewRecorder(), "new"+string(rune('a'+i))))
+		assert.True(t, l.take(httptest.NewRecorder(), "new"+strconv.Itoa(i)))
 	}
-	assert.LessOrEqual(t, len(l.buckets), maxBuckets)
+	assert.Len(t, l.buckets, maxBuckets)
+	assert.False(t, l.take(httptest.NewRecorder(), "t9999"), "recently used: kept")
+	assert.True(t, l.take(httptest.NewRecorder(), "t0"), "least recently used: dropped, and new again")
 }
 
 // Authentication failures, reported by the server before the API sees the

@@ -51,8 +51,8 @@ type Config struct {
 	// are not stored. 0 means DefaultMaxTenants.
 	MaxTenants int
 	// TenantShare, between 0 and 1, is the most of MaxBytes and of
-	// MaxTraces one tenant may hold; past it, that tenant's own oldest
-	// traces are evicted. 0 means no share.
+	// MaxTraces one tenant may hold (its span data and its traces' entries);
+	// past it, that tenant's own oldest traces are evicted. 0 means no share.
 	TenantShare float64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time

@@ -52,7 +52,7 @@ type tenant struct {
 	refs   atomic.Int64 // its traces and the batches in flight for it
 	traces atomic.Int64
 	spans  atomic.Int64
-	// bytes are the log bytes of its traces' entries: its share of the chunks.
+	// bytes are the log bytes of its traces' entries: its span data.
 	bytes atomic.Int64
 
 	// queue lists its traces in first-seen order, kept only when tenants
@@ -187,15 +187,27 @@ func (s *Store) resolveTenant(requestTenant, attrTenant string) (string, bool) {
 	}
 }
 
-// overShare says whether tenant tn holds more than its share.
+// overShare says whether tenant tn holds more than its share. Its memory
+// is its span data plus what each of its traces costs besides (its entry,
+// and its map slot with the collector's headroom), so that a share is of
+// the budget as the memory bound counts it.
 func (s *Store) overShare(tn *tenant) bool {
 	if s.cfg.TenantShare <= 0 {
 		return false
 	}
-	if s.cfg.MaxTraces > 0 && float64(tn.traces.Load()) > s.cfg.TenantShare*float64(s.cfg.MaxTraces) {
+	traces := float64(tn.traces.Load())
+	if s.cfg.MaxTraces > 0 && traces > s.cfg.TenantShare*float64(s.cfg.MaxTraces) {
 		return true
 	}
-	return float64(tn.bytes.Load()) > s.cfg.TenantShare*float64(s.cfg.MaxBytes)
+	held := float64(tn.bytes.Load()) + traces*(entryBytes+mapEntryBytes*s.heapFactor)
+	return held > s.cfg.TenantShare*float64(s.cfg.MaxBytes)
+}
+
+// Holds says whether tenant holds traces ("" is the default tenant): the
+// tenants that do are bounded by MaxTenants, those clients name are not.
+func (s *Store) Holds(tenant string) bool {
+	_, _, ok := s.readSlot(tenant)
+	return ok
 }
 
 // enforceShare evicts tenant id's oldest traces while it holds more than

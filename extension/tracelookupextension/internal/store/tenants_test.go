@@ -4,6 +4,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"math/rand/v2"
 	"strings"
@@ -170,11 +171,13 @@ func TestTenantShareOfMemory(t *testing.T) {
 			noisy = ts
 		}
 	}
-	assert.LessOrEqual(t, float64(noisy.Bytes), 0.01*float64(64<<20))
+	assert.LessOrEqual(t, float64(noisy.Bytes)+float64(noisy.Traces)*(entryBytes+mapEntryBytes*s.heapFactor), 0.01*float64(64<<20))
 	assert.Positive(t, s.Stats().EvictedBy(ReasonTenantShare))
 	_, ok := s.Find("quiet", traceID(1, 1))
 	assert.True(t, ok)
 }
+
+func tenantOf(w, i int) string { return "t" + string(rune('a'+(i+w)%12)) }
 
 // Tenants come and go while others ingest and look up: slots are reused
 // only once free, and a lookup never sees another tenant's trace.
@@ -184,16 +187,19 @@ func TestTenantSlotsUnderConcurrency(t *testing.T) {
 	for w := 0; w < 4; w++ {
 		wg.Go(func() {
 			for i := 0; i < 300; i++ {
-				tenant := "t" + string(rune('a'+(i+w)%12))
+				tenant := tenantOf(w, i)
 				id := traceID(uint64(w), uint64(i))
 				s.Ingest(tenant, makeTraces("svc", spanSpec{trace: id, span: 1}))
 				if tr, ok := s.Get(tenant, id); ok {
 					assert.Equal(t, tenant, tr.Tenant)
 					tr.Release()
 				}
+				// Whatever a lookup finds was ingested by the tenant that
+				// looked: its id says which one sent it.
 				for _, other := range []string{"ta", "tb"} {
 					if tr, ok := s.GetByLow64(other, uint64(i)); ok {
-						assert.Equal(t, other, tr.Tenant)
+						w := int(binary.BigEndian.Uint64(tr.ID[:8]))
+						assert.Equal(t, other, tenantOf(w, i), "trace %x", tr.ID)
 						tr.Release()
 					}
 				}
@@ -226,4 +232,25 @@ func TestTenantQueueStaysBounded(t *testing.T) {
 	tn.mu.Unlock()
 	assert.Positive(t, s.Stats().EvictedBy(ReasonRetention))
 	assert.LessOrEqual(t, int64(queued), 2*tn.traces.Load()+65, "queued %d for %d traces", queued, tn.traces.Load())
+}
+
+// A half share of the memory binds with small traces too, where the
+// entries, not the span data, are most of what a trace costs.
+func TestTenantShareCountsEntries(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 8 << 20, TenantShare: 0.5})
+	for b := uint64(0); b < 300; b++ {
+		specs := make([]spanSpec, 100)
+		for i := range specs {
+			specs[i] = spanSpec{trace: traceID(b+1, uint64(i+1)), span: 1}
+		}
+		s.Ingest("noisy", makeTraces("svc", specs...))
+	}
+	assert.Positive(t, s.Stats().EvictedBy(ReasonTenantShare))
+	for _, ts := range s.Tenants() {
+		if ts.Tenant == "noisy" {
+			held := float64(ts.Bytes) + float64(ts.Traces)*(entryBytes+mapEntryBytes*s.heapFactor)
+			assert.LessOrEqual(t, held, 0.5*float64(8<<20))
+			assert.Greater(t, held, 0.45*float64(8<<20), "it may hold its whole share")
+		}
+	}
 }
