@@ -204,6 +204,15 @@ func (sl *slabs) addExtent(ref entryRef, e *traceEntry, x extent) int64 {
 	return o.size() - before
 }
 
+// clearExtents forgets the entry's extents, to record new ones.
+func (sl *slabs) clearExtents(ref entryRef, e *traceEntry) {
+	e.ext = [inlineExtents]extent{}
+	e.nExt = 0
+	if o := sl.more[ref]; o != nil {
+		o.ext = nil
+	}
+}
+
 // calls appends the entry's call-id hashes to dst.
 func (sl *slabs) calls(dst []uint64, ref entryRef, e *traceEntry) []uint64 {
 	dst = append(dst, e.calls[:min(int(e.nCalls), inlineCalls)]...)

@@ -3,6 +3,8 @@
 
 package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 
+import "slices"
+
 // queueEntryBytes is the size of one queue entry.
 const queueEntryBytes = 24
 
@@ -103,11 +105,13 @@ func (s *Store) enforce(now int64) {
 // it holds counts with the collector's headroom on top, and the spare chunks
 // are kept inside the budget, so that what the process holds for the index
 // stays within MaxBytes.
-func (s *Store) overMemory() bool {
+func (s *Store) overMemory() bool { return s.held() > float64(s.cfg.MaxBytes) }
+
+// held is what the memory bound counts the store as holding.
+func (s *Store) held() float64 {
 	l := s.log
 	inUse := l.mapped.Load() - l.spare.Load() + s.slabBytes.Load()
-	held := float64(inUse) + float64(s.heapBytes())*s.heapFactor + float64(spareChunks*l.size)
-	return held > float64(s.cfg.MaxBytes)
+	return float64(inUse) + float64(s.heapBytes())*s.heapFactor + float64(spareChunks*l.size)
 }
 
 func (s *Store) overCount() bool {
@@ -120,17 +124,75 @@ func (s *Store) overRetention(now int64) bool {
 }
 
 // evictOldestChunk evicts every trace with a block in the oldest chunk and
-// recycles the chunk; false when there is none.
+// recycles the chunk; false when there is none. With tenant shares, the
+// traces of tenants well under their share are moved to the head instead,
+// up to half a chunk: a tenant sending far more than the others then
+// evicts its own traces, not theirs, and each chunk still frees at least
+// half its size.
 func (s *Store) evictOldestChunk() bool {
 	c := s.log.popOldest()
 	if c == nil {
 		return false
 	}
-	for _, ref := range c.owners {
-		s.evict(ref, ReasonMemory)
+	room := 0
+	if s.cfg.TenantShare > 0 {
+		room = s.log.size / 2
+	}
+	for _, tr := range c.owners {
+		s.evictOrMove(tr, c.slot, &room)
 	}
 	s.log.recycle(c)
 	return true
+}
+
+// moveBelow is the part of its share under which a tenant's traces are
+// moved rather than evicted for memory: a tenant at its share is evicting
+// its own traces already.
+const moveBelow = 0.9
+
+// evictOrMove evicts the trace tr names, or moves it to the head when its
+// tenant is well under its share and it fits in room, unless it has no
+// block left in chunk slot (it was moved before).
+func (s *Store) evictOrMove(tr traceRef, slot uint32, room *int) {
+	sh := s.shardOf(tr.low)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ref, e := sh.findRef(tr)
+	if e == nil {
+		return
+	}
+	var exts [inlineExtents]extent
+	ext := sh.entries.extents(exts[:0], ref, e)
+	if !slices.ContainsFunc(ext, func(x extent) bool { return x.chunk == slot }) {
+		return
+	}
+	if n := totalBytes(ext); n <= *room && s.heldShare(s.tenants.at(e.tenant)) < moveBelow {
+		*room -= n
+		s.move(sh, ref, e, tr, ext)
+		return
+	}
+	sh.unlink(tr)
+	s.dropEntry(sh, ref, e)
+	s.evicted[ReasonMemory].Add(1)
+}
+
+// move rewrites a trace's entries at the log's head and points the trace
+// at them; its old blocks are dead. The shard is locked, and the chunks
+// the old blocks are in stay mapped until their owners are all handled.
+func (s *Store) move(sh *shard, ref entryRef, e *traceEntry, tr traceRef, ext []extent) {
+	buf := blockBufs.Get()
+	*buf = s.log.copyExtents((*buf)[:0], ext)
+	res := s.log.resourcesOf(nil, ext) // held by the old chunks meanwhile
+	moved := s.log.write(nil, tr, *buf, res)
+	*buf = (*buf)[:0]
+	blockBufs.Put(buf)
+	before := sh.entries.overflowSize(ref)
+	sh.entries.clearExtents(ref, e)
+	for _, x := range moved {
+		sh.entries.addExtent(ref, e, x)
+	}
+	s.bytes.Add(sh.entries.overflowSize(ref) - before)
+	s.moved.Add(1)
 }
 
 // evictOldestTrace evicts the trace first seen earliest, across shards.
@@ -231,6 +293,20 @@ func (s *Store) Maintain() {
 	s.reclaimDeadChunksLocked()
 }
 
+// holdsIn says whether the trace tr names is stored and has a block in
+// chunk slot.
+func (s *Store) holdsIn(tr traceRef, slot uint32) bool {
+	sh := s.shardOf(tr.low)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	ref, e := sh.findRef(tr)
+	if e == nil {
+		return false
+	}
+	var exts [inlineExtents]extent
+	return slices.ContainsFunc(sh.entries.extents(exts[:0], ref, e), func(x extent) bool { return x.chunk == slot })
+}
+
 // reclaimDeadChunksLocked recycles the oldest chunks while no trace they
 // hold blocks of is still stored: after traces leave by retention or count,
 // their memory and their resources go back without waiting for new blocks
@@ -238,19 +314,9 @@ func (s *Store) Maintain() {
 func (s *Store) reclaimDeadChunksLocked() {
 	for {
 		c, owners := s.log.oldest()
-		if c == nil || s.anyStored(owners) || !s.log.popIfUnchanged(c, len(owners)) {
+		if c == nil || slices.ContainsFunc(owners, func(tr traceRef) bool { return s.holdsIn(tr, c.slot) }) || !s.log.popIfUnchanged(c, len(owners)) {
 			return
 		}
 		s.log.recycle(c)
 	}
-}
-
-// anyStored says whether any of refs is still stored.
-func (s *Store) anyStored(refs []traceRef) bool {
-	for _, tr := range refs {
-		if s.stored(tr) {
-			return true
-		}
-	}
-	return false
 }

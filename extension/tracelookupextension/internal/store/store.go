@@ -115,6 +115,9 @@ type Stats struct {
 	TenantLimitSpans   int64
 	// Lookups counts the traces looked for (Find, FindByLow64, FindByCallID).
 	Lookups int64
+	// Moved counts the traces moved to the log's head, instead of evicted
+	// with the oldest chunk, because their tenant was well under its share.
+	Moved int64
 	// Cuts counts what Config.Limits cut from the spans stored.
 	Cuts spancodec.Cuts
 }
@@ -157,6 +160,7 @@ type Store struct {
 	badTenant  atomic.Int64 // spans dropped for a tenant id not valid
 	tenantFull atomic.Int64 // spans dropped for a tenant past MaxTenants
 	lookups    atomic.Int64
+	moved      atomic.Int64 // traces moved to the head instead of evicted (see evictOldestChunk)
 	cuts       struct{ values, attributes, events, links atomic.Int64 }
 	evicted    [numReasons]atomic.Int64
 	sealedIn   atomic.Int64 // record bytes compressed, each once
@@ -380,6 +384,7 @@ func (s *Store) Stats() Stats {
 		InvalidTenantSpans: s.badTenant.Load(),
 		TenantLimitSpans:   s.tenantFull.Load(),
 		Lookups:            s.lookups.Load(),
+		Moved:              s.moved.Load(),
 		Cuts: spancodec.Cuts{
 			Values:     s.cuts.values.Load(),
 			Attributes: s.cuts.attributes.Load(),

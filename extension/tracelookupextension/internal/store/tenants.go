@@ -187,20 +187,24 @@ func (s *Store) resolveTenant(requestTenant, attrTenant string) (string, bool) {
 	}
 }
 
-// overShare says whether tenant tn holds more than its share. Its memory
-// is its span data plus what each of its traces costs besides (its entry,
-// and its map slot with the collector's headroom), so that a share is of
-// the budget as the memory bound counts it.
+// overShare says whether tenant tn holds more than its share.
 func (s *Store) overShare(tn *tenant) bool {
-	if s.cfg.TenantShare <= 0 {
-		return false
-	}
+	return s.cfg.TenantShare > 0 && s.heldShare(tn) > 1
+}
+
+// heldShare is how much of its share tenant tn holds (1: all of it), by
+// traces or by memory, whichever is more. Its memory is its span data plus
+// what each of its traces costs besides (its entry, and its map slot with
+// the collector's headroom), so that a share is of the budget as the
+// memory bound counts it.
+func (s *Store) heldShare(tn *tenant) float64 {
 	traces := float64(tn.traces.Load())
-	if s.cfg.MaxTraces > 0 && traces > s.cfg.TenantShare*float64(s.cfg.MaxTraces) {
-		return true
+	byTraces := 0.0
+	if s.cfg.MaxTraces > 0 {
+		byTraces = traces / (s.cfg.TenantShare * float64(s.cfg.MaxTraces))
 	}
 	held := float64(tn.bytes.Load()) + traces*(entryBytes+mapEntryBytes*s.heapFactor)
-	return held > s.cfg.TenantShare*float64(s.cfg.MaxBytes)
+	return max(byTraces, held/(s.cfg.TenantShare*float64(s.cfg.MaxBytes)))
 }
 
 // Holds says whether tenant holds traces ("" is the default tenant): the

@@ -254,3 +254,103 @@ func TestTenantShareCountsEntries(t *testing.T) {
 		}
 	}
 }
+
+// Under memory pressure, a tenant well under its share keeps its traces:
+// they are moved out of the oldest chunk, and the tenant that fills the
+// index evicts its own. Without a share, the oldest go, whoever sent them.
+func TestShareKeepsQuietTracesUnderMemoryPressure(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	payload := make([]byte, 1024)
+	noisy := func(s *Store, n int) {
+		for lo := 1; lo <= n; lo++ {
+			for i := range payload {
+				payload[i] = byte(rnd.Uint32())
+			}
+			s.Ingest("noisy", makeTraces("svc", spanSpec{trace: traceID(2, uint64(lo)), span: 1, attrs: map[string]string{"p": hex.EncodeToString(payload)}}))
+		}
+	}
+	quiet := func(s *Store) {
+		for lo := uint64(1); lo <= 20; lo++ {
+			s.Ingest("quiet", makeTraces("svc", spanSpec{trace: traceID(1, lo), span: 1}, spanSpec{trace: traceID(1, lo), span: 2, parent: 1}))
+		}
+	}
+	const budget = 4 << 20
+	s, _ := newTestStore(Config{MaxBytes: budget, TenantShare: 0.5})
+	quiet(s)
+	noisy(s, 20000) // about ten times the budget
+	for lo := uint64(1); lo <= 20; lo++ {
+		tr, ok := s.Get("quiet", traceID(1, lo))
+		require.True(t, ok, "quiet trace %d", lo)
+		assert.Equal(t, []string{"span-1", "span-2"}, spanNames(t, tr), "moved traces read back whole")
+		tr.Release()
+	}
+	st := s.Stats()
+	assert.Positive(t, st.Moved)
+	assert.Positive(t, st.EvictedBy(ReasonMemory)+st.EvictedBy(ReasonTenantShare))
+	assert.LessOrEqual(t, s.held(), float64(budget)*1.05, "the memory bound holds")
+
+	s2, _ := newTestStore(Config{MaxBytes: budget})
+	quiet(s2)
+	noisy(s2, 20000)
+	_, ok := s2.Find("quiet", traceID(1, 1))
+	assert.False(t, ok, "without a share the oldest traces go")
+	assert.Zero(t, s2.Stats().Moved)
+}
+
+// When every tenant is under its share but together they fill the index,
+// eviction still makes progress: a chunk moves at most half its size.
+func TestSharesOverbookedStillBounded(t *testing.T) {
+	const budget = 2 << 20
+	s, _ := newTestStore(Config{MaxBytes: budget, TenantShare: 0.5})
+	rnd := rand.New(rand.NewPCG(5, 6))
+	payload := make([]byte, 512)
+	for lo := 1; lo <= 9000; lo++ {
+		for i := range payload {
+			payload[i] = byte(rnd.Uint32())
+		}
+		tenant := []string{"a", "b", "c"}[lo%3]
+		s.Ingest(tenant, makeTraces("svc", spanSpec{trace: traceID(3, uint64(lo)), span: 1, attrs: map[string]string{"p": hex.EncodeToString(payload)}}))
+	}
+	assert.LessOrEqual(t, s.held(), float64(budget)*1.05)
+	assert.Positive(t, s.Stats().EvictedBy(ReasonMemory))
+}
+
+// Moves run while other goroutines ingest and read: a reader sees a
+// quiet trace whole, before or after its move, never half.
+func TestMovesUnderConcurrentLookups(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 2 << 20, TenantShare: 0.5})
+	for lo := uint64(1); lo <= 10; lo++ {
+		s.Ingest("quiet", makeTraces("svc", spanSpec{trace: traceID(1, lo), span: 1}, spanSpec{trace: traceID(1, lo), span: 2, parent: 1}))
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		rnd := rand.New(rand.NewPCG(7, 8))
+		payload := make([]byte, 1024)
+		for lo := 1; lo <= 6000; lo++ {
+			for i := range payload {
+				payload[i] = byte(rnd.Uint32())
+			}
+			s.Ingest("noisy", makeTraces("svc", spanSpec{trace: traceID(2, uint64(lo)), span: 1, attrs: map[string]string{"p": hex.EncodeToString(payload)}}))
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for lo := uint64(1); lo <= 10; lo++ {
+				tr, ok := s.Get("quiet", traceID(1, lo))
+				if assert.True(t, ok, "quiet trace %d", lo) {
+					assert.Equal(t, []string{"span-1", "span-2"}, spanNames(t, tr))
+					tr.Release()
+				}
+			}
+		}
+	})
+	wg.Wait()
+	assert.Positive(t, s.Stats().Moved)
+}
