@@ -3,7 +3,11 @@
 
 package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+)
 
 // queueEntryBytes is the size of one queue entry.
 const queueEntryBytes = 24
@@ -53,6 +57,30 @@ func (sh *shard) front() (queued, bool) {
 	return queued{}, false
 }
 
+// compactQueue drops the entries of traces no longer stored, once they
+// outnumber the live ones: traces moved out of the oldest chunk (see
+// evictOldestChunk) stay at the front while the ones behind them leave.
+// It returns the bytes the queue grew by (negative: freed).
+func (sh *shard) compactQueue() int64 {
+	q := &sh.queue
+	if q.n <= 2*sh.count+64 {
+		return 0
+	}
+	live := 0
+	for i := 0; i < q.n; i++ {
+		e := q.ring[(q.head+i)%len(q.ring)]
+		if _, te := sh.findRef(e.ref); te != nil {
+			q.ring[(q.head+live)%len(q.ring)] = e
+			live++
+		}
+	}
+	for i := live; i < q.n; i++ {
+		q.ring[(q.head+i)%len(q.ring)] = queued{}
+	}
+	q.n = live
+	return -q.shrink()
+}
+
 // shrink gives back a ring that is mostly empty; it returns the bytes freed.
 func (q *fifo) shrink() int64 {
 	if len(q.ring) <= 64 || q.n > len(q.ring)/4 {
@@ -86,10 +114,16 @@ func (s *Store) enforce(now int64) {
 	}
 	s.evictMu.Lock()
 	defer s.evictMu.Unlock()
+	moves := s.cfg.TenantShare > 0
 	for s.overMemory() {
-		if !s.evictOldestChunk() {
+		before := s.held()
+		if !s.evictOldestChunk(moves) {
 			break
 		}
+		// Moving is only worth it while it frees memory: when what is held
+		// lies outside the chunks, a chunk's moved traces could fill a new
+		// one as fast as the old is reclaimed. Plain eviction from then on.
+		moves = moves && s.held() < before
 	}
 	for s.overCount() {
 		if !s.evictOldestTrace() {
@@ -129,13 +163,13 @@ func (s *Store) overRetention(now int64) bool {
 // up to half a chunk: a tenant sending far more than the others then
 // evicts its own traces, not theirs, and each chunk still frees at least
 // half its size.
-func (s *Store) evictOldestChunk() bool {
+func (s *Store) evictOldestChunk(moves bool) bool {
 	c := s.log.popOldest()
 	if c == nil {
 		return false
 	}
 	room := 0
-	if s.cfg.TenantShare > 0 {
+	if moves {
 		room = s.log.size / 2
 	}
 	for _, tr := range c.owners {
@@ -182,8 +216,7 @@ func (s *Store) evictOrMove(tr traceRef, slot uint32, room *int) {
 func (s *Store) move(sh *shard, ref entryRef, e *traceEntry, tr traceRef, ext []extent) {
 	buf := blockBufs.Get()
 	*buf = s.log.copyExtents((*buf)[:0], ext)
-	res := s.log.resourcesOf(nil, ext) // held by the old chunks meanwhile
-	moved := s.log.write(nil, tr, *buf, res)
+	moved := s.log.write(nil, tr, *buf, s.namedResources(e, ext, *buf))
 	*buf = (*buf)[:0]
 	blockBufs.Put(buf)
 	before := sh.entries.overflowSize(ref)
@@ -291,6 +324,32 @@ func (s *Store) Maintain() {
 		s.expire(s.now().UnixNano())
 	}
 	s.reclaimDeadChunksLocked()
+}
+
+// namedResources are the resources a trace's records name, among those the
+// chunks of ext hold (which hold them meanwhile): the chunk a trace moves
+// to must hold those, and only those, or every resource would ride along
+// with moved traces forever.
+func (s *Store) namedResources(e *traceEntry, ext []extent, entries []byte) []*resource {
+	held := s.log.resourcesOf(nil, ext)
+	blocks, err := blocksOnly(slices.Clone(entries))
+	if err != nil {
+		return held // cannot happen: the log holds what ingest wrote
+	}
+	var named []*resource
+	var sc spancodec.Scratch
+	_, _ = sc.Decode(e.id, blocks, func(id uint32) []byte {
+		for _, r := range held {
+			if r.id == id {
+				if !slices.Contains(named, r) {
+					named = append(named, r)
+				}
+				return r.body
+			}
+		}
+		return nil
+	}, int(e.spanCount))
+	return named
 }
 
 // holdsIn says whether the trace tr names is stored and has a block in

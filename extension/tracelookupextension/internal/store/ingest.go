@@ -351,7 +351,8 @@ func (s *Store) ingestTrace(b *batch, key traceKey, refs []spanRef, now int64) {
 		heap += mapEntryBytes
 		s.traces.Add(1)
 		if s.fifo {
-			sh.front() // drops the entries of traces evicted for memory, which leave from the head
+			sh.front() // drops the entries of traces evicted for memory, which mostly leave from the head
+			s.queueBytes.Add(sh.compactQueue())
 			s.queueBytes.Add(sh.queue.push(tr, now))
 		}
 		s.tenants.retain(key.tenant) // the batch holds one: the slot cannot go meanwhile

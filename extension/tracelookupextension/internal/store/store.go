@@ -177,6 +177,8 @@ type shard struct {
 	queue fifo
 	// deletes counts removals from traces since it was last rebuilt.
 	deletes int
+	// count is how many traces the shard holds.
+	count int
 }
 
 // compactAfter says when a map that has seen this many deletions since it
@@ -321,6 +323,7 @@ func (sh *shard) find(id [16]byte, tenant uint16) (entryRef, *traceEntry) {
 }
 
 func (sh *shard) link(ref entryRef, e *traceEntry) {
+	sh.count++
 	low := low64(e.id)
 	e.next = sh.traces[low]
 	sh.traces[low] = ref
@@ -361,6 +364,7 @@ func (sh *shard) unlink(tr traceRef) (entryRef, *traceEntry) {
 			}
 		}
 		e.next = 0
+		sh.count--
 		return ref, e
 	}
 	return 0, nil

@@ -6,6 +6,7 @@ package store
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -266,12 +267,13 @@ func TestShareKeepsQuietTracesUnderMemoryPressure(t *testing.T) {
 			for i := range payload {
 				payload[i] = byte(rnd.Uint32())
 			}
-			s.Ingest("noisy", makeTraces("svc", spanSpec{trace: traceID(2, uint64(lo)), span: 1, attrs: map[string]string{"p": hex.EncodeToString(payload)}}))
+			// Each batch from another instance: resources come and go.
+			s.Ingest("noisy", makeTraces(fmt.Sprintf("noisy-%d", lo), spanSpec{trace: traceID(2, uint64(lo)), span: 1, attrs: map[string]string{"p": hex.EncodeToString(payload)}}))
 		}
 	}
 	quiet := func(s *Store) {
 		for lo := uint64(1); lo <= 20; lo++ {
-			s.Ingest("quiet", makeTraces("svc", spanSpec{trace: traceID(1, lo), span: 1}, spanSpec{trace: traceID(1, lo), span: 2, parent: 1}))
+			s.Ingest("quiet", makeTraces("quiet-svc", spanSpec{trace: traceID(1, lo), span: 1}, spanSpec{trace: traceID(1, lo), span: 2, parent: 1}))
 		}
 	}
 	const budget = 4 << 20
@@ -282,10 +284,14 @@ func TestShareKeepsQuietTracesUnderMemoryPressure(t *testing.T) {
 		tr, ok := s.Get("quiet", traceID(1, lo))
 		require.True(t, ok, "quiet trace %d", lo)
 		assert.Equal(t, []string{"span-1", "span-2"}, spanNames(t, tr), "moved traces read back whole")
+		spans, err := tr.Spans()
+		require.NoError(t, err)
+		assert.Equal(t, "quiet-svc", spans[0].ServiceName(), "with their resource")
 		tr.Release()
 	}
 	st := s.Stats()
 	assert.Positive(t, st.Moved)
+
 	assert.Positive(t, st.EvictedBy(ReasonMemory)+st.EvictedBy(ReasonTenantShare))
 	assert.LessOrEqual(t, s.held(), float64(budget)*1.05, "the memory bound holds")
 
@@ -313,6 +319,35 @@ func TestSharesOverbookedStillBounded(t *testing.T) {
 	}
 	assert.LessOrEqual(t, s.held(), float64(budget)*1.05)
 	assert.Positive(t, s.Stats().EvictedBy(ReasonMemory))
+	assert.Positive(t, s.Stats().Moved)
+}
+
+// Moved traces stay at the front of their shard's first-seen queue while
+// the traces behind them leave for memory: the queue is compacted, and
+// follows the traces held.
+func TestQueueCompactedBehindMovedTraces(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 2 << 20, TenantShare: 0.5, MaxTraces: 1_000_000})
+	for lo := uint64(1); lo <= 64; lo++ {
+		s.Ingest("quiet", makeTraces("quiet-svc", spanSpec{trace: traceID(1, lo), span: 1}))
+	}
+	rnd := rand.New(rand.NewPCG(9, 10))
+	payload := make([]byte, 1024)
+	for lo := 1; lo <= 8000; lo++ {
+		for i := range payload {
+			payload[i] = byte(rnd.Uint32())
+		}
+		s.Ingest("noisy", makeTraces("svc", spanSpec{trace: traceID(2, uint64(lo)), span: 1, attrs: map[string]string{"p": hex.EncodeToString(payload)}}))
+	}
+	require.Positive(t, s.Stats().Moved)
+	queued := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		queued += sh.queue.n
+		assert.LessOrEqual(t, sh.queue.n, 2*sh.count+65, "shard %d", i)
+		sh.mu.Unlock()
+	}
+	assert.LessOrEqual(t, int64(queued), 3*s.Stats().Traces+64*65)
 }
 
 // Moves run while other goroutines ingest and read: a reader sees a
@@ -353,4 +388,26 @@ func TestMovesUnderConcurrentLookups(t *testing.T) {
 	})
 	wg.Wait()
 	assert.Positive(t, s.Stats().Moved)
+}
+
+// A moved trace takes along the resources its records name, not every
+// resource of the chunks it was in: those would ride along with moved
+// traces forever.
+func TestMoveTakesOnlyNamedResources(t *testing.T) {
+	s, _ := newTestStore(Config{})
+	s.Ingest("", makeTraces("other", spanSpec{trace: traceID(9, 1), span: 1}))
+	s.Ingest("", makeTraces("mine", spanSpec{trace: traceID(9, 2), span: 1}))
+	f, ok := s.Find("", traceID(9, 2))
+	require.True(t, ok)
+	sh := s.shardOf(f.ref.low)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ref, e := sh.findRef(f.ref)
+	require.NotNil(t, e)
+	ext := sh.entries.extents(nil, ref, e)
+	held := s.log.resourcesOf(nil, ext)
+	require.Len(t, held, 2, "the chunk holds both traces' resources")
+	named := s.namedResources(e, ext, s.log.copyExtents(nil, ext))
+	require.Len(t, named, 1)
+	assert.Contains(t, string(named[0].body), "mine")
 }
