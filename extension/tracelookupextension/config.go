@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
@@ -242,7 +243,7 @@ func (t *TenancyConfig) validate(authenticated bool) []error {
 		errs = append(errs, fmt.Errorf(`"tenancy::header" must be an HTTP header name, got %q`, t.Header))
 	}
 	if !store.ValidTenant(t.DefaultTenant) {
-		errs = append(errs, fmt.Errorf(`"tenancy::default_tenant" must be 1 to %d letters, digits or !-_.*'(), got %q`, store.MaxTenantBytes, t.DefaultTenant))
+		errs = append(errs, fmt.Errorf(`"tenancy::default_tenant" must be %s, got %q`, store.TenantRule, t.DefaultTenant))
 	}
 	if t.MaxTenants < 1 || t.MaxTenants > 65536 {
 		errs = append(errs, fmt.Errorf(`"tenancy::max_tenants" must be between 1 and 65536, got %d`, t.MaxTenants))
@@ -258,7 +259,7 @@ func (t *TenancyConfig) validate(authenticated bool) []error {
 	}
 	for subject, tenants := range t.Permissions {
 		for _, tenant := range tenants {
-			if tenant != "*" && !store.ValidTenant(tenant) {
+			if tenant != api.AnyTenant && !store.ValidTenant(tenant) {
 				errs = append(errs, fmt.Errorf(`"tenancy::permissions::%s" names %q, which is not a valid tenant id`, subject, tenant))
 			}
 		}

@@ -184,7 +184,7 @@ func (e *tracelookupExtension) IndexTraces(tenant string, td ptrace.Traces) {
 	if r.InvalidTenant > 0 {
 		fields := []zap.Field{zap.Int("spans", r.InvalidTenant)}
 		if tenant != "" {
-			fields = append(fields, zap.String("tenant_header", truncate(tenant, 160)))
+			fields = append(fields, zap.String("tenant_header", api.Echo(tenant)))
 		} else {
 			fields = append(fields, zap.String("resource_attribute", e.cfg.Tenancy.ResourceAttribute))
 		}
@@ -194,14 +194,6 @@ func (e *tracelookupExtension) IndexTraces(tenant string, td ptrace.Traces) {
 		e.set.Logger.Warn("Spans of a new tenant were not indexed: tenancy::max_tenants other tenants hold traces",
 			zap.Int("spans", r.TenantLimit), zap.Int("max_tenants", e.cfg.Tenancy.MaxTenants))
 	}
-}
-
-// truncate cuts a client's input for a log line.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // otherTenant labels the lookups of tenants that hold no trace: clients

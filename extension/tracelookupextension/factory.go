@@ -24,7 +24,6 @@ const (
 	defaultCallIDAttribute  = "call.id"
 	defaultMaxResponseSpans = 10000
 	defaultMaxResponseMiB   = 64
-	defaultTenant           = "default"
 	// The defaults of the OpenTelemetry SDKs' span limits, and Tempo's
 	// attribute value limit.
 	defaultMaxAttributeValueBytes = 4096
@@ -55,7 +54,7 @@ func createDefaultConfig() component.Config {
 		},
 		Tenancy: TenancyConfig{
 			Header:        api.DefaultTenantHeader,
-			DefaultTenant: defaultTenant,
+			DefaultTenant: store.DefaultTenant,
 			MaxTenants:    store.DefaultMaxTenants,
 		},
 		RateLimits: RateLimitsConfig{

@@ -26,7 +26,7 @@ type Tenancy struct {
 	// AuthAttribute, when set, names the attribute of the authenticated
 	// client (client.Info's auth data) that identifies it: its subject.
 	AuthAttribute string
-	// DefaultTenant is read by requests that name no tenant ("" for "default").
+	// DefaultTenant is read by requests that name no tenant ("" for store.DefaultTenant).
 	DefaultTenant string
 	// Permissions maps subjects to the tenants they may read, AnyTenant
 	// for all; a subject reads its first tenant when the request names
@@ -70,7 +70,7 @@ func (h *Handler) tenantOf(r *http.Request) access {
 	}
 	if requested != "" && !store.ValidTenant(requested) {
 		return refuse(http.StatusBadRequest, "INVALID_TENANT",
-			"the "+t.Header+" header does not name a valid tenant: use 1 to 150 letters, digits or !-_.*'()")
+			"the "+t.Header+" header does not name a valid tenant: use "+store.TenantRule)
 	}
 	if t.AuthAttribute == "" {
 		if requested == "" {
@@ -81,18 +81,18 @@ func (h *Handler) tenantOf(r *http.Request) access {
 	subject := subjectOf(r, t.AuthAttribute)
 	if subject == "" {
 		return refuse(http.StatusForbidden, "FORBIDDEN",
-			"the authenticated client has no "+echo(t.AuthAttribute)+" to grant it a tenant by")
+			"the authenticated client has no "+Echo(t.AuthAttribute)+" to grant it a tenant by")
 	}
 	if t.Permissions == nil {
 		if !store.ValidTenant(subject) {
 			return refuse(http.StatusForbidden, "FORBIDDEN",
-				"the authenticated client's "+echo(t.AuthAttribute)+" is not a valid tenant id, so it has no tenant to read; map it to tenants with tenancy::permissions")
+				"the authenticated client's "+Echo(t.AuthAttribute)+" is not a valid tenant id, so it has no tenant to read; map it to tenants with tenancy::permissions")
 		}
 		switch requested {
 		case "", subject:
 			return access{tenant: subject}
 		default:
-			return refuse(http.StatusForbidden, "FORBIDDEN", echo(subject)+" may not read tenant "+echo(requested))
+			return refuse(http.StatusForbidden, "FORBIDDEN", Echo(subject)+" may not read tenant "+Echo(requested))
 		}
 	}
 	allowed := t.Permissions[subject]
@@ -104,9 +104,9 @@ func (h *Handler) tenantOf(r *http.Request) access {
 	}
 	if requested == "" || !(slices.Contains(allowed, requested) || slices.Contains(allowed, AnyTenant)) {
 		if requested == "" {
-			return refuse(http.StatusForbidden, "FORBIDDEN", echo(subject)+" may not read any tenant")
+			return refuse(http.StatusForbidden, "FORBIDDEN", Echo(subject)+" may not read any tenant")
 		}
-		return refuse(http.StatusForbidden, "FORBIDDEN", echo(subject)+" may not read tenant "+echo(requested))
+		return refuse(http.StatusForbidden, "FORBIDDEN", Echo(subject)+" may not read tenant "+Echo(requested))
 	}
 	return access{tenant: requested}
 }

@@ -96,7 +96,7 @@ type route struct {
 // NewHandler returns the API's HTTP handler.
 func NewHandler(st *store.Store, opts Options) *Handler {
 	if opts.Tenancy.DefaultTenant == "" {
-		opts.Tenancy.DefaultTenant = "default"
+		opts.Tenancy.DefaultTenant = store.DefaultTenant
 	}
 	if opts.Tenancy.Header == "" {
 		opts.Tenancy.Header = DefaultTenantHeader
@@ -149,14 +149,15 @@ func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, message str
 	case http.StatusRequestEntityTooLarge:
 		code = "REQUEST_TOO_LARGE"
 	}
-	rt.c.writeError(w, status, code, echo(message))
+	rt.c.writeError(w, status, code, Echo(message))
 }
 
 // maxEcho is the most of a client's input an error message repeats.
 const maxEcho = 128
 
-// echo cuts s for repeating in an error message, at a character boundary.
-func echo(s string) string {
+// Echo cuts a client's input s for repeating in an error message or a
+// log line, at a character boundary.
+func Echo(s string) string {
 	if len(s) <= maxEcho {
 		return s
 	}
@@ -173,12 +174,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, segment, ok := h.route(r.URL.Path)
 	c := rt.c
 	if !ok || strings.Contains(segment, "/") {
-		c.writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+echo(r.URL.Path)+"; see the API reference for the paths served")
+		c.writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+Echo(r.URL.Path)+"; see the API reference for the paths served")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", echo(r.Method)+" is not allowed; use GET")
+		c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", Echo(r.Method)+" is not allowed; use GET")
 		return
 	}
 	outcome, tenant := h.serve(w, r, rt, segment)
@@ -207,7 +208,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route, segme
 	// limit of 10,000: a parameter the client sent must never be ignored.
 	query, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		c.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "the query string could not be read: "+echo(err.Error()))
+		c.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "the query string could not be read: "+Echo(err.Error()))
 		return OutcomeBadRequest, a.tenant
 	}
 	return c.serve(w, r, a.tenant, segment, query), a.tenant

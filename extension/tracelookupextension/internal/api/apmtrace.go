@@ -98,10 +98,10 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment 
 	}
 	include, unknown := parseFields(query["include_fields"], apmFields)
 	if unknown != "" {
-		writeAPMError(w, http.StatusBadRequest, "unknown field "+strconv.Quote(echo(unknown))+" in include_fields; the fields are "+strings.Join(apmFields, ", "), "include_fields")
+		writeAPMError(w, http.StatusBadRequest, "unknown field "+strconv.Quote(Echo(unknown))+" in include_fields; the fields are "+strings.Join(apmFields, ", "), "include_fields")
 		return OutcomeBadRequest
 	}
-	notFound := func() { writeAPMError(w, http.StatusNotFound, "trace "+echo(segment)+" not found", "") }
+	notFound := func() { writeAPMError(w, http.StatusNotFound, "trace "+Echo(segment)+" not found", "") }
 	f, ok := a.h.findTrace(tenant, cands)
 	if !ok {
 		notFound()

@@ -120,7 +120,7 @@ func writeValidationError(w http.ResponseWriter, input, reason string) {
 	b := append([]byte(nil), `{"detail":[{"type":"uuid_parsing","loc":["path","call_id"],"msg":`...)
 	b = spancodec.AppendJSONString(b, "Input should be a valid UUID, "+reason)
 	b = append(b, `,"input":`...)
-	b = spancodec.AppendJSONString(b, echo(input))
+	b = spancodec.AppendJSONString(b, Echo(input))
 	b = append(b, `}]}`...)
 	writeJSON(w, http.StatusUnprocessableEntity, b)
 }

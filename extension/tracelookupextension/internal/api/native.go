@@ -56,16 +56,16 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, tenant, segment st
 	flat := false
 	if v := query["flat"]; len(v) > 0 {
 		if flat, err = strconv.ParseBool(v[len(v)-1]); err != nil {
-			n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "invalid value "+strconv.Quote(echo(v[len(v)-1]))+" for query parameter flat: use true or false")
+			n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "invalid value "+strconv.Quote(Echo(v[len(v)-1]))+" for query parameter flat: use true or false")
 			return OutcomeBadRequest
 		}
 	}
 	include, unknown := parseFields(query["include_fields"], nativeFields)
 	if unknown != "" {
-		n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "unknown field "+strconv.Quote(echo(unknown))+" in include_fields; the span fields are "+strings.Join(nativeFields, ", "))
+		n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "unknown field "+strconv.Quote(Echo(unknown))+" in include_fields; the span fields are "+strings.Join(nativeFields, ", "))
 		return OutcomeBadRequest
 	}
-	notFound := func() { n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+echo(segment)+" not found") }
+	notFound := func() { n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+Echo(segment)+" not found") }
 	f, ok := n.h.findTrace(tenant, cands)
 	if !ok {
 		notFound()

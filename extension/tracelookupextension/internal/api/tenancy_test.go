@@ -132,10 +132,10 @@ func TestInvalidTenantHeader(t *testing.T) {
 
 	r := request(t, h, http.MethodGet, nativePath, map[string]string{"X-Scope-OrgID": "../a"}, "")
 	assert.Equal(t, http.StatusBadRequest, r.code)
-	assert.Equal(t, `{"status":"error","error_code":"INVALID_TENANT","message":"the X-Scope-OrgID header does not name a valid tenant: use 1 to 150 letters, digits or !-_.*'()"}`, string(r.body))
+	assert.Equal(t, `{"status":"error","error_code":"INVALID_TENANT","message":"the X-Scope-OrgID header does not name a valid tenant: use 1 to 150 letters, digits or !-_.*'(), and neither . nor .."}`, string(r.body))
 	r = request(t, h, http.MethodGet, apmPath, map[string]string{"X-Scope-OrgID": "a b"}, "")
 	assert.Equal(t, http.StatusBadRequest, r.code)
-	assert.Equal(t, `{"errors":[{"status":"400","title":"Bad Request","detail":"the X-Scope-OrgID header does not name a valid tenant: use 1 to 150 letters, digits or !-_.*'()","meta":{}}]}`, string(r.body))
+	assert.Equal(t, `{"errors":[{"status":"400","title":"Bad Request","detail":"the X-Scope-OrgID header does not name a valid tenant: use 1 to 150 letters, digits or !-_.*'(), and neither . nor ..","meta":{}}]}`, string(r.body))
 }
 
 // The 403 bodies, byte for byte, and who may read what.

@@ -186,25 +186,25 @@ func (s *Store) Ingest(tenant string, td ptrace.Traces) (rejected Rejected) {
 // holding a reference for the batch; false, with the spans counted in
 // rejected, when they cannot be stored under a tenant.
 func (s *Store) tenantSlot(b *batch, requestTenant string, rs ptrace.ResourceSpans, rejected *Rejected) (uint16, bool) {
-	var attr string
-	if requestTenant == "" && s.cfg.TenantAttribute != "" {
+	name := requestTenant
+	if name == "" && s.cfg.TenantAttribute != "" {
 		if v, ok := rs.Resource().Attributes().Get(s.cfg.TenantAttribute); ok {
-			attr = v.AsString()
+			name = v.AsString()
 		}
 	}
-	name, valid := s.resolveTenant(requestTenant, attr)
+	if name == "" {
+		name = s.cfg.DefaultTenant
+	}
 	if id, ok := b.slots[name]; ok {
 		return id, true
 	}
-	var id uint16
-	if valid {
-		id, valid = s.tenants.acquire(name)
-		if !valid {
-			rejected.TenantLimit += spanCount(rs)
-			return 0, false
-		}
-	} else {
+	if !ValidTenant(name) {
 		rejected.InvalidTenant += spanCount(rs)
+		return 0, false
+	}
+	id, ok := s.tenants.acquire(name)
+	if !ok {
+		rejected.TenantLimit += spanCount(rs)
 		return 0, false
 	}
 	b.slots[name] = id

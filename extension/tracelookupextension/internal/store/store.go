@@ -42,7 +42,7 @@ type Config struct {
 	CallIDAttribute string
 	// Limits bound what is kept of each span (see spancodec.Limits); the cuts are counted in Stats.
 	Limits spancodec.Limits
-	// DefaultTenant holds the spans of requests that name no tenant; "" means "default".
+	// DefaultTenant holds the spans of requests that name no tenant; "" means DefaultTenant.
 	DefaultTenant string
 	// TenantAttribute is the resource attribute that names the tenant of
 	// spans whose request names none; "" means none does.
@@ -240,7 +240,7 @@ func New(cfg Config) *Store {
 		s.now = time.Now
 	}
 	if s.cfg.DefaultTenant == "" {
-		s.cfg.DefaultTenant = "default"
+		s.cfg.DefaultTenant = DefaultTenant
 	}
 	maxTenants := cfg.MaxTenants
 	if maxTenants <= 0 {

@@ -23,6 +23,13 @@ const maxTenantSlots = 1 << 16
 // MaxTenantBytes is the longest tenant id (the limit Cortex, Mimir and Tempo apply).
 const MaxTenantBytes = 150
 
+// DefaultTenant is the tenant of spans and lookups that name none, unless
+// configured otherwise.
+const DefaultTenant = "default"
+
+// TenantRule says what ValidTenant accepts, for error messages.
+const TenantRule = "1 to 150 letters, digits or !-_.*'(), and neither . nor .."
+
 // ValidTenant says whether s is a tenant id the index accepts: 1 to 150
 // bytes of letters, digits and !-_.*'(), and neither "." nor "..", the
 // rules of Cortex, Mimir, Loki and Tempo, so that a tenant id they accept
@@ -170,21 +177,6 @@ func (s *Store) Tenants() []TenantStats {
 		out = append(out, TenantStats{Tenant: tn.name, Traces: tn.traces.Load(), Spans: tn.spans.Load(), Bytes: tn.bytes.Load()})
 	}
 	return out
-}
-
-// tenantFor resolves the tenant of a request's spans: the request's tenant
-// when it names one, else the configured resource attribute's value, else
-// the default tenant. "" with false means the spans are not indexed: the
-// id is not valid, or the table is full.
-func (s *Store) resolveTenant(requestTenant, attrTenant string) (string, bool) {
-	switch {
-	case requestTenant != "":
-		return requestTenant, ValidTenant(requestTenant)
-	case attrTenant != "":
-		return attrTenant, ValidTenant(attrTenant)
-	default:
-		return s.cfg.DefaultTenant, true
-	}
 }
 
 // overShare says whether tenant tn holds more than its share.
