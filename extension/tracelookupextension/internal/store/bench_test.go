@@ -29,11 +29,11 @@ func batches(n int, firstTrace uint64) []ptrace.Traces {
 
 // benchIngest ingests distinct spans: the store starts afresh (untimed)
 // whenever the batches run out, so no span is ever a duplicate.
-func benchIngest(b *testing.B, parallel bool) {
+func benchIngest(b *testing.B, parallel, noSearch bool) {
 	in := batches(2000, 0)
 	spans := in[0].SpanCount()
 	newStore := func() *Store {
-		return New(Config{MaxBytes: 1 << 30, MaxSpansPerTrace: 10000, CallIDAttribute: "call.id"})
+		return New(Config{MaxBytes: 1 << 30, MaxSpansPerTrace: 10000, CallIDAttribute: "call.id", NoSearch: noSearch})
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -64,10 +64,13 @@ func benchIngest(b *testing.B, parallel bool) {
 }
 
 // BenchmarkIngest: one goroutine, batches of 100 new spans.
-func BenchmarkIngest(b *testing.B) { benchIngest(b, false) }
+func BenchmarkIngest(b *testing.B) { benchIngest(b, false, false) }
+
+// BenchmarkIngestNoSearch: the same, without the search indexes.
+func BenchmarkIngestNoSearch(b *testing.B) { benchIngest(b, false, true) }
 
 // BenchmarkIngestParallel: one goroutine per core, as the receiver's servers do.
-func BenchmarkIngestParallel(b *testing.B) { benchIngest(b, true) }
+func BenchmarkIngestParallel(b *testing.B) { benchIngest(b, true, false) }
 
 // fill100 stores 1M spans: 10,000 traces of 100 spans, each trace arriving
 // in ten batches of ten spans, as traces arrive from a busy system.

@@ -13,14 +13,14 @@ import (
 // reused through a free list. The garbage collector has nothing to scan in
 // them and does not count them towards its heap goal, so an entry costs its
 // 128 bytes and no collector headroom. What does not fit inline (a trace
-// written in more than four pieces, or with more than two call ids) goes
+// written in more than four pieces, or with more than one call id) goes
 // to a small overflow record on the heap. The resources a trace's records
 // name are held by the chunks its blocks are in (see chunk.res), not by the
 // trace: a chunk names a few resources for thousands of traces.
 
 const (
 	inlineExtents = 4
-	inlineCalls   = 2
+	inlineCalls   = 1
 	entryBytes    = 128
 )
 
@@ -36,6 +36,8 @@ type traceEntry struct {
 	nExt      uint16
 	// tenant is the trace's slot in the tenant table.
 	tenant uint16
+	// rec is the trace's search record in its tenant's index (0: none).
+	rec recRef
 	// rawBytes is the size of the trace's records unsealed (saturating):
 	// what a lookup will decode, known before it copies anything.
 	rawBytes uint32

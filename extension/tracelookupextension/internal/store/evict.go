@@ -144,7 +144,7 @@ func (s *Store) overMemory() bool { return s.held() > float64(s.cfg.MaxBytes) }
 // held is what the memory bound counts the store as holding.
 func (s *Store) held() float64 {
 	l := s.log
-	inUse := l.mapped.Load() - l.spare.Load() + s.slabBytes.Load()
+	inUse := l.mapped.Load() - l.spare.Load() + s.slabBytes.Load() + s.searchMapped.Load()
 	return float64(inUse) + float64(s.heapBytes())*s.heapFactor + float64(spareChunks*l.size)
 }
 
@@ -216,7 +216,8 @@ func (s *Store) evictOrMove(tr traceRef, slot uint32, room *int) {
 func (s *Store) move(sh *shard, ref entryRef, e *traceEntry, tr traceRef, ext []extent) {
 	buf := blockBufs.Get()
 	*buf = s.log.copyExtents((*buf)[:0], ext)
-	moved := s.log.write(nil, tr, *buf, s.namedResources(e, ext, *buf))
+	named, spans := s.namedResources(e, ext, *buf)
+	moved := s.log.write(nil, tr, *buf, named)
 	*buf = (*buf)[:0]
 	blockBufs.Put(buf)
 	before := sh.entries.overflowSize(ref)
@@ -225,6 +226,9 @@ func (s *Store) move(sh *shard, ref entryRef, e *traceEntry, tr traceRef, ext []
 		sh.entries.addExtent(ref, e, x)
 	}
 	s.bytes.Add(sh.entries.overflowSize(ref) - before)
+	if s.search {
+		s.bytes.Add(s.relocate(s.tenants.at(e.tenant), e, tr, spans))
+	}
 	s.moved.Add(1)
 }
 
@@ -305,6 +309,7 @@ func (s *Store) dropEntry(sh *shard, ref entryRef, e *traceEntry) {
 	s.spans.Add(-int64(e.spanCount))
 	var exts [inlineExtents]extent
 	tn := s.tenants.at(e.tenant)
+	heap += -s.unindex(tn, e)
 	tn.traces.Add(-1)
 	tn.spans.Add(-int64(e.spanCount))
 	tn.bytes.Add(-int64(totalBytes(sh.entries.extents(exts[:0], ref, e))))
@@ -329,16 +334,16 @@ func (s *Store) Maintain() {
 // namedResources are the resources a trace's records name, among those the
 // chunks of ext hold (which hold them meanwhile): the chunk a trace moves
 // to must hold those, and only those, or every resource would ride along
-// with moved traces forever.
-func (s *Store) namedResources(e *traceEntry, ext []extent, entries []byte) []*resource {
+// with moved traces forever. It returns the spans it decoded to find them.
+func (s *Store) namedResources(e *traceEntry, ext []extent, entries []byte) ([]*resource, []spancodec.Span) {
 	held := s.log.resourcesOf(nil, ext)
 	blocks, err := blocksOnly(slices.Clone(entries))
 	if err != nil {
-		return held // cannot happen: the log holds what ingest wrote
+		return held, nil // cannot happen: the log holds what ingest wrote
 	}
 	var named []*resource
 	var sc spancodec.Scratch
-	_, _ = sc.Decode(e.id, blocks, func(id uint32) []byte {
+	spans, _ := sc.Decode(e.id, blocks, func(id uint32) []byte {
 		for _, r := range held {
 			if r.id == id {
 				if !slices.Contains(named, r) {
@@ -349,7 +354,7 @@ func (s *Store) namedResources(e *traceEntry, ext []extent, entries []byte) []*r
 		}
 		return nil
 	}, int(e.spanCount))
-	return named
+	return named, spans
 }
 
 // holdsIn says whether the trace tr names is stored and has a block in

@@ -49,6 +49,7 @@ type batch struct {
 	enc      spancodec.Encoder
 	resCuts  []int   // the values cut from each group's resource
 	resItems []int64 // the attributes and elements of each group's resource
+	search   searchScratch
 }
 
 // maxBatchScratch is the most a pooled batch keeps of one large request.
@@ -75,6 +76,7 @@ func (b *batch) reset() {
 	b.resCall = b.resCall[:0]
 	b.resCuts = b.resCuts[:0]
 	b.resItems = b.resItems[:0]
+	b.search.reset()
 }
 
 // Rejected counts the spans of one Ingest call that were not stored, by reason.
@@ -143,6 +145,9 @@ func (s *Store) Ingest(tenant string, td ptrace.Traces) (rejected Rejected) {
 			b.resCall = append(b.resCall, w.Value)
 			b.resCuts = append(b.resCuts, cuts)
 			b.resItems = append(b.resItems, b.enc.Items-items)
+			if s.search {
+				s.groupTerms(&b.search, rs.Resource())
+			}
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
 				id := [16]byte(sp.TraceID())
@@ -279,6 +284,7 @@ func (s *Store) ingestTrace(b *batch, key traceKey, refs []spanRef, now int64) {
 	records := b.records[:0]
 	blockRes := b.blockRes[:0]
 	newCalls := b.newCalls[:0]
+	b.search.startTrace()
 	for _, sr := range refs {
 		key := s.spanKey(sr.span)
 		_, dup := slices.BinarySearch(known, key)
@@ -308,6 +314,9 @@ func (s *Store) ingestTrace(b *batch, key traceKey, refs []spanRef, now int64) {
 		records = b.enc.AppendSpan(records, sr.span, &w, b.resCuts[sr.group])
 		maxSpan = max(maxSpan, int64(len(records)-start+len(res.body)))
 		stored++
+		if s.search {
+			s.spanTerms(&b.search, int(sr.group), sr.span)
+		}
 		callID := w.Value
 		if callID == "" {
 			callID = b.resCall[sr.group]
@@ -377,6 +386,9 @@ func (s *Store) ingestTrace(b *batch, key traceKey, refs []spanRef, now int64) {
 		if ok && s.calls.add(h, tr) {
 			heap += callIndexEntry
 		}
+	}
+	if s.search {
+		heap += s.indexTrace(&b.search, tn, ref, e, tr, isNew)
 	}
 	e.lastSeen = now
 	e.spanCount += int32(stored)

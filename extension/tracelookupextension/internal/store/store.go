@@ -54,6 +54,9 @@ type Config struct {
 	// MaxTraces one tenant may hold (its span data and its traces' entries);
 	// past it, that tenant's own oldest traces are evicted. 0 means no share.
 	TenantShare float64
+	// NoSearch leaves out the search indexes (see Scan and the listings):
+	// ingest does less, and searches find nothing.
+	NoSearch bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -92,9 +95,10 @@ func (r Reason) String() string {
 type Stats struct {
 	Traces int64
 	Spans  int64
-	// Bytes is every byte the store holds: the chunks and entry slabs it has
-	// mapped (in use and spare), and on the Go heap the secondary indexes,
-	// the resource table, the owner lists and entry overflow, by capacity.
+	// Bytes is every byte the store holds: the chunks, entry slabs and
+	// search record blocks it has mapped (chunks in use and spare), and on
+	// the Go heap the secondary indexes, the search catalogs, the resource
+	// table, the owner lists and entry overflow, by capacity.
 	Bytes int64
 	// MappedBytes is the part of Bytes outside the Go heap, HeapBytes the rest.
 	MappedBytes int64
@@ -143,6 +147,9 @@ type Store struct {
 	// fifo says whether traces are kept in first-seen order per shard, for
 	// the count and retention bounds; memory eviction needs no queue.
 	fifo bool
+	// search says whether the search indexes are kept; terms hashes their terms.
+	search bool
+	terms  termHasher
 
 	traceSeq atomic.Uint64
 	closed   atomic.Bool
@@ -163,7 +170,9 @@ type Store struct {
 	moved      atomic.Int64 // traces moved to the head instead of evicted (see evictOldestChunk)
 	cuts       struct{ values, attributes, events, links atomic.Int64 }
 	evicted    [numReasons]atomic.Int64
-	sealedIn   atomic.Int64 // record bytes compressed, each once
+	// searchMapped is what the search records' blocks map.
+	searchMapped atomic.Int64
+	sealedIn     atomic.Int64 // record bytes compressed, each once
 	evictMu    sync.Mutex   // one evictor at a time: two would free a chunk each for one chunk over
 }
 
@@ -235,6 +244,8 @@ func New(cfg Config) *Store {
 		keySeed:    maphash.MakeSeed(),
 		heapFactor: heapFactor(),
 		fifo:       cfg.MaxTraces > 0 || cfg.Retention > 0,
+		search:     !cfg.NoSearch,
+		terms:      termHasher{seed: maphash.MakeSeed()},
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -380,7 +391,7 @@ func (s *Store) Stats() Stats {
 	st := Stats{
 		Traces:             s.traces.Load(),
 		Spans:              s.spans.Load(),
-		MappedBytes:        s.log.mapped.Load() + s.slabBytes.Load(),
+		MappedBytes:        s.log.mapped.Load() + s.slabBytes.Load() + s.searchMapped.Load(),
 		HeapBytes:          s.heapBytes(),
 		DroppedSpans:       s.dropped.Load(),
 		DuplicateSpans:     s.duplicates.Load(),

@@ -66,6 +66,9 @@ type tenant struct {
 	// have a share (see Config.TenantShare).
 	mu    sync.Mutex
 	queue fifo
+
+	// index holds its search records and catalog.
+	index *tenantIndex
 }
 
 type tenants struct {
@@ -115,7 +118,7 @@ func (t *tenants) acquire(name string) (uint16, bool) {
 	default:
 		return 0, false
 	}
-	tn := &tenant{name: name}
+	tn := &tenant{name: name, index: newTenantIndex()}
 	tn.refs.Store(1)
 	t.slots[id].Store(tn)
 	t.byName[name] = id
@@ -187,15 +190,19 @@ func (s *Store) overShare(tn *tenant) bool {
 // heldShare is how much of its share tenant tn holds (1: all of it), by
 // traces or by memory, whichever is more. Its memory is its span data plus
 // what each of its traces costs besides (its entry, and its map slot with
-// the collector's headroom), so that a share is of the budget as the
-// memory bound counts it.
+// the collector's headroom, and its search record) and its search
+// catalog, so that a share is of the budget as the memory bound counts it.
 func (s *Store) heldShare(tn *tenant) float64 {
 	traces := float64(tn.traces.Load())
 	byTraces := 0.0
 	if s.cfg.MaxTraces > 0 {
 		byTraces = traces / (s.cfg.TenantShare * float64(s.cfg.MaxTraces))
 	}
-	held := float64(tn.bytes.Load()) + traces*(entryBytes+mapEntryBytes*s.heapFactor)
+	perTrace := entryBytes + mapEntryBytes*s.heapFactor
+	if s.search {
+		perTrace += float64(recBytes)
+	}
+	held := float64(tn.bytes.Load()) + traces*perTrace + float64(tn.index.catBytes.Load())*s.heapFactor
 	return max(byTraces, held/(s.cfg.TenantShare*float64(s.cfg.MaxBytes)))
 }
 

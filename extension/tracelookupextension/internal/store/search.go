@@ -1,0 +1,489 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Search indexes. Every stored trace has one search record in its tenant's
+// index: its start and end, its span, error and root counts, and a bloom
+// filter of the terms its spans carry (service, name, kind, and each
+// attribute with its value). Records live in blocks mapped outside the Go
+// heap, as the entries do, filled in the order traces arrive; each block
+// keeps an upper bound of its records' (start, seq) keys, so a search reads
+// the blocks that may hold the newest traces first and stops as soon as no
+// unread block can hold a newer one. The bloom filter only says which
+// traces may match: the caller decodes each candidate and checks its spans.
+//
+// Locks: a record changes under its tenant index's lock, taken inside the
+// lock of its trace's shard; a search takes the index's lock alone, block by
+// block, and never a shard's lock while it holds it.
+
+const (
+	bloomBits  = 512
+	bloomWords = bloomBits / 64
+	// blockRecs is the most records a block holds; a tenant's first block
+	// holds a page's worth, so that a small tenant costs little.
+	blockRecs = 256
+	recBytes  = int(unsafe.Sizeof(searchRec{}))
+	pageBytes = 4096
+)
+
+// bloom is a trace's term filter: each term sets three of its bits.
+type bloom [bloomWords]uint64
+
+func (b *bloom) add(h uint64) {
+	for i := range 3 {
+		p := (h >> (9 * i)) & (bloomBits - 1)
+		b[p>>6] |= 1 << (p & 63)
+	}
+}
+
+func (b *bloom) has(h uint64) bool {
+	for i := range 3 {
+		p := (h >> (9 * i)) & (bloomBits - 1)
+		if b[p>>6]&(1<<(p&63)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *bloom) or(o *bloom) {
+	for i := range b {
+		b[i] |= o[i]
+	}
+}
+
+// searchRec is one trace's search record; seq 0 marks a free slot.
+type searchRec struct {
+	seq    uint64
+	low    uint64
+	start  uint64 // the earliest span start
+	end    uint64 // the latest span end
+	spans  uint32
+	errors uint32 // spans with status ERROR
+	roots  uint32 // spans without a parent
+	_      uint32
+	bloom  bloom
+}
+
+// Key orders traces for search: newest first by start, then by arrival.
+// The zero Key is "from the newest".
+type Key struct {
+	Start uint64
+	Seq   uint64
+}
+
+func compareKeys(a, b Key) int {
+	if c := cmp.Compare(a.Start, b.Start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Seq, b.Seq)
+}
+
+func (r *searchRec) key() Key { return Key{Start: r.start, Seq: r.seq} }
+
+// recBlock is one block of records and what its traces added to the
+// tenant's catalog (see catalog), taken back when the block is freed.
+type recBlock struct {
+	mem  []byte
+	recs []searchRec
+	gen  uint64 // distinguishes the blocks that reuse one index
+	used int    // slots handed out, in order
+	live int
+	// maxKey bounds the keys of its live records from above, minStart
+	// their starts from below (a record's start only ever decreases, and
+	// records that leave leave the bounds as they were).
+	maxKey   Key
+	minStart uint64
+	stats    map[uint64]*blockCount
+}
+
+// tenantIndex is one tenant's search records and catalog.
+type tenantIndex struct {
+	mu     sync.RWMutex
+	blocks []*recBlock // by index; nil where free
+	free   []uint32
+	cur    *recBlock // where new records go
+	curIdx uint32
+	gens   uint64
+	cat    catalog
+	// catBytes is cat.bytes, for reading without the lock (see heldShare).
+	catBytes atomic.Int64
+}
+
+// recRef names a record: its block's index plus one, and its slot.
+type recRef uint32
+
+const slotBits = 8
+
+func makeRecRef(block uint32, slot int) recRef { return recRef((block+1)<<slotBits | uint32(slot)) }
+func (r recRef) block() uint32                { return uint32(r>>slotBits) - 1 }
+func (r recRef) slot() int                    { return int(r & (1<<slotBits - 1)) }
+
+func newTenantIndex() *tenantIndex {
+	return &tenantIndex{cat: newCatalog()}
+}
+
+func (x *tenantIndex) rec(ref recRef) (*recBlock, *searchRec) {
+	b := x.blocks[ref.block()]
+	return b, &b.recs[ref.slot()]
+}
+
+// alloc gives the trace tr a record; x is locked. It returns the bytes
+// newly mapped.
+func (x *tenantIndex) alloc(tr traceRef) (recRef, int64) {
+	var mapped int64
+	if x.cur == nil || x.cur.used == len(x.cur.recs) {
+		mapped = x.newBlock()
+	}
+	b := x.cur
+	slot := b.used
+	b.used++
+	b.live++
+	b.recs[slot] = searchRec{seq: tr.seq, low: tr.low, start: ^uint64(0)}
+	return makeRecRef(x.curIdx, slot), mapped
+}
+
+func (x *tenantIndex) newBlock() int64 {
+	n := blockRecs
+	if len(x.blocks) == len(x.free) {
+		n = pageBytes / recBytes
+	}
+	size := (n*recBytes + pageBytes - 1) / pageBytes * pageBytes
+	mem := mapChunk(size)
+	x.gens++
+	b := &recBlock{
+		mem:      mem,
+		recs:     unsafe.Slice((*searchRec)(unsafe.Pointer(&mem[0])), min(size/recBytes, 1<<slotBits)),
+		gen:      x.gens,
+		minStart: ^uint64(0),
+		stats:    make(map[uint64]*blockCount),
+	}
+	if k := len(x.free); k > 0 {
+		x.curIdx = x.free[k-1]
+		x.free = x.free[:k-1]
+		x.blocks[x.curIdx] = b
+	} else {
+		x.curIdx = uint32(len(x.blocks))
+		x.blocks = append(x.blocks, b)
+	}
+	x.cur = b
+	return int64(size)
+}
+
+// remove frees ref's record; x is locked. A block whose records have all
+// left is given back with what it added to the catalog, even the block new
+// records go to: so the catalog is empty once the tenant's traces are. It
+// returns the bytes unmapped.
+func (x *tenantIndex) remove(ref recRef) int64 {
+	b, r := x.rec(ref)
+	*r = searchRec{}
+	b.live--
+	if b.live > 0 {
+		return 0
+	}
+	return x.freeBlock(ref.block())
+}
+
+func (x *tenantIndex) freeBlock(i uint32) int64 {
+	b := x.blocks[i]
+	x.cat.forget(b)
+	if b == x.cur {
+		x.cur = nil
+	}
+	x.blocks[i] = nil
+	x.free = append(x.free, i)
+	for k := len(x.blocks) - 1; k >= 0 && x.blocks[k] == nil; k-- {
+		x.blocks = x.blocks[:k]
+		x.free = slices.DeleteFunc(x.free, func(f uint32) bool { return f == uint32(k) })
+	}
+	unmapChunk(b.mem)
+	return int64(len(b.mem))
+}
+
+
+// spanFacts is what one span adds to its trace's record.
+type spanFacts struct {
+	start, end uint64
+	err, root  bool
+}
+
+// note adds a span's facts to the record.
+func (b *recBlock) note(r *searchRec, f spanFacts) {
+	r.spans++
+	r.start = min(r.start, f.start)
+	r.end = max(r.end, f.end)
+	if f.err {
+		r.errors++
+	}
+	if f.root {
+		r.roots++
+	}
+	if k := r.key(); compareKeys(k, b.maxKey) > 0 {
+		b.maxKey = k
+	}
+	b.minStart = min(b.minStart, r.start)
+}
+
+// Status says how a trace stands, as the trace summaries say it: error
+// when a span has status ERROR, else running while no span without a
+// parent has arrived, else success.
+type Status uint8
+
+// Trace statuses, as a set for filters.
+const (
+	StatusSuccess Status = 1 << iota
+	StatusError
+	StatusRunning
+)
+
+func (r *searchRec) status() Status {
+	switch {
+	case r.errors > 0:
+		return StatusError
+	case r.roots > 0:
+		return StatusSuccess
+	default:
+		return StatusRunning
+	}
+}
+
+func (r *searchRec) duration() uint64 {
+	if r.end < r.start {
+		return 0
+	}
+	return r.end - r.start
+}
+
+// Filter narrows a scan. The trace-level conditions are exact; the span
+// terms only rule traces out (see package doc): a trace that passes may
+// still have no span that matches them all.
+type Filter struct {
+	// Status, when not 0, is the set of statuses a trace may have.
+	Status Status
+	// MinDuration and MaxDuration bound the trace's duration (nanoseconds); 0 is no bound.
+	MinDuration, MaxDuration uint64
+	// StartFrom and StartTo bound the trace's start (unix nanoseconds,
+	// inclusive); 0 is no bound.
+	StartFrom, StartTo uint64
+	// Spans are the span-level conditions (see SpanTerms).
+	Spans SpanTerms
+}
+
+// SpanTerms are span-level conditions that must hold on one span.
+type SpanTerms struct {
+	Service string // the span's resource attribute service.name; "" is any
+	Name    string // "" is any
+	Kind    int32  // -1 is any
+	// Attrs are key=value conditions on a span or resource attribute
+	// (typed, see AttrQuery).
+	Attrs []AttrQuery
+}
+
+// probes turns span terms into bloom probes: each condition is a set of
+// alternatives, one of which the trace's filter must hold.
+func (s *Store) probes(t SpanTerms) [][]uint64 {
+	var out [][]uint64
+	if t.Service != "" {
+		out = append(out, []uint64{s.terms.str(termAttr, serviceNameKey, t.Service)})
+	}
+	if t.Name != "" {
+		out = append(out, []uint64{s.terms.str(termName, "", t.Name)})
+	}
+	if t.Kind >= 0 {
+		out = append(out, []uint64{s.terms.kind(t.Kind)})
+	}
+	for _, a := range t.Attrs {
+		out = append(out, s.terms.query(a))
+	}
+	return out
+}
+
+func (f *Filter) admits(r *searchRec, probes [][]uint64) bool {
+	if f.Status != 0 && f.Status&r.status() == 0 {
+		return false
+	}
+	if d := r.duration(); (f.MinDuration > 0 && d < f.MinDuration) || (f.MaxDuration > 0 && d > f.MaxDuration) {
+		return false
+	}
+	if (f.StartFrom > 0 && r.start < f.StartFrom) || (f.StartTo > 0 && r.start > f.StartTo) {
+		return false
+	}
+	for _, alts := range probes {
+		if !slices.ContainsFunc(alts, r.bloom.has) {
+			return false
+		}
+	}
+	return true
+}
+
+// Hit is one trace a scan found.
+type Hit struct {
+	Key
+	ref traceRef
+	// Start and End are the earliest span start and the latest span end.
+	Start, End   uint64
+	Spans        int
+	Errors       int
+	Status       Status
+	DurationNano uint64
+}
+
+// ScanResult says how a scan ended.
+type ScanResult struct {
+	// Scanned counts the records read.
+	Scanned int
+	// Stopped is set when the record budget ran out before the scan
+	// finished; Resume is then the key to continue below (as After).
+	Stopped bool
+	Resume  Key
+}
+
+type blockBound struct {
+	idx      uint32
+	gen      uint64
+	max      Key
+	minStart uint64
+}
+
+// hitHeap is a max-heap of hits by key.
+type hitHeap []Hit
+
+func (h hitHeap) above(i, j int) bool { return compareKeys(h[i].Key, h[j].Key) > 0 }
+
+func (h *hitHeap) push(x Hit) {
+	*h = append(*h, x)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !q.above(i, p) {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *hitHeap) pop() Hit {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	for i := 0; ; {
+		l, best := 2*i+1, i
+		if l < n && q.above(l, best) {
+			best = l
+		}
+		if l+1 < n && q.above(l+1, best) {
+			best = l + 1
+		}
+		if best == i {
+			break
+		}
+		q[i], q[best] = q[best], q[i]
+		i = best
+	}
+	*h = q
+	return top
+}
+
+// Scan calls fn with tenant's traces that pass f and whose key is below
+// after (all of them when after is zero), newest first by start, until fn
+// returns false or maxRecords records have been read (0: no limit).
+// Traces that arrive while it runs are left out: their place may be above
+// what fn has seen.
+func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func(Hit) bool) ScanResult {
+	var res ScanResult
+	_, slot, ok := s.readSlot(tenant)
+	if !ok {
+		return res
+	}
+	tn := s.tenants.at(slot)
+	if tn == nil || tn.index == nil {
+		return res
+	}
+	x := tn.index
+	horizon := s.traceSeq.Load()
+	probes := s.probes(f.Spans)
+	if after == (Key{}) {
+		after = Key{Start: ^uint64(0), Seq: ^uint64(0)}
+	}
+
+	x.mu.RLock()
+	bounds := make([]blockBound, 0, len(x.blocks))
+	for i, b := range x.blocks {
+		// A block whose every record is at or past after has been read by
+		// the pages before.
+		if b == nil || b.live == 0 || compareKeys(Key{Start: b.minStart}, after) >= 0 {
+			continue
+		}
+		bounds = append(bounds, blockBound{idx: uint32(i), gen: b.gen, max: b.maxKey, minStart: b.minStart})
+	}
+	x.mu.RUnlock()
+	slices.SortFunc(bounds, func(a, b blockBound) int { return compareKeys(b.max, a.max) })
+
+	var hits hitHeap
+	for i := 0; ; i++ {
+		// Emit what no unread block can beat.
+		for len(hits) > 0 && (i == len(bounds) || compareKeys(hits[0].Key, bounds[i].max) > 0) {
+			if !fn(hits.pop()) {
+				return res
+			}
+		}
+		if i == len(bounds) {
+			return res
+		}
+		bb := bounds[i]
+		if f.StartFrom > 0 && bb.max.Start < f.StartFrom {
+			// Every later block starts before the window too; the heap is empty.
+			return res
+		}
+		if maxRecords > 0 && res.Scanned >= maxRecords {
+			res.Stopped = true
+			res.Resume = Key{Start: bb.max.Start, Seq: bb.max.Seq + 1}
+			if bb.max.Seq == ^uint64(0) {
+				res.Resume = Key{Start: bb.max.Start + 1}
+			}
+			return res
+		}
+		x.mu.RLock()
+		if int(bb.idx) < len(x.blocks) {
+			if b := x.blocks[bb.idx]; b != nil && b.gen == bb.gen {
+				res.Scanned += b.used
+				for k := 0; k < b.used; k++ {
+					r := &b.recs[k]
+					if r.seq == 0 || r.seq > horizon || compareKeys(r.key(), after) >= 0 || !f.admits(r, probes) {
+						continue
+					}
+					hits.push(Hit{
+						Key: r.key(), ref: traceRef{low: r.low, seq: r.seq},
+						Start: r.start, End: r.end, Spans: int(r.spans), Errors: int(r.errors),
+						Status: r.status(), DurationNano: r.duration(),
+					})
+				}
+			}
+		}
+		x.mu.RUnlock()
+	}
+}
+
+// FetchHit copies out the trace h names, if that very trace is still
+// stored. Release the result when done with it.
+func (s *Store) FetchHit(h Hit) (Trace, bool) {
+	sh := s.shardOf(h.ref.low)
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	if ref, e := sh.findRef(h.ref); e != nil {
+		return s.snapshot(sh, ref, e, nil), true
+	}
+	return Trace{}, false
+}

@@ -1,0 +1,131 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+
+import (
+	"hash/maphash"
+	"math"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+)
+
+// Terms are what a search can ask of a span: its service, its name, its
+// kind, and an attribute with a value. Attribute values are compared by
+// type: a number matches the same number however it was written or sent
+// (int 500, double 500.0, "5e2" in a query), a boolean its literal, and a
+// string itself; every value also matches as a string. Values of other
+// types (bytes, arrays, maps) are not searchable.
+
+// serviceNameKey is the resource attribute that names a span's service.
+const serviceNameKey = "service.name"
+
+// Term kinds; a value's type is part of its attribute term.
+const (
+	termName   byte = 'N'
+	termKind   byte = 'K'
+	termAttr   byte = 's' // an attribute with a string value
+	termNumber byte = 'n'
+	termBool   byte = 'b'
+)
+
+type termHasher struct{ seed maphash.Seed }
+
+func mixTerm(key, value uint64, kind byte) uint64 {
+	x := key*0x9E3779B97F4A7C15 ^ value ^ uint64(kind)<<56
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
+}
+
+func (t termHasher) str(kind byte, key, value string) uint64 {
+	return mixTerm(maphash.String(t.seed, key), maphash.String(t.seed, value), kind)
+}
+
+func (t termHasher) bytes(kind byte, key string, value []byte) uint64 {
+	return mixTerm(maphash.String(t.seed, key), maphash.Bytes(t.seed, value), kind)
+}
+
+func (t termHasher) kind(k int32) uint64 {
+	return mixTerm(0, uint64(k), termKind)
+}
+
+// appendNumber appends a number's canonical text: an integer as one,
+// anything else in Go's shortest float form.
+func appendNumber(b []byte, f float64) []byte {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+		return strconv.AppendInt(b, int64(f), 10)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// attr returns the term of an attribute value, false for a value that is
+// not searchable.
+func (t termHasher) attr(key string, v pcommon.Value) (uint64, bool) {
+	var buf [32]byte
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return t.str(termAttr, key, v.Str()), true
+	case pcommon.ValueTypeInt:
+		return t.bytes(termNumber, key, strconv.AppendInt(buf[:0], v.Int(), 10)), true
+	case pcommon.ValueTypeDouble:
+		return t.bytes(termNumber, key, appendNumber(buf[:0], v.Double())), true
+	case pcommon.ValueTypeBool:
+		return t.bytes(termBool, key, strconv.AppendBool(buf[:0], v.Bool())), true
+	}
+	return 0, false
+}
+
+// AttrQuery is one key=value condition, with the value read each way it
+// can be (see the package's term rules).
+type AttrQuery struct {
+	Key, Value string
+	number     string // canonical text, when Value reads as a number
+	boolean    string // "true" or "false", when Value is one
+}
+
+// ParseAttrQuery reads value as a string, and as a number or a boolean when it is one.
+func ParseAttrQuery(key, value string) AttrQuery {
+	q := AttrQuery{Key: key, Value: value}
+	if i, err := strconv.ParseInt(value, 10, 64); err == nil {
+		q.number = strconv.FormatInt(i, 10)
+	} else if f, err := strconv.ParseFloat(value, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		q.number = string(appendNumber(nil, f))
+	}
+	if value == "true" || value == "false" {
+		q.boolean = value
+	}
+	return q
+}
+
+// query returns the terms any of which a trace must hold for q to match.
+func (t termHasher) query(q AttrQuery) []uint64 {
+	alts := []uint64{t.str(termAttr, q.Key, q.Value)}
+	if q.number != "" {
+		alts = append(alts, t.str(termNumber, q.Key, q.number))
+	}
+	if q.boolean != "" {
+		alts = append(alts, t.str(termBool, q.Key, q.boolean))
+	}
+	return alts
+}
+
+// Matches says whether a decoded attribute value matches q, by the same
+// rules the index's terms follow.
+func (q *AttrQuery) Matches(v spancodec.Value) bool {
+	var buf [32]byte
+	switch v.Type {
+	case spancodec.ValueStr:
+		return v.Str == q.Value
+	case spancodec.ValueInt:
+		return q.number != "" && string(strconv.AppendInt(buf[:0], v.Int(), 10)) == q.number
+	case spancodec.ValueDouble:
+		return q.number != "" && string(appendNumber(buf[:0], v.Double())) == q.number
+	case spancodec.ValueBool:
+		return q.boolean != "" && string(strconv.AppendBool(buf[:0], v.Bool())) == q.boolean
+	}
+	return false
+}
