@@ -287,7 +287,9 @@ func (s *Store) AttributeKeys(tenant string) []KeyStat {
 			}
 		}
 	})
-	slices.SortFunc(out, func(a, b KeyStat) int { return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Scope, b.Scope)) })
+	slices.SortFunc(out, func(a, b KeyStat) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Scope, b.Scope))
+	})
 	return out
 }
 

@@ -125,8 +125,8 @@ type recRef uint32
 const slotBits = 8
 
 func makeRecRef(block uint32, slot int) recRef { return recRef((block+1)<<slotBits | uint32(slot)) }
-func (r recRef) block() uint32                { return uint32(r>>slotBits) - 1 }
-func (r recRef) slot() int                    { return int(r & (1<<slotBits - 1)) }
+func (r recRef) block() uint32                 { return uint32(r>>slotBits) - 1 }
+func (r recRef) slot() int                     { return int(r & (1<<slotBits - 1)) }
 
 func newTenantIndex() *tenantIndex {
 	return &tenantIndex{cat: newCatalog()}
@@ -208,7 +208,6 @@ func (x *tenantIndex) freeBlock(i uint32) int64 {
 	unmapChunk(b.mem)
 	return int64(len(b.mem))
 }
-
 
 // spanFacts is what one span adds to its trace's record.
 type spanFacts struct {

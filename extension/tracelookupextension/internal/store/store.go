@@ -173,7 +173,7 @@ type Store struct {
 	// searchMapped is what the search records' blocks map.
 	searchMapped atomic.Int64
 	sealedIn     atomic.Int64 // record bytes compressed, each once
-	evictMu    sync.Mutex   // one evictor at a time: two would free a chunk each for one chunk over
+	evictMu      sync.Mutex   // one evictor at a time: two would free a chunk each for one chunk over
 }
 
 type shard struct {
