@@ -446,13 +446,14 @@ func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func
 			// Every later block starts before the window too; the heap is empty.
 			return res
 		}
-		if maxRecords > 0 && res.Scanned >= maxRecords {
-			res.Stopped = true
-			res.Resume = Key{Start: bb.max.Start, Seq: bb.max.Seq + 1}
-			if bb.max.Seq == ^uint64(0) {
-				res.Resume = Key{Start: bb.max.Start + 1}
+		// Past the budget, stop where every key above this block's bound
+		// has been read: the next page resumes there. Only below after,
+		// so that each page moves on.
+		if maxRecords > 0 && res.Scanned >= maxRecords && bb.max.Seq != ^uint64(0) {
+			if resume := (Key{Start: bb.max.Start, Seq: bb.max.Seq + 1}); compareKeys(resume, after) < 0 {
+				res.Stopped, res.Resume = true, resume
+				return res
 			}
-			return res
 		}
 		x.mu.RLock()
 		if int(bb.idx) < len(x.blocks) {

@@ -53,6 +53,8 @@ type Trace struct {
 	// Hoisted counts the spans made roots because their depth in the tree
 	// passed MaxTreeDepth; each keeps its parent_span_id.
 	Hoisted int
+	// Orphans counts the spans whose parent is not in the trace (yet).
+	Orphans int
 	// Unreadable counts the stored spans that could not be decoded; the
 	// trace is served without them. UnreadableErr says why.
 	Unreadable    int
@@ -197,7 +199,7 @@ func (t *Trace) assemble() {
 	t.Roots = t.Roots[:0]
 	t.Root = -1
 	t.Status = StatusRunning
-	t.StartUnixNano, t.EndUnixNano, t.ErrorCount = 0, 0, 0
+	t.StartUnixNano, t.EndUnixNano, t.ErrorCount, t.Orphans = 0, 0, 0, 0
 	byID := t.byID
 	clear(byID)
 	for i := range t.Spans {
@@ -224,6 +226,8 @@ func (t *Trace) assemble() {
 		} else if p, ok := byID[s.ParentSpanID]; ok && p != i {
 			parent[i] = p
 			t.Children[p] = append(t.Children[p], i) // i ascends, so children stay sorted
+		} else if !ok {
+			t.Orphans++
 		}
 		if parent[i] < 0 {
 			t.Roots = append(t.Roots, i)

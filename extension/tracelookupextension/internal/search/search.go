@@ -1,0 +1,283 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package search finds a tenant's traces by what their spans carry and
+// sums each one up: the store's indexes name the candidates, newest first
+// by start, and each candidate is decoded and its spans checked, so that
+// the span-level conditions hold on one span, as TraceQL's { a && b }.
+// Every contract that searches (native, Tempo, Jaeger) maps this.
+package search // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"strings"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+)
+
+// Limits of one search.
+const (
+	DefaultLimit = 20
+	MaxLimit     = 1000
+	// MaxMatchedSpans is the most matching spans a summary shows.
+	MaxMatchedSpans = 3
+	// DefaultMaxScannedTraces and DefaultMaxScannedSpans are the default
+	// budget of one search (see Options).
+	DefaultMaxScannedTraces = 2_000_000
+	DefaultMaxScannedSpans  = 200_000
+)
+
+// Query is one search. Zero values are "any".
+type Query struct {
+	// Span-level conditions, which must all hold on one span.
+	Service string
+	Name    string
+	Kind    int32 // -1: any
+	Attrs   []store.AttrQuery
+	// Trace-level conditions.
+	Status                   store.Status // a set; 0: any
+	MinDuration, MaxDuration uint64       // nanoseconds
+	StartFrom, StartTo       uint64       // unix nanoseconds, inclusive
+	// Limit is the most traces answered (DefaultLimit when 0).
+	Limit int
+	// After continues a search below a cursor (see Result.Next).
+	After store.Key
+}
+
+// AnyKind is Query.Kind when any kind will do.
+const AnyKind = -1
+
+func (q *Query) hasSpanConditions() bool {
+	return q.Service != "" || q.Name != "" || q.Kind != AnyKind || len(q.Attrs) > 0
+}
+
+// Matches says whether one span meets every span-level condition.
+func (q *Query) Matches(s *spancodec.Span) bool {
+	if q.Name != "" && s.Name != q.Name {
+		return false
+	}
+	if q.Kind != AnyKind && s.Kind != q.Kind {
+		return false
+	}
+	if q.Service != "" && s.ServiceName() != q.Service {
+		return false
+	}
+	for i := range q.Attrs {
+		a := &q.Attrs[i]
+		if v, ok := s.Attr(a.Key); ok && a.Matches(v) {
+			continue
+		}
+		if v, ok := s.ResourceAttr(a.Key); ok && a.Matches(v) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Options bound a search's work.
+type Options struct {
+	// MaxScannedTraces is the most search records one search reads, and
+	// MaxScannedSpans the most spans it decodes to check candidates; past
+	// either it stops and says so (Result.Partial). 0: the defaults.
+	MaxScannedTraces int
+	MaxScannedSpans  int
+	// MaxTreeDepth is as for lookups (see traceview.Build).
+	MaxTreeDepth int
+}
+
+// MatchedSpan is one span that met the span-level conditions.
+type MatchedSpan struct {
+	SpanID      [8]byte
+	Name        string
+	ServiceName string
+	Start       uint64
+	Duration    uint64
+}
+
+// ServiceSpans counts one service's spans in a trace.
+type ServiceSpans struct {
+	Name   string
+	Spans  int
+	Errors int
+}
+
+// Summary sums one trace up.
+type Summary struct {
+	ID          [16]byte
+	RootName    string
+	RootService string
+	Status      string // traceview's
+	Start, End  uint64
+	// FirstSeen and LastSeen are when the index first and last received a span.
+	FirstSeen, LastSeen int64
+	SpanCount           int
+	ErrorCount          int
+	// Services in the order their first span starts.
+	Services  []ServiceSpans
+	Orphans   int
+	Truncated bool
+	// Matched are the first matching spans by start, MatchedCount all of them.
+	Matched      []MatchedSpan
+	MatchedCount int
+}
+
+// DurationNanos is the time from the earliest start to the latest end.
+func (s *Summary) DurationNanos() uint64 {
+	if s.End < s.Start {
+		return 0
+	}
+	return s.End - s.Start
+}
+
+// Result is one page of a search.
+type Result struct {
+	Traces []Summary
+	// Next continues the search (as Query.After) when HasNext.
+	Next    store.Key
+	HasNext bool
+	// Partial says the search stopped at its budget before it had looked
+	// at every trace: Next continues it.
+	Partial bool
+	// Scanned counts the search records read, Decoded the spans decoded.
+	Scanned int
+	Decoded int
+}
+
+// Run searches tenant's traces.
+func Run(st *store.Store, tenant string, q Query, o Options) Result {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = DefaultLimit
+	}
+	maxSpans := o.MaxScannedSpans
+	if maxSpans <= 0 {
+		maxSpans = DefaultMaxScannedSpans
+	}
+	maxTraces := o.MaxScannedTraces
+	if maxTraces <= 0 {
+		maxTraces = DefaultMaxScannedTraces
+	}
+	f := store.Filter{
+		Status:      q.Status,
+		MinDuration: q.MinDuration, MaxDuration: q.MaxDuration,
+		StartFrom: q.StartFrom, StartTo: q.StartTo,
+		Spans: store.SpanTerms{Service: q.Service, Name: q.Name, Kind: q.Kind, Attrs: q.Attrs},
+	}
+	var res Result
+	handled := 0
+	var last store.Key
+	sr := st.Scan(tenant, f, q.After, maxTraces, func(h store.Hit) bool {
+		if len(res.Traces) == limit {
+			res.HasNext = true // one more candidate: the next page may hold more
+			return false
+		}
+		if handled > 0 && res.Decoded >= maxSpans {
+			res.Partial, res.HasNext = true, true
+			return false
+		}
+		handled++
+		last = h.Key
+		tr, ok := st.FetchHit(h)
+		if !ok {
+			return true // it left in between
+		}
+		t := traceview.Build(tr, o.MaxTreeDepth)
+		defer t.Release()
+		res.Decoded += len(t.Spans)
+		if sum, ok := summarize(t, &q); ok {
+			res.Traces = append(res.Traces, sum)
+		}
+		return true
+	})
+	res.Scanned = sr.Scanned
+	res.Next = last
+	if sr.Stopped {
+		res.Partial, res.HasNext, res.Next = true, true, sr.Resume
+	}
+	return res
+}
+
+// summarize sums t up, and says whether it matches q's span conditions.
+// The decoded strings live in t's memory, which its next use overwrites:
+// what the summary keeps is copied.
+func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
+	sum := Summary{
+		ID:        t.ID,
+		Status:    t.Status,
+		Start:     t.StartUnixNano,
+		End:       t.EndUnixNano,
+		FirstSeen: t.FirstSeen,
+		LastSeen:  t.LastSeen,
+		SpanCount: len(t.Spans),
+		Orphans:   t.Orphans,
+		Truncated: t.Truncated || t.Unreadable > 0,
+	}
+	spanConditions := q.hasSpanConditions()
+	for i := range t.Spans {
+		s := &t.Spans[i]
+		if s.StatusCode == spancodec.StatusError {
+			sum.ErrorCount++
+		}
+		svc := s.ServiceName()
+		k := 0
+		for k < len(sum.Services) && sum.Services[k].Name != svc {
+			k++
+		}
+		if k == len(sum.Services) {
+			sum.Services = append(sum.Services, ServiceSpans{Name: strings.Clone(svc)})
+		}
+		sum.Services[k].Spans++
+		if s.StatusCode == spancodec.StatusError {
+			sum.Services[k].Errors++
+		}
+		if spanConditions && !q.Matches(s) {
+			continue
+		}
+		sum.MatchedCount++
+		if len(sum.Matched) < MaxMatchedSpans {
+			dur := uint64(0)
+			if s.EndUnixNano > s.StartUnixNano {
+				dur = s.EndUnixNano - s.StartUnixNano
+			}
+			sum.Matched = append(sum.Matched, MatchedSpan{SpanID: s.SpanID, Name: strings.Clone(s.Name), ServiceName: sum.Services[k].Name, Start: s.StartUnixNano, Duration: dur})
+		}
+	}
+	if root := t.RootSpan(); root != nil {
+		sum.RootName, sum.RootService = strings.Clone(root.Name), strings.Clone(root.ServiceName())
+	}
+	return sum, sum.MatchedCount > 0 || (!spanConditions && len(t.Spans) == 0)
+}
+
+// cursorVersion leads every cursor, so that a cursor of another version
+// is refused rather than misread.
+const cursorVersion = 1
+
+// EncodeCursor writes k as an opaque, URL-safe cursor.
+func EncodeCursor(k store.Key) string {
+	var b [17]byte
+	b[0] = cursorVersion
+	binary.BigEndian.PutUint64(b[1:], k.Start)
+	binary.BigEndian.PutUint64(b[9:], k.Seq)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// ErrBadCursor is a cursor that this search did not write.
+var ErrBadCursor = errors.New("not a cursor from a previous page's next")
+
+// DecodeCursor reads a cursor EncodeCursor wrote.
+func DecodeCursor(s string) (store.Key, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 17 || b[0] != cursorVersion {
+		return store.Key{}, ErrBadCursor
+	}
+	k := store.Key{Start: binary.BigEndian.Uint64(b[1:]), Seq: binary.BigEndian.Uint64(b[9:])}
+	if k == (store.Key{}) {
+		return store.Key{}, ErrBadCursor
+	}
+	return k, nil
+}
