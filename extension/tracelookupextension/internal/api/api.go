@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
@@ -65,6 +67,10 @@ type Options struct {
 	OnLookup func(outcome Outcome, tenant string, latency time.Duration)
 	// Logger reports stored spans that could not be read; nil logs nothing.
 	Logger *zap.Logger
+	// Search bounds each search's work (see search.Options).
+	Search search.Options
+	// NoSearch answers the search and listing routes that search is off.
+	NoSearch bool
 }
 
 // Handler serves every contract.
@@ -72,6 +78,7 @@ type Handler struct {
 	store  *store.Store
 	opts   Options
 	routes []route
+	mux    *http.ServeMux
 	admit  *admission
 }
 
@@ -86,7 +93,8 @@ type RateLimits struct {
 // minute per organization.
 const DefaultAPMTraceRateLimit = 60
 
-// route is one contract, the path prefix it serves and its rate limit.
+// route is one contract: the path prefix its routes share, which picks
+// the format of an error on an unknown path, and its rate limit.
 type route struct {
 	prefix string
 	c      contract
@@ -107,19 +115,63 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	h := &Handler{store: st, opts: opts, admit: newAdmission(opts.LookupMemoryBytes)}
+	h := &Handler{store: st, opts: opts, admit: newAdmission(opts.LookupMemoryBytes), mux: http.NewServeMux()}
+	n := native{h}
 	h.routes = []route{
-		{"/api/v1/traces/", native{h}, newLimiter("trace_lookup_native", opts.RateLimits.Native, opts.Now)},
 		{"/api/v2/trace/", apmTrace{h}, newLimiter("trace_lookup_apm_trace", opts.RateLimits.APMTrace, opts.Now)},
 		{"/v1/trace/call/", callTrace{h}, newLimiter("trace_lookup_call_trace", opts.RateLimits.CallTrace, opts.Now)},
+		{"/", n, newLimiter("trace_lookup_native", opts.RateLimits.Native, opts.Now)},
+	}
+	apm, call, nat := &h.routes[0], &h.routes[1], &h.routes[2]
+	// An empty id ({$}) is the contract's bad id, not an unknown route.
+	for _, p := range []string{"{id}", "{$}"} {
+		h.handle("/api/v2/trace/"+p, apm, lookupBy(apm.c))
+		h.handle("/v1/trace/call/"+p, call, lookupBy(call.c))
+		h.handle("/api/v1/traces/"+p, nat, lookupBy(n))
+	}
+	h.handle("/api/v1/traces", nat, n.search)
+	h.handle("/api/v1/services", nat, n.services)
+	h.handle("/api/v1/services/{service}/operations", nat, n.operations)
+	h.handle("/api/v1/attributes", nat, n.attributeKeys)
+	h.handle("/api/v1/attributes/{key}/values", nat, n.attributeValues)
+	// Everything else is the contract's 404; ServeMux would redirect a
+	// path that names a {$} pattern but its last slash.
+	for _, p := range []string{"/", "/api/v2/trace", "/v1/trace/call"} {
+		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { h.notFound(w, r) })
 	}
 	return h
 }
 
-// contract is one API contract: its path prefix and how it answers.
+// endpoint answers one route's request for tenant.
+type endpoint func(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome
+
+// lookupBy is the endpoint of a contract's one lookup route.
+func lookupBy(c contract) endpoint {
+	return func(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
+		return c.serve(w, r, tenant, r.PathValue("id"), query)
+	}
+}
+
+// handle serves GET (and HEAD) on pattern, and answers any other method
+// with the contract's own 405.
+func (h *Handler) handle(pattern string, rt *route, ep endpoint) {
+	h.mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		outcome, tenant := h.serve(w, r, rt, ep)
+		if h.opts.OnLookup != nil {
+			h.opts.OnLookup(outcome, tenant, time.Since(start))
+		}
+	})
+	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		rt.c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", Echo(r.Method)+" is not allowed; use GET")
+	})
+}
+
+// contract is one API contract: how it answers its lookup and its errors.
 type contract interface {
-	// serve answers tenant's request for the single path segment after the prefix.
-	serve(w http.ResponseWriter, r *http.Request, tenant, segment string, query url.Values) Outcome
+	// serve answers tenant's lookup of the id the path names.
+	serve(w http.ResponseWriter, r *http.Request, tenant, id string, query url.Values) Outcome
 	// writeError answers an error in the contract's own format.
 	writeError(w http.ResponseWriter, status int, code, message string)
 	// writeBusy answers a lookup the memory budget could not admit.
@@ -128,20 +180,26 @@ type contract interface {
 	writeRateLimited(w http.ResponseWriter)
 }
 
-func (h *Handler) route(path string) (*route, string, bool) {
+// routeOf is the contract whose prefix path has; unknown paths answer in
+// the native format.
+func (h *Handler) routeOf(path string) *route {
 	for i := range h.routes {
-		if rest, ok := strings.CutPrefix(path, h.routes[i].prefix); ok {
-			return &h.routes[i], rest, true
+		if strings.HasPrefix(path, h.routes[i].prefix) {
+			return &h.routes[i]
 		}
 	}
-	return &h.routes[0], "", false // unknown routes answer in the native format
+	return &h.routes[len(h.routes)-1]
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.routeOf(r.URL.Path).c.writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+Echo(r.URL.Path)+"; see the API reference for the paths served")
 }
 
 // WriteError answers an error that arose before the API saw the request
 // (a failed authentication, a body that could not be decompressed) in
 // the format of the contract its path names: the server's error handler.
 func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, message string, status int) {
-	rt, _, _ := h.route(r.URL.Path)
+	rt := h.routeOf(r.URL.Path)
 	code := "INVALID_REQUEST"
 	switch status {
 	case http.StatusUnauthorized:
@@ -168,29 +226,29 @@ func Echo(s string) string {
 	return s[:n] + "..."
 }
 
-// ServeHTTP routes to the contract the path names.
+// ServeHTTP routes to the contract the path names. A path that is not in
+// its clean form (// or . or .. segments) names no route: ServeMux would
+// redirect it, in HTML.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	rt, segment, ok := h.route(r.URL.Path)
-	c := rt.c
-	if !ok || strings.Contains(segment, "/") {
-		c.writeError(w, http.StatusNotFound, "NOT_FOUND", "no route for "+Echo(r.URL.Path)+"; see the API reference for the paths served")
+	if p := r.URL.Path; p == "" || p[0] != '/' || cleanPath(p) != p {
+		h.notFound(w, r)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", Echo(r.Method)+" is not allowed; use GET")
-		return
+	h.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is path.Clean keeping a trailing slash, as ServeMux cleans.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
 	}
-	outcome, tenant := h.serve(w, r, rt, segment)
-	if h.opts.OnLookup != nil {
-		h.opts.OnLookup(outcome, tenant, time.Since(start))
-	}
+	return c
 }
 
 // serve settles the request's tenant and its rate limit, both before any
-// lookup work, then lets the contract answer.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route, segment string) (Outcome, string) {
+// lookup work, then lets the endpoint answer.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route, ep endpoint) (Outcome, string) {
 	c := rt.c
 	a := h.tenantOf(r)
 	if a.status != 0 {
@@ -211,7 +269,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route, segme
 		c.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", "the query string could not be read: "+Echo(err.Error()))
 		return OutcomeBadRequest, a.tenant
 	}
-	return c.serve(w, r, a.tenant, segment, query), a.tenant
+	return ep(w, r, a.tenant, query), a.tenant
 }
 
 // findTrace resolves a parsed trace id: an exact match first, then, for a

@@ -23,6 +23,11 @@ func FuzzHandler(f *testing.F) {
 		"/v1/trace/call/{" + callID + "}",
 		"/v1/trace/call/urn:uuid:" + callID,
 		"/api/v1/traces/",
+		"/api/v1/traces?service=frontend&attr=http.status_code=500&kind=server&status=error,running&min_duration=1ms&start=2026-01-02T15:04:05Z&limit=3",
+		"/api/v1/traces?next=AQAAAAAAAAABAAAAAAAAAAI&end=1",
+		"/api/v1/services/frontend/operations",
+		"/api/v1/attributes/http.route/values?limit=5",
+		"/api/v1//traces/x/../y",
 		"/nope",
 	} {
 		f.Add(seed)

@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
@@ -285,4 +288,394 @@ func appendNativeLinks(b []byte, links []spancodec.Link) []byte {
 		b = append(b, '}')
 	}
 	return append(b, ']')
+}
+
+// The native search and listings: GET /api/v1/traces, /api/v1/services,
+// /api/v1/services/{service}/operations, /api/v1/attributes and
+// /api/v1/attributes/{key}/values. Errors are the native contract's.
+
+// searchParams are the parameters of GET /api/v1/traces; attr alone may repeat.
+var searchParams = []string{"service", "name", "kind", "attr", "status", "min_duration", "max_duration", "start", "end", "limit", "next"}
+
+// paramError is a 400 INVALID_PARAMETER naming its parameter.
+type paramError struct{ param, reason string }
+
+func (e *paramError) Error() string {
+	return "invalid query parameter " + e.param + ": " + e.reason
+}
+
+// checkParams refuses parameters not in allowed, and more than one value
+// of any but repeatable.
+func checkParams(query url.Values, allowed []string, repeatable string) *paramError {
+	for name, values := range query {
+		if !slices.Contains(allowed, name) {
+			list := "none"
+			if len(allowed) > 0 {
+				list = strings.Join(allowed, ", ")
+			}
+			return &paramError{Echo(name), "unknown parameter; the parameters are " + list}
+		}
+		if len(values) > 1 && name != repeatable {
+			return &paramError{name, "given more than once"}
+		}
+	}
+	return nil
+}
+
+func (n native) writeParamError(w http.ResponseWriter, e *paramError) Outcome {
+	n.writeError(w, http.StatusBadRequest, "INVALID_PARAMETER", e.Error())
+	return OutcomeBadRequest
+}
+
+// searchOff answers a search or listing while the indexes are off.
+func (n native) searchOff(w http.ResponseWriter) (Outcome, bool) {
+	if !n.h.opts.NoSearch {
+		return "", false
+	}
+	n.writeError(w, http.StatusNotFound, "SEARCH_DISABLED", "search is turned off in this collector's configuration (search::enabled: false)")
+	return OutcomeNotFound, true
+}
+
+// parseKind reads a span kind as OTLP names it, with or without its
+// SPAN_KIND_ prefix, in any case.
+func parseKind(s string) (int32, bool) {
+	u := strings.TrimPrefix(strings.ToUpper(s), "SPAN_KIND_")
+	for i, k := range kindNames {
+		if k == u {
+			return int32(i), true
+		}
+	}
+	return 0, false
+}
+
+// parseTime reads RFC 3339 or unix nanoseconds.
+func parseTime(s string) (uint64, bool) {
+	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
+		return n, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.UnixNano() < 0 {
+		return 0, false
+	}
+	return uint64(t.UnixNano()), true
+}
+
+// parseSearch reads GET /api/v1/traces's parameters.
+func parseSearch(query url.Values) (search.Query, *paramError) {
+	q := search.Query{Kind: search.AnyKind, Limit: search.DefaultLimit}
+	if e := checkParams(query, searchParams, "attr"); e != nil {
+		return q, e
+	}
+	get := func(name string) string {
+		if v := query[name]; len(v) > 0 {
+			return v[0]
+		}
+		return ""
+	}
+	q.Service, q.Name = get("service"), get("name")
+	if v := get("kind"); v != "" {
+		k, ok := parseKind(v)
+		if !ok {
+			return q, &paramError{"kind", strconv.Quote(Echo(v)) + " is not a span kind; use one of " + strings.Join(kindNames[:], ", ")}
+		}
+		q.Kind = k
+	}
+	for _, a := range query["attr"] {
+		key, value, ok := strings.Cut(a, "=")
+		if !ok || key == "" {
+			return q, &paramError{"attr", strconv.Quote(Echo(a)) + " is not key=value"}
+		}
+		q.Attrs = append(q.Attrs, store.ParseAttrQuery(key, value))
+	}
+	if v := get("status"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			switch s {
+			case traceview.StatusSuccess:
+				q.Status |= store.StatusSuccess
+			case traceview.StatusError:
+				q.Status |= store.StatusError
+			case traceview.StatusRunning:
+				q.Status |= store.StatusRunning
+			default:
+				return q, &paramError{"status", strconv.Quote(Echo(s)) + " is not a trace status; use success, error or running (or several, comma-separated)"}
+			}
+		}
+	}
+	for _, d := range []struct {
+		name string
+		to   *uint64
+	}{{"min_duration", &q.MinDuration}, {"max_duration", &q.MaxDuration}} {
+		if v := get(d.name); v != "" {
+			dur, err := time.ParseDuration(v)
+			if err != nil || dur < 0 {
+				return q, &paramError{d.name, strconv.Quote(Echo(v)) + " is not a duration such as 250ms or 1.5s"}
+			}
+			*d.to = uint64(dur)
+		}
+	}
+	if q.MaxDuration > 0 && q.MinDuration > q.MaxDuration {
+		return q, &paramError{"max_duration", "it is below min_duration"}
+	}
+	for _, t := range []struct {
+		name string
+		to   *uint64
+	}{{"start", &q.StartFrom}, {"end", &q.StartTo}} {
+		if v := get(t.name); v != "" {
+			ns, ok := parseTime(v)
+			if !ok {
+				return q, &paramError{t.name, strconv.Quote(Echo(v)) + " is not a time: use RFC 3339 (2026-01-02T15:04:05Z) or unix nanoseconds"}
+			}
+			*t.to = ns
+		}
+	}
+	if q.StartTo > 0 && q.StartFrom > q.StartTo {
+		return q, &paramError{"end", "it is before start"}
+	}
+	if v := get("limit"); v != "" {
+		l, err := strconv.Atoi(v)
+		if err != nil || l < 1 || l > search.MaxLimit {
+			return q, &paramError{"limit", strconv.Quote(Echo(v)) + " is not a number from 1 to " + strconv.Itoa(search.MaxLimit)}
+		}
+		q.Limit = l
+	}
+	if v := get("next"); v != "" {
+		k, err := search.DecodeCursor(v)
+		if err != nil {
+			return q, &paramError{"next", strconv.Quote(Echo(v)) + " is " + err.Error()}
+		}
+		q.After = k
+	}
+	return q, nil
+}
+
+// search answers GET /api/v1/traces: tenant's traces that match, newest
+// first by start, each summed up.
+func (n native) search(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+	if o, off := n.searchOff(w); off {
+		return o
+	}
+	q, perr := parseSearch(query)
+	if perr != nil {
+		return n.writeParamError(w, perr)
+	}
+	res := search.Run(n.h.store, tenant, q, n.h.opts.Search)
+	b := append([]byte(nil), `{"traces":[`...)
+	for i := range res.Traces {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendSummary(b, &res.Traces[i], tenant)
+	}
+	b = append(b, `],"next":`...)
+	if res.HasNext {
+		b = spancodec.AppendJSONString(b, search.EncodeCursor(res.Next))
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"partial":`...)
+	b = strconv.AppendBool(b, res.Partial)
+	b = append(b, '}')
+	writeJSON(w, http.StatusOK, b)
+	if len(res.Traces) == 0 {
+		return OutcomeNotFound
+	}
+	return OutcomeFound
+}
+
+// appendSummary writes one trace summary: the 004 trace's fields but its
+// spans, then the summary's own.
+func appendSummary(b []byte, s *search.Summary, tenant string) []byte {
+	b = append(b, `{"id":`...)
+	b = appendHexString(b, s.ID[:])
+	b = append(b, `,"trace_id":`...)
+	b = appendHexString(b, s.ID[:])
+	b = append(b, `,"organization_id":`...)
+	b = spancodec.AppendJSONString(b, tenant)
+	b = append(b, `,"name":`...)
+	b = spancodec.AppendJSONString(b, s.RootName)
+	b = append(b, `,"status":`...)
+	b = spancodec.AppendJSONString(b, s.Status)
+	b = append(b, `,"started_at":`...)
+	b = appendTime(b, int64(s.Start))
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, s.FirstSeen)
+	b = append(b, `,"service_name":`...)
+	b = appendNullableString(b, s.RootService, s.RootService != "")
+	b = append(b, `,"execution_id":null,"execution_type":null,"user_id":null,"user_email":null,"user_name":null,"user_avatar":null,"ended_at":`...)
+	b = appendTime(b, int64(s.End))
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendUint(b, s.DurationNanos()/1e6, 10)
+	b = append(b, `,"span_count":`...)
+	b = strconv.AppendInt(b, int64(s.SpanCount), 10)
+	b = append(b, `,"error_count":`...)
+	b = strconv.AppendInt(b, int64(s.ErrorCount), 10)
+	b = append(b, `,"updated_at":`...)
+	b = appendTime(b, s.LastSeen)
+	b = append(b, `,"root_service":`...)
+	b = appendNullableString(b, s.RootService, s.RootService != "")
+	b = append(b, `,"root_name":`...)
+	b = appendNullableString(b, s.RootName, s.RootName != "" || s.RootService != "")
+	b = append(b, `,"start_time_unix_nano":`...)
+	b = strconv.AppendUint(b, s.Start, 10)
+	b = append(b, `,"duration_ns":`...)
+	b = strconv.AppendUint(b, s.DurationNanos(), 10)
+	b = append(b, `,"is_truncated":`...)
+	b = strconv.AppendBool(b, s.Truncated)
+	b = append(b, `,"orphan_span_count":`...)
+	b = strconv.AppendInt(b, int64(s.Orphans), 10)
+	b = append(b, `,"services":[`...)
+	for i, sv := range s.Services {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = spancodec.AppendJSONString(b, sv.Name)
+		b = append(b, `,"span_count":`...)
+		b = strconv.AppendInt(b, int64(sv.Spans), 10)
+		b = append(b, `,"error_count":`...)
+		b = strconv.AppendInt(b, int64(sv.Errors), 10)
+		b = append(b, '}')
+	}
+	b = append(b, `],"matched_span_count":`...)
+	b = strconv.AppendInt(b, int64(s.MatchedCount), 10)
+	b = append(b, `,"matched_spans":[`...)
+	for i, m := range s.Matched {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"span_id":`...)
+		b = appendHexString(b, m.SpanID[:])
+		b = append(b, `,"name":`...)
+		b = spancodec.AppendJSONString(b, m.Name)
+		b = append(b, `,"service_name":`...)
+		b = spancodec.AppendJSONString(b, m.ServiceName)
+		b = append(b, `,"start_time_unix_nano":`...)
+		b = strconv.AppendUint(b, m.Start, 10)
+		b = append(b, `,"duration_ns":`...)
+		b = strconv.AppendUint(b, m.Duration, 10)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}
+
+// services answers GET /api/v1/services.
+func (n native) services(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+	if o, off := n.searchOff(w); off {
+		return o
+	}
+	if e := checkParams(query, nil, ""); e != nil {
+		return n.writeParamError(w, e)
+	}
+	b := []byte{'['}
+	for i, s := range n.h.store.Services(tenant) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = spancodec.AppendJSONString(b, s.Name)
+		b = append(b, `,"span_count":`...)
+		b = strconv.AppendInt(b, s.SpanCount, 10)
+		b = append(b, `,"trace_count":`...)
+		b = strconv.AppendInt(b, s.TraceCount, 10)
+		b = append(b, '}')
+	}
+	writeJSON(w, http.StatusOK, append(b, ']'))
+	return OutcomeFound
+}
+
+// operations answers GET /api/v1/services/{service}/operations; a service
+// the index does not hold has none.
+func (n native) operations(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
+	if o, off := n.searchOff(w); off {
+		return o
+	}
+	if e := checkParams(query, nil, ""); e != nil {
+		return n.writeParamError(w, e)
+	}
+	ops, _ := n.h.store.Operations(tenant, r.PathValue("service"))
+	b := []byte{'['}
+	for i, op := range ops {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = spancodec.AppendJSONString(b, op.Name)
+		b = append(b, `,"kind":`...)
+		b = spancodec.AppendJSONString(b, kindName(op.Kind))
+		b = append(b, `,"span_count":`...)
+		b = strconv.AppendInt(b, op.SpanCount, 10)
+		b = append(b, '}')
+	}
+	writeJSON(w, http.StatusOK, append(b, ']'))
+	return OutcomeFound
+}
+
+// attributeKeys answers GET /api/v1/attributes.
+func (n native) attributeKeys(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+	if o, off := n.searchOff(w); off {
+		return o
+	}
+	if e := checkParams(query, nil, ""); e != nil {
+		return n.writeParamError(w, e)
+	}
+	b := []byte{'['}
+	for i, k := range n.h.store.AttributeKeys(tenant) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"key":`...)
+		b = spancodec.AppendJSONString(b, k.Key)
+		b = append(b, `,"scope":`...)
+		b = spancodec.AppendJSONString(b, k.Scope)
+		b = append(b, `,"span_count":`...)
+		b = strconv.AppendInt(b, k.SpanCount, 10)
+		b = append(b, `,"values_listed":`...)
+		b = strconv.AppendInt(b, int64(k.Values), 10)
+		b = append(b, `,"values_capped":`...)
+		b = strconv.AppendBool(b, k.ValuesCapped)
+		b = append(b, '}')
+	}
+	writeJSON(w, http.StatusOK, append(b, ']'))
+	return OutcomeFound
+}
+
+// DefaultValuesLimit and MaxValuesLimit bound GET /api/v1/attributes/{key}/values.
+const (
+	DefaultValuesLimit = 20
+	MaxValuesLimit     = 100
+)
+
+// attributeValues answers GET /api/v1/attributes/{key}/values: the key's
+// most frequent values, in either scope.
+func (n native) attributeValues(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
+	if o, off := n.searchOff(w); off {
+		return o
+	}
+	if e := checkParams(query, []string{"limit"}, ""); e != nil {
+		return n.writeParamError(w, e)
+	}
+	limit := DefaultValuesLimit
+	if v := query.Get("limit"); v != "" {
+		l, err := strconv.Atoi(v)
+		if err != nil || l < 1 || l > MaxValuesLimit {
+			return n.writeParamError(w, &paramError{"limit", strconv.Quote(Echo(v)) + " is not a number from 1 to " + strconv.Itoa(MaxValuesLimit)})
+		}
+		limit = l
+	}
+	values, _ := n.h.store.AttributeValues(tenant, r.PathValue("key"), limit)
+	b := []byte{'['}
+	for i, v := range values {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"value":`...)
+		b = spancodec.AppendJSONString(b, v.Value)
+		b = append(b, `,"type":`...)
+		b = spancodec.AppendJSONString(b, v.Type)
+		b = append(b, `,"span_count":`...)
+		b = strconv.AppendInt(b, v.SpanCount, 10)
+		b = append(b, '}')
+	}
+	writeJSON(w, http.StatusOK, append(b, ']'))
+	return OutcomeFound
 }
