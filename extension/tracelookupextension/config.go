@@ -51,6 +51,25 @@ type Config struct {
 	// RateLimits limit each tenant's requests, per contract.
 	RateLimits RateLimitsConfig `mapstructure:"rate_limits"`
 
+	// Search configures the search indexes and bounds each search.
+	Search SearchConfig `mapstructure:"search"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// SearchConfig configures search (GET /api/v1/traces and the listings).
+type SearchConfig struct {
+	// Enabled keeps the search indexes; off, ingest does a little less
+	// and the search and listing routes answer that search is off.
+	Enabled bool `mapstructure:"enabled"`
+	// MaxScannedTraces is the most trace records one search reads, and
+	// MaxScannedSpans the most spans it decodes to check its candidates;
+	// past either, it answers what it found with "partial": true and a
+	// cursor to go on from.
+	MaxScannedTraces int `mapstructure:"max_scanned_traces"`
+	MaxScannedSpans  int `mapstructure:"max_scanned_spans"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -85,7 +104,7 @@ type TenancyConfig struct {
 
 // RateLimitsConfig are the contracts' per-tenant rate limits.
 type RateLimitsConfig struct {
-	// Native limits GET /api/v1/traces/{trace_id}.
+	// Native limits the native routes: GET /api/v1/traces/{trace_id}, the search and the listings.
 	Native RateLimitConfig `mapstructure:"native"`
 	// APMTrace limits GET /api/v2/trace/{trace_id} (003).
 	APMTrace RateLimitConfig `mapstructure:"apm_trace"`
@@ -142,7 +161,7 @@ var (
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	known := map[string]bool{
 		"index": true, "max_response_spans": true, "max_response_mib": true, "max_tree_depth": true, "max_lookup_memory_mib": true,
-		"tenancy": true, "rate_limits": true,
+		"tenancy": true, "rate_limits": true, "search": true,
 	}
 	addKeys(known, reflect.TypeFor[confighttp.ServerConfig]())
 	for key := range conf.ToStringMap() {
@@ -155,7 +174,7 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 		return err
 	}
 	// The sections again, strictly, so that their typos are reported too.
-	for key, section := range map[string]any{"index": &cfg.Index, "tenancy": &cfg.Tenancy, "rate_limits": &cfg.RateLimits} {
+	for key, section := range map[string]any{"index": &cfg.Index, "tenancy": &cfg.Tenancy, "rate_limits": &cfg.RateLimits, "search": &cfg.Search} {
 		sub, err := conf.Sub(key)
 		if err != nil {
 			return err
@@ -230,6 +249,12 @@ func (cfg *Config) Validate() error {
 		if l.RequestsPerMinute < 0 {
 			errs = append(errs, fmt.Errorf(`"%s::requests_per_minute" must be 0 (no limit) or positive, got %d`, key, l.RequestsPerMinute))
 		}
+	}
+	if cfg.Search.MaxScannedTraces <= 0 {
+		errs = append(errs, fmt.Errorf(`"search::max_scanned_traces" must be positive, got %d`, cfg.Search.MaxScannedTraces))
+	}
+	if cfg.Search.MaxScannedSpans <= 0 {
+		errs = append(errs, fmt.Errorf(`"search::max_scanned_spans" must be positive, got %d`, cfg.Search.MaxScannedSpans))
 	}
 	if m := cfg.MaxLookupMemoryMiB; m < 0 || (m > 0 && m >= cfg.Index.MaxMemoryMiB) {
 		errs = append(errs, fmt.Errorf(`"max_lookup_memory_mib" must be 0 (an eighth of "index::max_memory_mib") or positive and less than "index::max_memory_mib" (%d), got %d`, cfg.Index.MaxMemoryMiB, m))

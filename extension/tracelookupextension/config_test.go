@@ -51,6 +51,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 60, cfg.RateLimits.APMTrace.RequestsPerMinute, "the 003 document's limit")
 	assert.Zero(t, cfg.RateLimits.Native.RequestsPerMinute)
 	assert.Zero(t, cfg.RateLimits.CallTrace.RequestsPerMinute)
+	assert.Equal(t, SearchConfig{Enabled: true, MaxScannedTraces: 2_000_000, MaxScannedSpans: 200_000}, cfg.Search)
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -78,6 +79,7 @@ func TestCustomConfig(t *testing.T) {
 	}, cfg.Tenancy)
 	assert.Equal(t, 600, cfg.RateLimits.Native.RequestsPerMinute)
 	assert.Equal(t, 120, cfg.RateLimits.APMTrace.RequestsPerMinute)
+	assert.Equal(t, SearchConfig{MaxScannedTraces: 50000, MaxScannedSpans: 20000}, cfg.Search)
 	assert.Equal(t, 30, cfg.RateLimits.CallTrace.RequestsPerMinute)
 	require.NoError(t, confmap.Validate(cfg))
 }
@@ -91,7 +93,8 @@ func TestInvalidConfig(t *testing.T) {
 	for _, opt := range []string{`"endpoint"`, "index::max_traces", "index::max_spans_per_trace", "index::retention", "max_response_spans", "max_response_mib",
 		"index::max_attribute_value_bytes", "index::max_attributes_per_span", "index::max_events_per_span", "index::max_links_per_span", `"max_tree_depth"`, `"max_lookup_memory_mib"`,
 		`"tenancy::header"`, `"tenancy::default_tenant"`, `"tenancy::max_tenants"`, `"tenancy::max_share_percent"`, `"tenancy::auth_attribute" needs "auth"`,
-		`"tenancy::permissions::alice" names "../x"`, `"rate_limits::apm_trace::requests_per_minute"`} {
+		`"tenancy::permissions::alice" names "../x"`, `"rate_limits::apm_trace::requests_per_minute"`,
+		`"search::max_scanned_traces"`, `"search::max_scanned_spans"`} {
 		assert.ErrorContains(t, err, opt)
 	}
 }
@@ -127,7 +130,7 @@ func TestUnknownKeyIsRejected(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig()
 	assert.ErrorContains(t, sub.Unmarshal(cfg), "max_memroy_mib", "a misspelt key must not be swallowed by the squashed server config")
 
-	for section, typo := range map[string]string{"tenancy": "defualt_tenant", "rate_limits": "apm_trace_"} {
+	for section, typo := range map[string]string{"tenancy": "defualt_tenant", "rate_limits": "apm_trace_", "search": "max_scaned_spans"} {
 		conf := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", section: map[string]any{typo: 1}})
 		assert.ErrorContains(t, conf.Unmarshal(NewFactory().CreateDefaultConfig()), typo)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
@@ -80,6 +81,7 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 			TenantAttribute:  cfg.Tenancy.ResourceAttribute,
 			MaxTenants:       cfg.Tenancy.MaxTenants,
 			TenantShare:      float64(cfg.Tenancy.MaxSharePercent) / 100,
+			NoSearch:         !cfg.Search.Enabled,
 			Limits: spancodec.Limits{
 				MaxValueBytes: cfg.Index.MaxAttributeValueBytes,
 				MaxAttributes: cfg.Index.MaxAttributesPerSpan,
@@ -104,6 +106,12 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 			APMTrace:  api.RateLimit{RequestsPerMinute: cfg.RateLimits.APMTrace.RequestsPerMinute},
 			CallTrace: api.RateLimit{RequestsPerMinute: cfg.RateLimits.CallTrace.RequestsPerMinute},
 		},
+		Search: search.Options{
+			MaxScannedTraces: cfg.Search.MaxScannedTraces,
+			MaxScannedSpans:  cfg.Search.MaxScannedSpans,
+			MaxTreeDepth:     cfg.MaxTreeDepth,
+		},
+		NoSearch: !cfg.Search.Enabled,
 		OnLookup: e.recordLookup,
 		Logger:   set.Logger,
 	})

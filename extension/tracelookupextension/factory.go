@@ -12,6 +12,7 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
@@ -59,6 +60,11 @@ func createDefaultConfig() component.Config {
 		},
 		RateLimits: RateLimitsConfig{
 			APMTrace: RateLimitConfig{RequestsPerMinute: api.DefaultAPMTraceRateLimit},
+		},
+		Search: SearchConfig{
+			Enabled:          true,
+			MaxScannedTraces: search.DefaultMaxScannedTraces,
+			MaxScannedSpans:  search.DefaultMaxScannedSpans,
 		},
 		MaxResponseSpans: defaultMaxResponseSpans,
 		MaxResponseMiB:   defaultMaxResponseMiB,
