@@ -43,7 +43,7 @@ unit:
 
 ## bench: the Go benchmarks, then the load benchmark's table (bounded; loopback only)
 bench: build
-	$(GO) test -run '^$$' -bench 'Ingest|Get100|Lookup|Build|Encode' -benchmem -benchtime 2000x ./extension/tracelookupextension/internal/store/ ./extension/tracelookupextension/internal/api/
+	$(GO) test -run '^$$' -bench 'Ingest|Get100|Lookup|Build|Encode|Search|List' -benchmem -benchtime 2000x ./extension/tracelookupextension/internal/store/ ./extension/tracelookupextension/internal/api/
 	$(GO) test -run '^$$' -bench 'HeapPerSpan|RSSPerSpan|RSSBound' -benchtime 1x ./extension/tracelookupextension/internal/store/
 	$(GO) test -run '^$$' -bench 'CheckProto|UnmarshalProto' -benchmem ./receiver/tracelookupreceiver/internal/nesting/
 	$(GO) run ./internal/loadbench -collector $(COLLECTOR) -rounds 3

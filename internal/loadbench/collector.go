@@ -47,6 +47,8 @@ type pipeline string
 const (
 	otlpPipeline        pipeline = "otlp"
 	tracelookupPipeline pipeline = "tracelookup"
+	// noSearchPipeline is the tracelookup receiver with search::enabled: false.
+	noSearchPipeline pipeline = "no-search"
 )
 
 func (c *collector) config(p pipeline, maxMemoryMiB int) string {
@@ -58,7 +60,12 @@ receivers:
         endpoint: 127.0.0.1:%d
 `, c.grpcPort)
 	extensions := "[pprof]"
-	if p == tracelookupPipeline {
+	receiverName, search := "otlp", ""
+	if p != otlpPipeline {
+		receiverName = "tracelookup"
+		if p == noSearchPipeline {
+			search = "\n    search:\n      enabled: false"
+		}
 		receiver = fmt.Sprintf(`
 receivers:
   tracelookup:
@@ -75,7 +82,7 @@ extensions:
   tracelookup:
     endpoint: 127.0.0.1:%d
     index:
-      max_memory_mib: %d
+      max_memory_mib: %d%s
 
 exporters:
   nop:
@@ -97,7 +104,7 @@ service:
               prometheus:
                 host: 127.0.0.1
                 port: %d
-`, c.pprofPort, c.apiPort, maxMemoryMiB, extensions, p, c.metricsPort)
+`, c.pprofPort, c.apiPort, maxMemoryMiB, search, extensions, receiverName, c.metricsPort)
 }
 
 // startCollector runs the binary with a pipeline of p into the nop exporter.

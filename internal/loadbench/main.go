@@ -59,7 +59,7 @@ func main() {
 	var o options
 	flag.StringVar(&o.collector, "collector", "bin/otelcol-tracelookup", "the built collector")
 	flag.IntVar(&o.ingestSpans, "ingest-spans", 1_000_000, "spans sent per ingest measurement")
-	flag.IntVar(&o.rounds, "rounds", 2, "ingest measurements per receiver, alternating otlp and tracelookup")
+	flag.IntVar(&o.rounds, "rounds", 2, "ingest measurements per receiver, in turn: otlp, tracelookup, tracelookup with search off")
 	flag.IntVar(&o.senders, "senders", 4, "concurrent gRPC senders")
 	flag.IntVar(&o.storedSpans, "stored-spans", 1_000_000, "spans stored in the memory (10-span traces) and lookup (100-span traces) measurements")
 	flag.IntVar(&o.lookups, "lookups", 5000, "trace lookups sent")
@@ -329,32 +329,31 @@ func (t *table) print() error {
 	return w.Flush()
 }
 
-// ingestPhase sends the same requests into the otlp and the tracelookup
-// receiver, alternating, and returns the tracelookup median in spans/s.
+// ingestPhase sends the same requests into the otlp receiver, the
+// tracelookup receiver and the tracelookup receiver without search
+// indexes, in turn, and returns the tracelookup median in spans/s.
 func ingestPhase(o options, dir string, t *table) (float64, error) {
 	perReq := 100
 	reqs, _ := requests(1, o.ingestSpans/perReq, 10, 10, 1)
 	spans := len(reqs) * perReq
-	var otlp, tl, share []float64
+	rates := map[pipeline][]float64{}
+	var share []float64
 	for r := 0; r < o.rounds; r++ {
-		for _, p := range []pipeline{otlpPipeline, tracelookupPipeline} {
+		for _, p := range []pipeline{otlpPipeline, tracelookupPipeline, noSearchPipeline} {
 			res, err := measureIngest(o, dir, p, reqs, spans)
 			if err != nil {
 				return 0, err
 			}
 			fmt.Fprintf(os.Stderr, "ingest round %d %-11s %10.0f spans/s, sender %.0f%% of the CPU used\n", r+1, p, res.spansPS, 100*res.senderShare)
 			share = append(share, res.senderShare)
-			if p == otlpPipeline {
-				otlp = append(otlp, res.spansPS)
-			} else {
-				tl = append(tl, res.spansPS)
-			}
+			rates[p] = append(rates[p], res.spansPS)
 		}
 	}
-	a, b := median(otlp), median(tl)
+	a, b, c := median(rates[otlpPipeline]), median(rates[tracelookupPipeline]), median(rates[noSearchPipeline])
 	t.row("ingest: otlp receiver -> nop (spans/s, median)", fmt.Sprintf("%.0f", a))
 	t.row("ingest: tracelookup receiver -> nop (spans/s, median)", fmt.Sprintf("%.0f", b))
-	t.row("ingest ratio tracelookup/otlp", fmt.Sprintf("%.2f", b/a))
+	t.row("ingest: tracelookup receiver, search off (spans/s, median)", fmt.Sprintf("%.0f", c))
+	t.row("ingest ratio tracelookup/otlp", fmt.Sprintf("%.2f (search off: %.2f; the search indexes cost %.2f of the ratio)", b/a, c/a, (c-b)/a))
 	t.row("ingest: sender's share of the CPU used (median)", fmt.Sprintf("%.0f%% (%d gRPC senders, pre-encoded requests of 10 traces x 10 spans)", 100*median(share), o.senders))
 	return b, nil
 }
