@@ -215,12 +215,8 @@ type ValueStat struct {
 // catalogOf runs fn with tenant's catalog read-locked; false when the
 // tenant holds no trace.
 func (s *Store) catalogOf(tenant string, fn func(*catalog)) bool {
-	_, slot, ok := s.readSlot(tenant)
+	tn, ok := s.indexOf(tenant)
 	if !ok {
-		return false
-	}
-	tn := s.tenants.at(slot)
-	if tn == nil || tn.index == nil {
 		return false
 	}
 	tn.index.mu.RLock()

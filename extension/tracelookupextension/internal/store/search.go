@@ -402,12 +402,8 @@ func (h *hitHeap) pop() Hit {
 // what fn has seen.
 func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func(Hit) bool) ScanResult {
 	var res ScanResult
-	_, slot, ok := s.readSlot(tenant)
+	tn, ok := s.indexOf(tenant)
 	if !ok {
-		return res
-	}
-	tn := s.tenants.at(slot)
-	if tn == nil || tn.index == nil {
 		return res
 	}
 	x := tn.index
@@ -474,6 +470,22 @@ func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func
 		}
 		x.mu.RUnlock()
 	}
+}
+
+// indexOf returns tenant's table entry, if it holds traces. The slot is
+// read without a reference: it may have been given to another tenant in
+// between, so the name is checked (a search of a tenant that just left
+// finds nothing).
+func (s *Store) indexOf(tenant string) (*tenant, bool) {
+	name, slot, ok := s.readSlot(tenant)
+	if !ok {
+		return nil, false
+	}
+	tn := s.tenants.at(slot)
+	if tn == nil || tn.name != name {
+		return nil, false
+	}
+	return tn, true
 }
 
 // FetchHit copies out the trace h names, if that very trace is still

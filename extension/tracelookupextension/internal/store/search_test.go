@@ -5,6 +5,7 @@ package store
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,3 +165,35 @@ func TestScanOrderAndFilters(t *testing.T) {
 }
 
 func pcommonTS(n uint64) pcommon.Timestamp { return pcommon.Timestamp(n) }
+
+// Traces moved instead of evicted (a tenant well under its share) stay
+// searchable and listed, and their old record blocks are given back.
+func TestMovedTracesStaySearchable(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 4 << 20, TenantShare: 0.5})
+	for lo := uint64(1); lo <= 20; lo++ {
+		s.Ingest("quiet", makeTraces("quiet-svc", spanSpec{trace: traceID(1, lo), span: 1, attrs: map[string]string{"k": "v"}}))
+	}
+	pad := strings.Repeat("x", 2000)
+	for lo := uint64(1); lo <= 20000; lo++ {
+		s.Ingest("noisy", makeTraces("noisy-svc", spanSpec{trace: traceID(2, lo), span: 1, attrs: map[string]string{"p": pad + fmt.Sprint(lo)}}))
+	}
+	require.Positive(t, s.Stats().Moved)
+	assert.Len(t, scanAll(s, "quiet", Filter{Spans: SpanTerms{Kind: -1, Service: "quiet-svc", Attrs: []AttrQuery{ParseAttrQuery("k", "v")}}}), 20)
+	svcs := s.Services("quiet")
+	require.Len(t, svcs, 1)
+	assert.Equal(t, "quiet-svc", svcs[0].Name)
+	assert.GreaterOrEqual(t, svcs[0].SpanCount, int64(20))
+	// The noisy tenant's records fill few blocks: those of its evicted traces went back.
+	id, _ := s.tenants.lookup("noisy")
+	x := s.tenants.at(id).index
+	x.mu.RLock()
+	live := 0
+	for _, b := range x.blocks {
+		if b != nil {
+			live++
+		}
+	}
+	x.mu.RUnlock()
+	traces := int(s.tenants.at(id).traces.Load())
+	assert.LessOrEqual(t, live, traces/blockRecs+3, "%d blocks for %d traces", live, traces)
+}
