@@ -89,7 +89,9 @@ func BenchmarkSearchServiceName(b *testing.B) {
 }
 
 // BenchmarkSearchAttr1Percent: an attribute value held by one trace in 100.
-func BenchmarkSearchAttr1Percent(b *testing.B) { benchSearch(b, "/api/v1/traces?attr=feature.flag=beta") }
+func BenchmarkSearchAttr1Percent(b *testing.B) {
+	benchSearch(b, "/api/v1/traces?attr=feature.flag=beta")
+}
 
 // BenchmarkListServices: GET /api/v1/services.
 func BenchmarkListServices(b *testing.B) { benchSearch(b, "/api/v1/services") }
