@@ -11,7 +11,9 @@ package search // import "github.com/otelcol-tracelookup/otelcol-tracelookup/ext
 import (
 	"encoding/base64"
 	"encoding/binary"
+	"context"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
@@ -23,8 +25,10 @@ import (
 const (
 	DefaultLimit = 20
 	MaxLimit     = 1000
-	// MaxMatchedSpans is the most matching spans a summary shows.
-	MaxMatchedSpans = 3
+	// MaxMatchedSpans is the most matching spans a summary shows, and
+	// MaxSummaryServices the most services (ServiceCount counts them all).
+	MaxMatchedSpans    = 3
+	MaxSummaryServices = 50
 	// DefaultMaxScannedTraces and DefaultMaxScannedSpans are the default
 	// budget of one search (see Options).
 	DefaultMaxScannedTraces = 2_000_000
@@ -63,8 +67,11 @@ func (q *Query) Matches(s *spancodec.Span) bool {
 	if q.Kind != AnyKind && s.Kind != q.Kind {
 		return false
 	}
-	if q.Service != "" && s.ServiceName() != q.Service {
-		return false
+	if q.Service != "" {
+		// A service is a string service.name, as the index holds it.
+		if v, ok := s.ResourceAttr("service.name"); !ok || v.Type != spancodec.ValueStr || v.Str != q.Service {
+			return false
+		}
 	}
 	for i := range q.Attrs {
 		a := &q.Attrs[i]
@@ -117,8 +124,10 @@ type Summary struct {
 	FirstSeen, LastSeen int64
 	SpanCount           int
 	ErrorCount          int
-	// Services in the order their first span starts.
-	Services  []ServiceSpans
+	// Services in the order their first span starts, the first
+	// MaxSummaryServices of ServiceCount.
+	Services     []ServiceSpans
+	ServiceCount int
 	Orphans   int
 	Truncated bool
 	// Matched are the first matching spans by start, MatchedCount all of them.
@@ -148,8 +157,9 @@ type Result struct {
 	Decoded int
 }
 
-// Run searches tenant's traces.
-func Run(st *store.Store, tenant string, q Query, o Options) Result {
+// Run searches tenant's traces; it stops early, with what it found, when
+// ctx is done (the client went away).
+func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options) Result {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -174,6 +184,9 @@ func Run(st *store.Store, tenant string, q Query, o Options) Result {
 	sr := st.Scan(tenant, f, q.After, maxTraces, func(h store.Hit) bool {
 		if len(res.Traces) == limit {
 			res.HasNext = true // one more candidate: the next page may hold more
+			return false
+		}
+		if ctx.Err() != nil {
 			return false
 		}
 		if handled > 0 && res.Decoded >= maxSpans {
@@ -218,18 +231,32 @@ func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
 		Truncated: t.Truncated || t.Unreadable > 0,
 	}
 	spanConditions := q.hasSpanConditions()
+	var byName map[string]int // once there are many services
 	for i := range t.Spans {
 		s := &t.Spans[i]
 		if s.StatusCode == spancodec.StatusError {
 			sum.ErrorCount++
 		}
 		svc := s.ServiceName()
-		k := 0
-		for k < len(sum.Services) && sum.Services[k].Name != svc {
-			k++
+		k := -1
+		if byName != nil {
+			if j, ok := byName[svc]; ok {
+				k = j
+			}
+		} else {
+			k = slices.IndexFunc(sum.Services, func(x ServiceSpans) bool { return x.Name == svc })
 		}
-		if k == len(sum.Services) {
+		if k < 0 {
+			k = len(sum.Services)
 			sum.Services = append(sum.Services, ServiceSpans{Name: strings.Clone(svc)})
+			if byName != nil {
+				byName[sum.Services[k].Name] = k
+			} else if len(sum.Services) > 16 {
+				byName = make(map[string]int, 32)
+				for j, x := range sum.Services {
+					byName[x.Name] = j
+				}
+			}
 		}
 		sum.Services[k].Spans++
 		if s.StatusCode == spancodec.StatusError {
@@ -246,6 +273,10 @@ func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
 			}
 			sum.Matched = append(sum.Matched, MatchedSpan{SpanID: s.SpanID, Name: strings.Clone(s.Name), ServiceName: sum.Services[k].Name, Start: s.StartUnixNano, Duration: dur})
 		}
+	}
+	sum.ServiceCount = len(sum.Services)
+	if len(sum.Services) > MaxSummaryServices {
+		sum.Services = slices.Clip(sum.Services[:MaxSummaryServices])
 	}
 	if root := t.RootSpan(); root != nil {
 		sum.RootName, sum.RootService = strings.Clone(root.Name), strings.Clone(root.ServiceName())

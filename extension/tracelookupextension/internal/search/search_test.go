@@ -5,6 +5,7 @@ package search
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -249,7 +250,7 @@ func pages(t *testing.T, st *store.Store, tenant string, q Query, o Options) ([]
 	var ids [][16]byte
 	n := 0
 	for {
-		res := Run(st, tenant, q, o)
+		res := Run(context.Background(), st, tenant, q, o)
 		n++
 		for _, s := range res.Traces {
 			ids = append(ids, s.ID)
@@ -294,7 +295,7 @@ func TestPartialSearchesResume(t *testing.T) {
 		require.Equal(t, want, got, "query %d: %+v", i, q)
 		_ = n
 	}
-	res := Run(st, "", Query{Kind: AnyKind, Limit: 1000}, Options{MaxScannedSpans: 10})
+	res := Run(context.Background(), st, "", Query{Kind: AnyKind, Limit: 1000}, Options{MaxScannedSpans: 10})
 	assert.True(t, res.Partial)
 	assert.True(t, res.HasNext)
 }
@@ -311,7 +312,7 @@ func TestPagingWhileIngesting(t *testing.T) {
 	var got [][16]byte
 	next := uint64(100_000)
 	for {
-		res := Run(st, "", q, Options{})
+		res := Run(context.Background(), st, "", q, Options{})
 		for _, s := range res.Traces {
 			got = append(got, s.ID)
 		}
@@ -344,7 +345,7 @@ func TestSummary(t *testing.T) {
 		{trace: 1, id: 4, parent: 77, service: "frontend", name: "late", start: base + 30, dur: 5, attrs: map[string]any{}},
 	}
 	st.Ingest("", batch(spans))
-	res := Run(st, "", Query{Kind: AnyKind, Attrs: []store.AttrQuery{store.ParseAttrQuery("tier", "gold")}}, Options{})
+	res := Run(context.Background(), st, "", Query{Kind: AnyKind, Attrs: []store.AttrQuery{store.ParseAttrQuery("tier", "gold")}}, Options{})
 	require.Len(t, res.Traces, 1)
 	s := res.Traces[0]
 	assert.Equal(t, traceIDOf(1), s.ID)
@@ -357,6 +358,7 @@ func TestSummary(t *testing.T) {
 	assert.Equal(t, 1, s.ErrorCount)
 	assert.Equal(t, 1, s.Orphans)
 	assert.Equal(t, []ServiceSpans{{Name: "frontend", Spans: 2}, {Name: "payment", Spans: 2, Errors: 1}}, s.Services)
+	assert.Equal(t, 2, s.ServiceCount)
 	assert.Equal(t, 2, s.MatchedCount)
 	require.Len(t, s.Matched, 2)
 	assert.Equal(t, MatchedSpan{SpanID: spanIDOf(2), Name: "charge", ServiceName: "payment", Start: base + 10, Duration: 50}, s.Matched[0])
@@ -372,9 +374,9 @@ func TestSpanConditionsHoldOnOneSpan(t *testing.T) {
 		{trace: 1, id: 1, service: "frontend", name: "GET /", start: 10, dur: 1, attrs: map[string]any{}},
 		{trace: 1, id: 2, parent: 1, service: "payment", name: "charge", start: 11, dur: 1, attrs: map[string]any{}},
 	}))
-	res := Run(st, "", Query{Kind: AnyKind, Service: "frontend", Name: "charge"}, Options{})
+	res := Run(context.Background(), st, "", Query{Kind: AnyKind, Service: "frontend", Name: "charge"}, Options{})
 	assert.Empty(t, res.Traces)
-	res = Run(st, "", Query{Kind: AnyKind, Service: "payment", Name: "charge"}, Options{})
+	res = Run(context.Background(), st, "", Query{Kind: AnyKind, Service: "payment", Name: "charge"}, Options{})
 	assert.Len(t, res.Traces, 1)
 }
 
@@ -392,4 +394,35 @@ func TestCursor(t *testing.T) {
 func ExampleEncodeCursor() {
 	fmt.Println(EncodeCursor(store.Key{Start: 1, Seq: 2}))
 	// Output: AQAAAAAAAAABAAAAAAAAAAI
+}
+
+// A trace of many services lists the first MaxSummaryServices, and counts them all.
+func TestSummaryBoundsServices(t *testing.T) {
+	st := store.New(store.Config{MaxBytes: 8 << 20})
+	defer st.Close()
+	var spans []genSpan
+	for i := range 120 {
+		spans = append(spans, genSpan{trace: 1, id: uint64(i + 1), service: fmt.Sprintf("svc-%03d", i), name: "op", start: uint64(10 + i), dur: 1, attrs: map[string]any{}})
+	}
+	st.Ingest("", batch(spans))
+	res := Run(context.Background(), st, "", Query{Kind: AnyKind}, Options{})
+	require.Len(t, res.Traces, 1)
+	s := res.Traces[0]
+	assert.Equal(t, 120, s.ServiceCount)
+	require.Len(t, s.Services, MaxSummaryServices)
+	for i, sv := range s.Services {
+		assert.Equal(t, ServiceSpans{Name: fmt.Sprintf("svc-%03d", i), Spans: 1}, sv)
+	}
+}
+
+// A search whose client went away stops.
+func TestSearchStopsWithItsContext(t *testing.T) {
+	st := store.New(store.Config{MaxBytes: 8 << 20})
+	defer st.Close()
+	rnd := rand.New(rand.NewPCG(9, 9))
+	ingest(t, st, "", rnd, genTraces(rnd, 50, 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := Run(ctx, st, "", Query{Kind: AnyKind, Limit: 100}, Options{})
+	assert.Empty(t, res.Traces)
 }

@@ -68,6 +68,27 @@ type Limits struct {
 	MaxLinks  int
 }
 
+// Cut is s as the encoder keeps a name, a key or a string attribute value:
+// cut to MaxValueBytes at a character boundary. It counts nothing.
+func (l Limits) Cut(s string) string {
+	if l.MaxValueBytes <= 0 || len(s) <= l.MaxValueBytes {
+		return s
+	}
+	n := l.MaxValueBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// Kept is how many of n attributes the encoder keeps (the first ones).
+func (l Limits) Kept(n int) int {
+	if l.MaxAttributes > 0 && n > l.MaxAttributes {
+		return l.MaxAttributes
+	}
+	return n
+}
+
 // Cuts counts what Limits removed: values (strings and too deep values)
 // cut, and attributes, events and links dropped.
 type Cuts struct {

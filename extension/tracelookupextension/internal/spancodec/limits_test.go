@@ -208,3 +208,29 @@ func TestResourceAndElementDropsMarked(t *testing.T) {
 	assert.Equal(t, int64(6+1), mark.Int())
 	assert.Equal(t, int64(2), cuts.Attributes)
 }
+
+// Cut and Kept keep what the encoder keeps, so that what is indexed for
+// search is what is stored.
+func TestLimitsCutAgreesWithTheEncoder(t *testing.T) {
+	lim := Limits{MaxValueBytes: 5, MaxAttributes: 2}
+	for _, str := range []string{"", "abc", "abcde", "abcdef", "héllo", "日本語", "a日本"} {
+		_, s := oneSpan()
+		s.SetName(str)
+		attrs := s.Attributes()
+		attrs.Clear()
+		attrs.PutStr("k"+str, str)
+		attrs.PutStr("b", "x")
+		attrs.PutStr("c", "y")
+		got, _ := decodeOne(t, lim, s, 0)
+		assert.Equal(t, lim.Cut(str), got.Name, str)
+		kept := 0
+		for _, kv := range got.Attributes {
+			if kv.Key != TruncatedValuesKey {
+				kept++
+			}
+		}
+		assert.Equal(t, lim.Kept(3), kept)
+		assert.Equal(t, lim.Cut("k"+str), got.Attributes[0].Key, str)
+		assert.Equal(t, lim.Cut(str), got.Attributes[0].Value.Str, str)
+	}
+}

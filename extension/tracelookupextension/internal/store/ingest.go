@@ -61,7 +61,8 @@ var batchPool = pool.New(8, maxBatchScratch,
 	},
 	func(b *batch) int {
 		return cap(b.body) + cap(b.records) + cap(b.scratch) + cap(b.entry) + cap(b.stored) +
-			8*(cap(b.known)+cap(b.keys)+cap(b.newCalls)) + 12*cap(b.exts) + 8*cap(b.blockRes) + 64*cap(b.refs)
+			8*(cap(b.known)+cap(b.keys)+cap(b.newCalls)) + 12*cap(b.exts) + 8*cap(b.blockRes) + 64*cap(b.refs) +
+			b.search.heldBytes()
 	})
 
 func (b *batch) reset() {

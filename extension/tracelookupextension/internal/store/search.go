@@ -98,13 +98,22 @@ type recBlock struct {
 	gen  uint64 // distinguishes the blocks that reuse one index
 	used int    // slots handed out, in order
 	live int
-	// maxKey bounds the keys of its live records from above, minStart
-	// their starts from below (a record's start only ever decreases, and
-	// records that leave leave the bounds as they were).
+	// hi are the slots of the records with the highest keys, lo of those
+	// with the lowest starts, each followed one by one: a few traces with
+	// a start far from the others' (a client's clock ahead or behind, a
+	// zero start) would otherwise stretch the block's bounds over every
+	// search. maxKey bounds the keys of the other records from above,
+	// minStart their starts from below (a record's start only ever
+	// decreases, and records that leave leave the bounds as they were).
+	hi, lo   [trackedRecs]uint8
+	nHi, nLo uint8
 	maxKey   Key
 	minStart uint64
 	stats    map[uint64]*blockCount
 }
+
+// trackedRecs is how many records a block follows one by one, each way.
+const trackedRecs = 3
 
 // tenantIndex is one tenant's search records and catalog.
 type tenantIndex struct {
@@ -114,6 +123,9 @@ type tenantIndex struct {
 	cur    *recBlock // where new records go
 	curIdx uint32
 	gens   uint64
+	// scans counts the searches reading the blocks: while one is, records
+	// stay where they are (see relocate).
+	scans  atomic.Int32
 	cat    catalog
 	// catBytes is cat.bytes, for reading without the lock (see heldShare).
 	catBytes atomic.Int64
@@ -215,10 +227,10 @@ type spanFacts struct {
 	err, root  bool
 }
 
-// note adds a span's facts to the record.
-func (b *recBlock) note(r *searchRec, f spanFacts) {
+// note adds a span's facts to the record in slot.
+func (b *recBlock) note(slot int, f spanFacts) {
+	r := &b.recs[slot]
 	r.spans++
-	r.start = min(r.start, f.start)
 	r.end = max(r.end, f.end)
 	if f.err {
 		r.errors++
@@ -226,10 +238,64 @@ func (b *recBlock) note(r *searchRec, f spanFacts) {
 	if f.root {
 		r.roots++
 	}
-	if k := r.key(); compareKeys(k, b.maxKey) > 0 {
-		b.maxKey = k
+	if f.start < r.start {
+		r.start = f.start
+		b.track(slot)
 	}
-	b.minStart = min(b.minStart, r.start)
+}
+
+// track updates the bounds for the record in slot, new or with an
+// earlier start: it joins hi or lo when it beats a record followed there
+// (or takes a free place), and what leaves hi or lo, or does not join,
+// goes into maxKey and minStart.
+func (b *recBlock) track(slot int) {
+	r := &b.recs[slot]
+	s8 := uint8(slot)
+	if !slices.Contains(b.hi[:b.nHi], s8) {
+		k := r.key()
+		if int(b.nHi) < trackedRecs {
+			b.hi[b.nHi] = s8
+			b.nHi++
+		} else {
+			j := 0 // the lowest key followed; a record that left has key zero
+			for i := 1; i < int(b.nHi); i++ {
+				if compareKeys(b.recs[b.hi[i]].key(), b.recs[b.hi[j]].key()) < 0 {
+					j = i
+				}
+			}
+			if low := b.recs[b.hi[j]].key(); compareKeys(k, low) > 0 {
+				b.hi[j], k = s8, low
+			}
+			if compareKeys(k, b.maxKey) > 0 {
+				b.maxKey = k
+			}
+		}
+	}
+	if !slices.Contains(b.lo[:b.nLo], s8) {
+		start, counts := r.start, true
+		if int(b.nLo) < trackedRecs {
+			b.lo[b.nLo] = s8
+			b.nLo++
+			counts = false
+		} else {
+			j := 0 // the highest start followed, or a record that left
+			for i := 0; i < int(b.nLo); i++ {
+				if o := &b.recs[b.lo[i]]; o.seq == 0 {
+					j = i
+					break
+				} else if o.start > b.recs[b.lo[j]].start {
+					j = i
+				}
+			}
+			if o := &b.recs[b.lo[j]]; o.seq == 0 || start < o.start {
+				b.lo[j] = s8
+				start, counts = o.start, o.seq != 0
+			}
+		}
+		if counts {
+			b.minStart = min(b.minStart, start)
+		}
+	}
 }
 
 // Status says how a trace stands, as the trace summaries say it: error
@@ -346,12 +412,64 @@ type ScanResult struct {
 	Resume  Key
 }
 
-type blockBound struct {
-	idx      uint32
-	gen      uint64
-	max      Key
-	minStart uint64
+// bound is what a scan has left to read: the records of a block it does
+// not follow one by one (slot -1), or one followed record; key bounds
+// the keys it may yield.
+type bound struct {
+	key  Key
+	idx  uint32
+	gen  uint64
+	slot int
+	seq  uint64 // the followed record's
+	// skip are the block's followed slots when the scan began: they are
+	// read as bounds of their own.
+	skip  [2 * trackedRecs]uint8
+	nSkip int
 }
+
+// boundHeap is a max-heap of bounds by key.
+type boundHeap []bound
+
+func (h *boundHeap) push(x bound) {
+	*h = append(*h, x)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if compareKeys(q[i].key, q[p].key) <= 0 {
+			break
+		}
+		q[i], q[p] = q[p], q[i]
+		i = p
+	}
+}
+
+func (h *boundHeap) pop() bound {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q = q[:n]
+	for i := 0; ; {
+		l, best := 2*i+1, i
+		if l < n && compareKeys(q[l].key, q[best].key) > 0 {
+			best = l
+		}
+		if l+1 < n && compareKeys(q[l+1].key, q[best].key) > 0 {
+			best = l + 1
+		}
+		if best == i {
+			break
+		}
+		q[i], q[best] = q[best], q[i]
+		i = best
+	}
+	*h = q
+	return top
+}
+
+// maxHits bounds the candidates a scan holds at once: past it, the lowest
+// half is dropped and the scan stops above them (ScanResult.Resume).
+var maxHits = 1 << 16 // a variable for tests
 
 // hitHeap is a max-heap of hits by key.
 type hitHeap []Hit
@@ -397,9 +515,10 @@ func (h *hitHeap) pop() Hit {
 
 // Scan calls fn with tenant's traces that pass f and whose key is below
 // after (all of them when after is zero), newest first by start, until fn
-// returns false or maxRecords records have been read (0: no limit).
-// Traces that arrive while it runs are left out: their place may be above
-// what fn has seen.
+// returns false or maxRecords records have been read (0: no limit; the
+// scan always reads on until it can resume below after). Traces that
+// arrive while it runs are left out: their place may be above what fn
+// has seen.
 func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func(Hit) bool) ScanResult {
 	var res ScanResult
 	tn, ok := s.indexOf(tenant)
@@ -412,63 +531,117 @@ func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func
 	if after == (Key{}) {
 		after = Key{Start: ^uint64(0), Seq: ^uint64(0)}
 	}
+	below := func(r *searchRec) bool {
+		return r.seq != 0 && r.seq <= horizon && compareKeys(r.key(), after) < 0
+	}
 
+	var bounds boundHeap
 	x.mu.RLock()
-	bounds := make([]blockBound, 0, len(x.blocks))
+	x.scans.Add(1)
+	defer x.scans.Add(-1)
 	for i, b := range x.blocks {
-		// A block whose every record is at or past after has been read by
-		// the pages before.
-		if b == nil || b.live == 0 || compareKeys(Key{Start: b.minStart}, after) >= 0 {
+		if b == nil || b.live == 0 {
 			continue
 		}
-		bounds = append(bounds, blockBound{idx: uint32(i), gen: b.gen, max: b.maxKey, minStart: b.minStart})
+		bb := bound{idx: uint32(i), gen: b.gen, key: b.maxKey, slot: -1}
+		followed := 0
+		var followedSlots [2 * trackedRecs]uint8
+		n := copy(followedSlots[:], b.hi[:b.nHi])
+		n += copy(followedSlots[n:], b.lo[:b.nLo])
+		for _, t := range followedSlots[:n] {
+			if slices.Contains(bb.skip[:bb.nSkip], t) {
+				continue
+			}
+			bb.skip[bb.nSkip] = t
+			bb.nSkip++
+			r := &b.recs[t]
+			if r.seq != 0 {
+				followed++
+			}
+			if below(r) {
+				bounds.push(bound{idx: uint32(i), gen: b.gen, key: r.key(), slot: int(t), seq: r.seq})
+			}
+		}
+		// The others, unless every one of them is at or past after (read
+		// by the pages before).
+		if b.live > followed && compareKeys(Key{Start: b.minStart}, after) < 0 {
+			bounds.push(bb)
+		}
 	}
 	x.mu.RUnlock()
-	slices.SortFunc(bounds, func(a, b blockBound) int { return compareKeys(b.max, a.max) })
 
-	var hits hitHeap
-	for i := 0; ; i++ {
-		// Emit what no unread block can beat.
-		for len(hits) > 0 && (i == len(bounds) || compareKeys(hits[0].Key, bounds[i].max) > 0) {
+	var (
+		hits     hitHeap
+		floor    Key
+		floorSet bool
+	)
+	push := func(r *searchRec) {
+		if !below(r) || (floorSet && compareKeys(r.key(), floor) <= 0) || !f.admits(r, probes) {
+			return
+		}
+		hits.push(Hit{
+			Key: r.key(), ref: traceRef{low: r.low, seq: r.seq},
+			Start: r.start, End: r.end, Spans: int(r.spans), Errors: int(r.errors),
+			Status: r.status(), DurationNano: r.duration(),
+		})
+	}
+	stopAt := func(k Key) ScanResult {
+		res.Stopped, res.Resume = true, Key{Start: k.Start, Seq: k.Seq + 1}
+		return res
+	}
+	for {
+		// Emit what no unread bound can beat.
+		for len(hits) > 0 && (len(bounds) == 0 || compareKeys(hits[0].Key, bounds[0].key) > 0) {
 			if !fn(hits.pop()) {
 				return res
 			}
 		}
-		if i == len(bounds) {
-			return res
-		}
-		bb := bounds[i]
-		if f.StartFrom > 0 && bb.max.Start < f.StartFrom {
-			// Every later block starts before the window too; the heap is empty.
-			return res
-		}
-		// Past the budget, stop where every key above this block's bound
-		// has been read: the next page resumes there. Only below after,
-		// so that each page moves on.
-		if maxRecords > 0 && res.Scanned >= maxRecords && bb.max.Seq != ^uint64(0) {
-			if resume := (Key{Start: bb.max.Start, Seq: bb.max.Seq + 1}); compareKeys(resume, after) < 0 {
-				res.Stopped, res.Resume = true, resume
-				return res
+		if len(bounds) == 0 {
+			if floorSet {
+				return stopAt(floor)
 			}
+			return res
 		}
+		next := bounds[0].key
+		switch {
+		case floorSet && compareKeys(next, floor) <= 0:
+			// Candidates below floor were dropped: resume above them.
+			return stopAt(floor)
+		case f.StartFrom > 0 && next.Start < f.StartFrom:
+			// Every other bound starts before the window too; no hit is left.
+			return res
+		case maxRecords > 0 && res.Scanned >= maxRecords && next.Seq != ^uint64(0) && compareKeys(Key{Start: next.Start, Seq: next.Seq + 1}, after) < 0:
+			// Past the budget, stop where every key above the next bound
+			// has been read, if that moves on from after.
+			return stopAt(next)
+		}
+		bb := bounds.pop()
 		x.mu.RLock()
 		if int(bb.idx) < len(x.blocks) {
 			if b := x.blocks[bb.idx]; b != nil && b.gen == bb.gen {
-				res.Scanned += b.used
-				for k := 0; k < b.used; k++ {
-					r := &b.recs[k]
-					if r.seq == 0 || r.seq > horizon || compareKeys(r.key(), after) >= 0 || !f.admits(r, probes) {
-						continue
+				if bb.slot >= 0 {
+					if r := &b.recs[bb.slot]; r.seq == bb.seq {
+						res.Scanned++
+						push(r)
 					}
-					hits.push(Hit{
-						Key: r.key(), ref: traceRef{low: r.low, seq: r.seq},
-						Start: r.start, End: r.end, Spans: int(r.spans), Errors: int(r.errors),
-						Status: r.status(), DurationNano: r.duration(),
-					})
+				} else {
+					res.Scanned += b.used
+					for k := 0; k < b.used; k++ {
+						if !slices.Contains(bb.skip[:bb.nSkip], uint8(k)) {
+							push(&b.recs[k])
+						}
+					}
 				}
 			}
 		}
 		x.mu.RUnlock()
+		if len(hits) > maxHits {
+			// Keep the highest half; drop the rest and stop above them.
+			slices.SortFunc(hits, func(a, b Hit) int { return compareKeys(b.Key, a.Key) })
+			floor, floorSet = hits[maxHits/2].Key, true
+			clear(hits[maxHits/2:])
+			hits = hits[:maxHits/2] // sorted from the highest: a heap
+		}
 	}
 }
 

@@ -12,6 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 )
 
 func scanAll(s *Store, tenant string, f Filter) [][16]byte {
@@ -196,4 +199,154 @@ func TestMovedTracesStaySearchable(t *testing.T) {
 	x.mu.RUnlock()
 	traces := int(s.tenants.at(id).traces.Load())
 	assert.LessOrEqual(t, live, traces/blockRecs+3, "%d blocks for %d traces", live, traces)
+}
+
+// startedAt builds one single-span trace of svc starting at start.
+func startedAt(lo, start uint64) ptrace.Traces {
+	td := makeTraces("svc", spanSpec{trace: traceID(3, lo), span: 1})
+	sp := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	sp.SetStartTimestamp(pcommonTS(start))
+	sp.SetEndTimestamp(pcommonTS(start + 10))
+	return td
+}
+
+// pageAll follows a scan's resume keys to its end; it returns the keys
+// in the order met and the records read by the first page.
+func pageAll(t *testing.T, s *Store, pageSize, maxRecords int) ([]Key, int) {
+	t.Helper()
+	var keys []Key
+	after := Key{}
+	first := -1
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 100_000)
+		n := 0
+		var last Key
+		more := false
+		res := s.Scan("", Filter{Spans: anySpan()}, after, maxRecords, func(h Hit) bool {
+			if n == pageSize {
+				more = true
+				return false
+			}
+			n++
+			keys = append(keys, h.Key)
+			last = h.Key
+			return true
+		})
+		if first < 0 {
+			first = res.Scanned
+		}
+		switch {
+		case res.Stopped:
+			require.Negative(t, compareKeys(res.Resume, after.orMax()), "each page moves on")
+			after = res.Resume
+		case more:
+			after = last
+		default:
+			return keys, first
+		}
+	}
+}
+
+func (k Key) orMax() Key {
+	if k == (Key{}) {
+		return Key{Start: ^uint64(0), Seq: ^uint64(0)}
+	}
+	return k
+}
+
+func requireNewestFirstOnce(t *testing.T, keys []Key, n int) {
+	t.Helper()
+	require.Len(t, keys, n)
+	seen := map[uint64]bool{}
+	for i, k := range keys {
+		require.False(t, seen[k.Seq], "trace %d twice", k.Seq)
+		seen[k.Seq] = true
+		if i > 0 {
+			require.Negative(t, compareKeys(k, keys[i-1]), "newest first at %d", i)
+		}
+	}
+}
+
+// A few traces with a start far from the others' (a clock ahead, a zero
+// start) do not make a search read every block: blocks follow them one
+// by one.
+func TestSkewedStartsStayCheap(t *testing.T) {
+	s, _ := newTestStore(Config{})
+	const n = 20_000
+	for lo := uint64(1); lo <= n; lo++ {
+		start := 1e18 + lo*1e6
+		switch lo % 100 {
+		case 7:
+			start += 3600e9 // an hour ahead
+		case 42:
+			start = 0
+		}
+		s.Ingest("", startedAt(lo, start))
+	}
+	keys, first := pageAll(t, s, 20, 0)
+	requireNewestFirstOnce(t, keys, n)
+	assert.Less(t, first, 4*blockRecs, "the first page read %d records", first)
+	keys, _ = pageAll(t, s, 250, 2000)
+	requireNewestFirstOnce(t, keys, n)
+}
+
+// With starts in no order at all, a scan holds a bounded number of
+// candidates, and its pages still meet every trace once, in order.
+func TestScanBoundsItsCandidates(t *testing.T) {
+	defer func(m int) { maxHits = m }(maxHits)
+	maxHits = 64
+	s, _ := newTestStore(Config{})
+	const n = 3000
+	for lo := uint64(1); lo <= n; lo++ {
+		s.Ingest("", startedAt(lo, 1e18+(lo*7919%n)*1e6))
+	}
+	keys, _ := pageAll(t, s, 1000, 0)
+	requireNewestFirstOnce(t, keys, n)
+}
+
+// A trace that the store moves while a search reads the blocks keeps its
+// record where it is: the search meets it once.
+func TestMovesWaitForScans(t *testing.T) {
+	s, _ := newTestStore(Config{MaxBytes: 4 << 20, TenantShare: 0.5})
+	for lo := uint64(1); lo <= 300; lo++ {
+		s.Ingest("quiet", makeTraces("quiet-svc", spanSpec{trace: traceID(1, lo), span: 1}))
+	}
+	pad := strings.Repeat("x", 2000)
+	seen := map[uint64]int{}
+	var prev Key
+	flooded := false
+	s.Scan("quiet", Filter{Spans: anySpan()}, Key{}, 0, func(h Hit) bool {
+		if !flooded {
+			flooded = true
+			for lo := uint64(1); lo <= 20000; lo++ {
+				s.Ingest("noisy", makeTraces("noisy-svc", spanSpec{trace: traceID(2, lo), span: 1, attrs: map[string]string{"p": pad + fmt.Sprint(lo)}}))
+			}
+		} else {
+			assert.Negative(t, compareKeys(h.Key, prev))
+		}
+		prev = h.Key
+		seen[h.Key.Seq]++
+		return true
+	})
+	require.Positive(t, s.Stats().Moved, "quiet traces were moved meanwhile")
+	assert.Len(t, seen, 300)
+	for seq, c := range seen {
+		assert.Equal(t, 1, c, "trace %d", seq)
+	}
+	// Once no search runs, moves take records along again.
+	for lo := uint64(20001); lo <= 40000; lo++ {
+		s.Ingest("noisy", makeTraces("noisy-svc", spanSpec{trace: traceID(2, lo), span: 1, attrs: map[string]string{"p": pad + fmt.Sprint(lo)}}))
+	}
+	assert.Len(t, scanAll(s, "quiet", Filter{Spans: anySpan()}), 300)
+}
+
+// Search reads what the index keeps: a value cut by the limits is found by
+// the text kept, and listed so.
+func TestSearchSeesCutValues(t *testing.T) {
+	s, _ := newTestStore(Config{Limits: spancodec.Limits{MaxValueBytes: 8}})
+	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(1, 1), span: 1, attrs: map[string]string{"k": "abcdefghijkl"}}))
+	assert.Len(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefgh")}}}), 1)
+	assert.Empty(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefghijkl")}}}))
+	vals, _ := s.AttributeValues("", "k", 10)
+	assert.Equal(t, []ValueStat{{Value: "abcdefgh", Type: "string", SpanCount: 1}}, vals)
 }

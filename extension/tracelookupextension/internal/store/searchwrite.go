@@ -6,6 +6,7 @@ package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/exte
 import (
 	"slices"
 	"strconv"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -27,9 +28,12 @@ type catOcc struct {
 	typ   int32
 }
 
-func (o *catOcc) valueText() (string, int32) {
+func (o *catOcc) valueText(lim spancodec.Limits) (string, int32) {
 	if o.typ != 0 {
 		return o.text, o.typ
+	}
+	if o.value.Type() == pcommon.ValueTypeStr {
+		return lim.Cut(o.value.Str()), int32(pcommon.ValueTypeStr)
 	}
 	return o.value.AsString(), int32(o.value.Type())
 }
@@ -63,13 +67,22 @@ type opOcc struct {
 }
 
 func (sc *searchScratch) reset() {
+	clear(sc.groups) // service names: the request must not stay alive through the pool
 	sc.groups = sc.groups[:0]
+	sc.counts = sc.counts[:0]
+	sc.used = sc.used[:0]
 	clear(sc.res) // pdata values: the request must not stay alive through the pool
 	sc.res = sc.res[:0]
 	clear(sc.ops)
 	sc.ops = sc.ops[:0]
 	clear(sc.attrs)
 	sc.attrs = sc.attrs[:0]
+}
+
+// heldBytes is what the scratch keeps between batches, by capacity.
+func (sc *searchScratch) heldBytes() int {
+	return int(unsafe.Sizeof(groupInfo{}))*cap(sc.groups) + int(unsafe.Sizeof(catOcc{}))*(cap(sc.res)+cap(sc.attrs)) +
+		int(unsafe.Sizeof(spanFacts{}))*cap(sc.facts) + 8*cap(sc.terms) + int(unsafe.Sizeof(opOcc{}))*cap(sc.ops) + 4*(cap(sc.counts)+cap(sc.used))
 }
 
 func (sc *searchScratch) startTrace() {
@@ -91,17 +104,25 @@ func valueNode(term uint64, scope int32, typ pcommon.ValueType) uint64 {
 	return mixTerm(term, uint64(scope)<<8|uint64(typ), 'v')
 }
 
-// groupTerms gathers what a resource group brings to its spans.
+// groupTerms gathers what a resource group brings to its spans: the
+// attributes the encoder keeps, as it keeps them.
 func (s *Store) groupTerms(sc *searchScratch, res pcommon.Resource) {
 	g := groupInfo{occ: [2]int{len(sc.res), len(sc.res)}}
-	for k, v := range res.Attributes().All() {
+	attrs := res.Attributes()
+	kept, i := s.terms.lim.Kept(attrs.Len()), 0
+	for k, v := range attrs.All() {
+		if i == kept {
+			break
+		}
+		i++
+		k = s.terms.lim.Cut(k)
 		h, ok := s.terms.attr(k, v)
 		if !ok {
 			continue
 		}
 		g.bloom.add(h)
 		if k == serviceNameKey && v.Type() == pcommon.ValueTypeStr {
-			g.service, g.svc = v.Str(), h
+			g.service, g.svc = s.terms.lim.Cut(v.Str()), h
 		}
 		sc.res = append(sc.res, catOcc{h: valueNode(h, 1, v.Type()), key: k, value: v})
 	}
@@ -110,7 +131,8 @@ func (s *Store) groupTerms(sc *searchScratch, res pcommon.Resource) {
 	sc.counts = append(sc.counts, 0)
 }
 
-// spanTerms gathers one stored span's facts and terms.
+// spanTerms gathers one stored span's facts and terms, as the encoder
+// keeps them.
 func (s *Store) spanTerms(sc *searchScratch, group int, sp ptrace.Span) {
 	sc.facts = append(sc.facts, spanFacts{
 		start: uint64(sp.StartTimestamp()),
@@ -122,11 +144,19 @@ func (s *Store) spanTerms(sc *searchScratch, group int, sp ptrace.Span) {
 		sc.used = append(sc.used, int32(group))
 	}
 	sc.counts[group]++
-	name := s.terms.str(termName, "", sp.Name())
+	spanName := s.terms.lim.Cut(sp.Name())
+	name := s.terms.str(termName, "", spanName)
 	kind := int32(sp.Kind())
 	sc.terms = append(sc.terms, name, s.terms.kind(kind))
-	sc.ops = append(sc.ops, opOcc{group: int32(group), name: sp.Name(), h: name, kind: kind})
-	for k, v := range sp.Attributes().All() {
+	sc.ops = append(sc.ops, opOcc{group: int32(group), name: spanName, h: name, kind: kind})
+	attrs := sp.Attributes()
+	kept, i := s.terms.lim.Kept(attrs.Len()), 0
+	for k, v := range attrs.All() {
+		if i == kept {
+			break
+		}
+		i++
+		k = s.terms.lim.Cut(k)
 		h, ok := s.terms.attr(k, v)
 		if !ok {
 			continue
@@ -167,7 +197,7 @@ func (s *Store) indexTrace(sc *searchScratch, tn *tenant, ref entryRef, e *trace
 		}
 	}
 	for _, f := range sc.facts {
-		blk.note(rec, f)
+		blk.note(e.rec.slot(), f)
 	}
 	for _, h := range sc.terms {
 		rec.bloom.add(h)
@@ -203,7 +233,7 @@ func (s *Store) countValue(c *catalog, blk *recBlock, o catOcc, scope int32, n i
 				return nil
 			}
 		}
-		text, typ := o.valueText()
+		text, typ := o.valueText(s.terms.lim)
 		if v := c.add(o.h, nodeValue, text, typ, key); v != nil {
 			return v
 		}
@@ -240,6 +270,12 @@ func (s *Store) relocate(tn *tenant, e *traceEntry, tr traceRef, spans []spancod
 	if e.rec == 0 {
 		return 0
 	}
+	if x.scans.Load() > 0 {
+		// A search is reading the blocks: a record moved under it could be
+		// read twice or not at all. It stays, with its block's counts; the
+		// next move takes it along.
+		return 0
+	}
 	c := &x.cat
 	before := c.bytes
 	_, old := x.rec(e.rec)
@@ -250,15 +286,12 @@ func (s *Store) relocate(tn *tenant, e *traceEntry, tr traceRef, spans []spancod
 	e.rec = r
 	blk, rec := x.rec(r)
 	*rec = saved
-	if k := rec.key(); compareKeys(k, blk.maxKey) > 0 {
-		blk.maxKey = k
-	}
-	blk.minStart = min(blk.minStart, rec.start)
+	blk.track(r.slot())
 	var services []uint64
 	for i := range spans {
 		sp := &spans[i]
-		service := sp.ServiceName()
-		if service != "" {
+		if v, ok := sp.ResourceAttr(serviceNameKey); ok && v.Type == spancodec.ValueStr && v.Str != "" {
+			service := v.Str
 			svc := s.terms.str(termAttr, serviceNameKey, service)
 			var traces int64
 			if !slices.Contains(services, svc) {
@@ -287,6 +320,9 @@ func (s *Store) countDecoded(c *catalog, blk *recBlock, attrs []spancodec.KeyVal
 	var buf [32]byte
 	for i := range attrs {
 		kv := &attrs[i]
+		if kv.Key == spancodec.TruncatedValuesKey && scope == 0 {
+			continue // the decoder's mark, not a sent attribute
+		}
 		var h uint64
 		text := kv.Value.Str
 		switch kv.Value.Type {

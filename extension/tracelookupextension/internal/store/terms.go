@@ -32,7 +32,13 @@ const (
 	termBool   byte = 'b'
 )
 
-type termHasher struct{ seed maphash.Seed }
+// termHasher hashes terms as the index stores them: names, keys and string
+// values cut by the encoder's limits, so that a search matches what a
+// lookup shows.
+type termHasher struct {
+	seed maphash.Seed
+	lim  spancodec.Limits
+}
 
 func mixTerm(key, value uint64, kind byte) uint64 {
 	x := key*0x9E3779B97F4A7C15 ^ value ^ uint64(kind)<<56
@@ -62,13 +68,13 @@ func appendNumber(b []byte, f float64) []byte {
 	return strconv.AppendFloat(b, f, 'g', -1, 64)
 }
 
-// attr returns the term of an attribute value, false for a value that is
-// not searchable.
+// attr returns the term of an attribute value under key (cut already),
+// false for a value that is not searchable.
 func (t termHasher) attr(key string, v pcommon.Value) (uint64, bool) {
 	var buf [32]byte
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return t.str(termAttr, key, v.Str()), true
+		return t.str(termAttr, key, t.lim.Cut(v.Str())), true
 	case pcommon.ValueTypeInt:
 		return t.bytes(termNumber, key, strconv.AppendInt(buf[:0], v.Int(), 10)), true
 	case pcommon.ValueTypeDouble:
