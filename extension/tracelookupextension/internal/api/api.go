@@ -227,10 +227,10 @@ func Echo(s string) string {
 }
 
 // ServeHTTP routes to the contract the path names. A path that is not in
-// its clean form (// or . or .. segments) names no route: ServeMux would
-// redirect it, in HTML.
+// its clean form (// or . or .. segments, before unescaping, as ServeMux
+// reads it) names no route: ServeMux would redirect it, in HTML.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p := r.URL.Path; p == "" || p[0] != '/' || cleanPath(p) != p {
+	if p := r.URL.EscapedPath(); p == "" || p[0] != '/' || cleanPath(p) != p {
 		h.notFound(w, r)
 		return
 	}

@@ -450,7 +450,7 @@ func parseSearch(query url.Values) (search.Query, *paramError) {
 
 // search answers GET /api/v1/traces: tenant's traces that match, newest
 // first by start, each summed up.
-func (n native) search(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+func (n native) search(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
 	if o, off := n.searchOff(w); off {
 		return o
 	}
@@ -458,7 +458,7 @@ func (n native) search(w http.ResponseWriter, _ *http.Request, tenant string, qu
 	if perr != nil {
 		return n.writeParamError(w, perr)
 	}
-	res := search.Run(n.h.store, tenant, q, n.h.opts.Search)
+	res := search.Run(r.Context(), n.h.store, tenant, q, n.h.opts.Search)
 	b := append([]byte(nil), `{"traces":[`...)
 	for i := range res.Traces {
 		if i > 0 {
@@ -523,6 +523,8 @@ func appendSummary(b []byte, s *search.Summary, tenant string) []byte {
 	b = strconv.AppendBool(b, s.Truncated)
 	b = append(b, `,"orphan_span_count":`...)
 	b = strconv.AppendInt(b, int64(s.Orphans), 10)
+	b = append(b, `,"service_count":`...)
+	b = strconv.AppendInt(b, int64(s.ServiceCount), 10)
 	b = append(b, `,"services":[`...)
 	for i, sv := range s.Services {
 		if i > 0 {

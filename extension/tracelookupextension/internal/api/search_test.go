@@ -46,6 +46,7 @@ type searchPage struct {
 		UpdatedAt       string  `json:"updated_at"`
 		RootService     *string `json:"root_service"`
 		RootName        *string `json:"root_name"`
+		ServiceCount    int     `json:"service_count"`
 		StartNano       uint64  `json:"start_time_unix_nano"`
 		DurationNS      uint64  `json:"duration_ns"`
 		IsTruncated     bool    `json:"is_truncated"`
@@ -106,6 +107,7 @@ func TestSearchFindsTheFixture(t *testing.T) {
 	assert.False(t, s.IsTruncated)
 	assert.Nil(t, s.ExecutionID)
 	require.Len(t, s.Services, 2)
+	assert.Equal(t, 2, s.ServiceCount)
 	assert.Equal(t, "frontend", s.Services[0].Name)
 	assert.Equal(t, 2, s.Services[0].SpanCount)
 	assert.Equal(t, "payment", s.Services[1].Name)
@@ -220,6 +222,12 @@ func TestListings(t *testing.T) {
 	assert.JSONEq(t, `[{"value":"500","type":"int","span_count":1}]`, string(r.body))
 	r = get(t, h, http.MethodGet, "/api/v1/attributes/amount/values?limit=1")
 	assert.JSONEq(t, `[{"value":"42.5","type":"double","span_count":1}]`, string(r.body))
+	// Names in paths are URL-escaped, slashes and dots included.
+	r = get(t, h, http.MethodGet, "/api/v1/attributes/http.route/values")
+	assert.JSONEq(t, `[{"value":"/checkout","type":"string","span_count":1}]`, string(r.body))
+	r = get(t, h, http.MethodGet, "/api/v1/services/a%2F..%2Fb/operations")
+	require.Equal(t, http.StatusOK, r.code, string(r.body))
+	assert.JSONEq(t, `[]`, string(r.body))
 }
 
 // Search and listings read the request's tenant only.
