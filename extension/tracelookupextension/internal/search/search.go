@@ -9,9 +9,9 @@
 package search // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -128,8 +128,8 @@ type Summary struct {
 	// MaxSummaryServices of ServiceCount.
 	Services     []ServiceSpans
 	ServiceCount int
-	Orphans   int
-	Truncated bool
+	Orphans      int
+	Truncated    bool
 	// Matched are the first matching spans by start, MatchedCount all of them.
 	Matched      []MatchedSpan
 	MatchedCount int

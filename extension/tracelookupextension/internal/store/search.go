@@ -125,8 +125,8 @@ type tenantIndex struct {
 	gens   uint64
 	// scans counts the searches reading the blocks: while one is, records
 	// stay where they are (see relocate).
-	scans  atomic.Int32
-	cat    catalog
+	scans atomic.Int32
+	cat   catalog
 	// catBytes is cat.bytes, for reading without the lock (see heldShare).
 	catBytes atomic.Int64
 }
