@@ -209,8 +209,8 @@ func (e *tracelookupExtension) IndexTraces(tenant string, td ptrace.Traces) {
 // tenancy::max_tenants) are label values.
 const otherTenant = "_other"
 
-func (e *tracelookupExtension) recordLookup(outcome api.Outcome, tenant string, d time.Duration) {
-	kv := []attribute.KeyValue{attribute.String("outcome", string(outcome))}
+func (e *tracelookupExtension) recordLookup(route api.Route, outcome api.Outcome, tenant string, d time.Duration) {
+	kv := []attribute.KeyValue{attribute.String("route", string(route)), attribute.String("outcome", string(outcome))}
 	if e.cfg.Tenancy.TelemetryPerTenant && tenant != "" {
 		if !e.store.Holds(tenant) {
 			tenant = otherTenant

@@ -86,13 +86,21 @@ func TestServesIndexedTraces(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	for _, path := range []string{"/api/v1/traces?service=svc", "/api/v1/services"} {
+		resp, err = http.Get(base + path)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+	}
 
 	// Self-telemetry: what the index holds and the lookups by outcome.
 	metadatatest.AssertEqualTracelookupIndexSpans(t, tt, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualTracelookupIndexTraces(t, tt, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"))},
-		{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "bad_request"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "lookup"), attribute.String("outcome", "found"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "lookup"), attribute.String("outcome", "bad_request"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "search"), attribute.String("outcome", "found"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "listing"), attribute.String("outcome", "found"))},
 	}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualTracelookupIndexTracesEvicted(t, tt, []metricdata.DataPoint[int64]{
 		{Value: 0, Attributes: attribute.NewSet(attribute.String("reason", "memory"))},
@@ -180,16 +188,16 @@ func TestTelemetryPerTenant(t *testing.T) {
 
 		if !on {
 			metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
-				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"))},
-				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "not_found"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "lookup"), attribute.String("outcome", "found"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "lookup"), attribute.String("outcome", "not_found"))},
 			}, metricdatatest.IgnoreTimestamp())
 			_, err := tt.GetMetric("otelcol_tracelookup_tenant_traces")
 			assert.Error(t, err, "no per-tenant gauge without the switch")
 		} else {
 			metadatatest.AssertEqualTracelookupLookups(t, tt, []metricdata.DataPoint[int64]{
-				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "found"), attribute.String("tenant", "team-a"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "lookup"), attribute.String("outcome", "found"), attribute.String("tenant", "team-a"))},
 				// A tenant that holds nothing is not a label value of its own.
-				{Value: 1, Attributes: attribute.NewSet(attribute.String("outcome", "not_found"), attribute.String("tenant", "_other"))},
+				{Value: 1, Attributes: attribute.NewSet(attribute.String("route", "lookup"), attribute.String("outcome", "not_found"), attribute.String("tenant", "_other"))},
 			}, metricdatatest.IgnoreTimestamp())
 			metadatatest.AssertEqualTracelookupTenantTraces(t, tt, []metricdata.DataPoint[int64]{
 				{Value: 0, Attributes: attribute.NewSet(attribute.String("tenant", "default"))},

@@ -41,6 +41,19 @@ const (
 	OutcomeRateLimited Outcome = "rate_limited"
 )
 
+// Route says what a request asked, for self-telemetry.
+type Route string
+
+// Routes.
+const (
+	// RouteLookup is one trace by id or call id, on any contract.
+	RouteLookup Route = "lookup"
+	// RouteSearch is GET /api/v1/traces.
+	RouteSearch Route = "search"
+	// RouteListing is services, operations, attribute keys and values.
+	RouteListing Route = "listing"
+)
+
 // Options configure the API.
 type Options struct {
 	// Tenancy says which tenant each request reads (see Handler.tenantOf).
@@ -62,9 +75,9 @@ type Options struct {
 	LookupMemoryBytes int64
 	// CallTraceFallback, when set, is asked for call ids the index does not hold.
 	CallTraceFallback CallTraceFallback
-	// OnLookup, when set, is told the outcome, tenant and latency of every
-	// request on a route ("" when no tenant was settled).
-	OnLookup func(outcome Outcome, tenant string, latency time.Duration)
+	// OnLookup, when set, is told the kind, outcome, tenant and latency of
+	// every request on a route ("" when no tenant was settled).
+	OnLookup func(route Route, outcome Outcome, tenant string, latency time.Duration)
 	// Logger reports stored spans that could not be read; nil logs nothing.
 	Logger *zap.Logger
 	// Search bounds each search's work (see search.Options).
@@ -125,15 +138,15 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	apm, call, nat := &h.routes[0], &h.routes[1], &h.routes[2]
 	// An empty id ({$}) is the contract's bad id, not an unknown route.
 	for _, p := range []string{"{id}", "{$}"} {
-		h.handle("/api/v2/trace/"+p, apm, lookupBy(apm.c))
-		h.handle("/v1/trace/call/"+p, call, lookupBy(call.c))
-		h.handle("/api/v1/traces/"+p, nat, lookupBy(n))
+		h.handle("/api/v2/trace/"+p, apm, RouteLookup, lookupBy(apm.c))
+		h.handle("/v1/trace/call/"+p, call, RouteLookup, lookupBy(call.c))
+		h.handle("/api/v1/traces/"+p, nat, RouteLookup, lookupBy(n))
 	}
-	h.handle("/api/v1/traces", nat, n.search)
-	h.handle("/api/v1/services", nat, n.services)
-	h.handle("/api/v1/services/{service}/operations", nat, n.operations)
-	h.handle("/api/v1/attributes", nat, n.attributeKeys)
-	h.handle("/api/v1/attributes/{key}/values", nat, n.attributeValues)
+	h.handle("/api/v1/traces", nat, RouteSearch, n.search)
+	h.handle("/api/v1/services", nat, RouteListing, n.services)
+	h.handle("/api/v1/services/{service}/operations", nat, RouteListing, n.operations)
+	h.handle("/api/v1/attributes", nat, RouteListing, n.attributeKeys)
+	h.handle("/api/v1/attributes/{key}/values", nat, RouteListing, n.attributeValues)
 	// Everything else is the contract's 404; ServeMux would redirect a
 	// path that names a {$} pattern but its last slash.
 	for _, p := range []string{"/", "/api/v2/trace", "/v1/trace/call"} {
@@ -154,12 +167,12 @@ func lookupBy(c contract) endpoint {
 
 // handle serves GET (and HEAD) on pattern, and answers any other method
 // with the contract's own 405.
-func (h *Handler) handle(pattern string, rt *route, ep endpoint) {
+func (h *Handler) handle(pattern string, rt *route, kind Route, ep endpoint) {
 	h.mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		outcome, tenant := h.serve(w, r, rt, ep)
 		if h.opts.OnLookup != nil {
-			h.opts.OnLookup(outcome, tenant, time.Since(start))
+			h.opts.OnLookup(kind, outcome, tenant, time.Since(start))
 		}
 	})
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {

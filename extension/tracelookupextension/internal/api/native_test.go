@@ -136,7 +136,7 @@ func TestNativeIDForms(t *testing.T) {
 
 func TestNativeErrors(t *testing.T) {
 	var outcomes []Outcome
-	h := fixtureHandler(t, Options{OnLookup: func(o Outcome, _ string, _ time.Duration) { outcomes = append(outcomes, o) }})
+	h := fixtureHandler(t, Options{OnLookup: func(_ Route, o Outcome, _ string, _ time.Duration) { outcomes = append(outcomes, o) }})
 	tests := []struct {
 		method, target string
 		code           int

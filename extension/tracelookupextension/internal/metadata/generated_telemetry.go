@@ -253,7 +253,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.TracelookupLookupDuration, err = builder.meter.Float64Histogram(
 		"otelcol_tracelookup_lookup_duration",
-		metric.WithDescription("Time to serve one trace lookup, from request to encoded response. [Development]"),
+		metric.WithDescription("Time to serve one API request (a lookup, a search or a listing), from request to encoded response. [Development]"),
 		metric.WithUnit("ms"),
 		metric.WithExplicitBucketBoundaries([]float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000}...),
 	)
@@ -266,7 +266,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.TracelookupLookups, err = builder.meter.Int64Counter(
 		"otelcol_tracelookup_lookups",
-		metric.WithDescription("Requests served by the API, by outcome (and tenant, with tenancy::telemetry_per_tenant). [Development]"),
+		metric.WithDescription("Requests served by the API, by route and outcome (and tenant, with tenancy::telemetry_per_tenant). [Development]"),
 		metric.WithUnit("{lookup}"),
 	)
 	errs = errors.Join(errs, err)

@@ -114,7 +114,7 @@ func AssertEqualTracelookupIndexTracesEvicted(t *testing.T, tt *componenttest.Te
 func AssertEqualTracelookupLookupDuration(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.HistogramDataPoint[float64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_lookup_duration",
-		Description: "Time to serve one trace lookup, from request to encoded response. [Development]",
+		Description: "Time to serve one API request (a lookup, a search or a listing), from request to encoded response. [Development]",
 		Unit:        "ms",
 		Data: metricdata.Histogram[float64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -143,7 +143,7 @@ func AssertEqualTracelookupLookupMemory(t *testing.T, tt *componenttest.Telemetr
 func AssertEqualTracelookupLookups(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_tracelookup_lookups",
-		Description: "Requests served by the API, by outcome (and tenant, with tenancy::telemetry_per_tenant). [Development]",
+		Description: "Requests served by the API, by route and outcome (and tenant, with tenancy::telemetry_per_tenant). [Development]",
 		Unit:        "{lookup}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
