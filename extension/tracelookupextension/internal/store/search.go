@@ -467,6 +467,52 @@ func (h *boundHeap) pop() bound {
 	return top
 }
 
+// boundsOf adds what a scan has to read of block b: its records, under
+// one bound, and apart, each under its own, the followed records whose
+// start lies further above or below the others' than those span (a clock
+// ahead or behind): so that a few such records neither make every search
+// read the block first nor keep a later page from skipping it. x is
+// read-locked.
+func (s *Store) boundsOf(bounds boundHeap, b *recBlock, idx uint32, after Key, below func(*searchRec) bool) boundHeap {
+	bb := bound{idx: idx, gen: b.gen, key: b.maxKey, slot: -1}
+	low := b.minStart
+	others := b.minStart != ^uint64(0) // records besides the followed ones were seen
+	var width uint64
+	if others && b.maxKey.Start >= b.minStart {
+		width = b.maxKey.Start - b.minStart
+	}
+	var followed [2 * trackedRecs]uint8
+	n := copy(followed[:], b.hi[:b.nHi])
+	n += copy(followed[n:], b.lo[:b.nLo])
+	apart := 0
+	for k, t := range followed[:n] {
+		r := &b.recs[t]
+		if r.seq == 0 || slices.Contains(followed[:k], t) {
+			continue
+		}
+		far := others && ((r.start > b.maxKey.Start && r.start-b.maxKey.Start > width) || (r.start < b.minStart && b.minStart-r.start > width))
+		if !far {
+			if k := r.key(); compareKeys(k, bb.key) > 0 {
+				bb.key = k
+			}
+			low = min(low, r.start)
+			continue
+		}
+		bb.skip[bb.nSkip] = t
+		bb.nSkip++
+		apart++
+		if below(r) {
+			bounds.push(bound{idx: idx, gen: b.gen, key: r.key(), slot: int(t), seq: r.seq})
+		}
+	}
+	// The others, unless every one of them is at or past after (read by
+	// the pages before).
+	if b.live > apart && compareKeys(Key{Start: low}, after) < 0 {
+		bounds.push(bb)
+	}
+	return bounds
+}
+
 // maxHits bounds the candidates a scan holds at once: past it, the lowest
 // half is dropped and the scan stops above them (ScanResult.Resume).
 var maxHits = 1 << 16 // a variable for tests
@@ -539,34 +585,12 @@ func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func
 	x.mu.RLock()
 	x.scans.Add(1)
 	defer x.scans.Add(-1)
+	bounds = make(boundHeap, 0, len(x.blocks)+16)
 	for i, b := range x.blocks {
 		if b == nil || b.live == 0 {
 			continue
 		}
-		bb := bound{idx: uint32(i), gen: b.gen, key: b.maxKey, slot: -1}
-		followed := 0
-		var followedSlots [2 * trackedRecs]uint8
-		n := copy(followedSlots[:], b.hi[:b.nHi])
-		n += copy(followedSlots[n:], b.lo[:b.nLo])
-		for _, t := range followedSlots[:n] {
-			if slices.Contains(bb.skip[:bb.nSkip], t) {
-				continue
-			}
-			bb.skip[bb.nSkip] = t
-			bb.nSkip++
-			r := &b.recs[t]
-			if r.seq != 0 {
-				followed++
-			}
-			if below(r) {
-				bounds.push(bound{idx: uint32(i), gen: b.gen, key: r.key(), slot: int(t), seq: r.seq})
-			}
-		}
-		// The others, unless every one of them is at or past after (read
-		// by the pages before).
-		if b.live > followed && compareKeys(Key{Start: b.minStart}, after) < 0 {
-			bounds.push(bb)
-		}
+		bounds = s.boundsOf(bounds, b, uint32(i), after, below)
 	}
 	x.mu.RUnlock()
 
