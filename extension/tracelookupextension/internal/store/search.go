@@ -430,40 +430,12 @@ type bound struct {
 // boundHeap is a max-heap of bounds by key.
 type boundHeap []bound
 
-func (h *boundHeap) push(x bound) {
-	*h = append(*h, x)
-	q := *h
-	for i := len(q) - 1; i > 0; {
-		p := (i - 1) / 2
-		if compareKeys(q[i].key, q[p].key) <= 0 {
-			break
-		}
-		q[i], q[p] = q[p], q[i]
-		i = p
-	}
-}
+func boundKey(b *bound) Key { return b.key }
 
+func (h *boundHeap) push(x bound) { *h = heapPush(*h, x, boundKey) }
 func (h *boundHeap) pop() bound {
-	q := *h
-	top := q[0]
-	n := len(q) - 1
-	q[0] = q[n]
-	q = q[:n]
-	for i := 0; ; {
-		l, best := 2*i+1, i
-		if l < n && compareKeys(q[l].key, q[best].key) > 0 {
-			best = l
-		}
-		if l+1 < n && compareKeys(q[l+1].key, q[best].key) > 0 {
-			best = l + 1
-		}
-		if best == i {
-			break
-		}
-		q[i], q[best] = q[best], q[i]
-		i = best
-	}
-	*h = q
+	var top bound
+	*h, top = heapPop(*h, boundKey)
 	return top
 }
 
@@ -520,33 +492,42 @@ var maxHits = 1 << 16 // a variable for tests
 // hitHeap is a max-heap of hits by key.
 type hitHeap []Hit
 
-func (h hitHeap) above(i, j int) bool { return compareKeys(h[i].Key, h[j].Key) > 0 }
+func hitKey(h *Hit) Key { return h.Key }
 
-func (h *hitHeap) push(x Hit) {
-	*h = append(*h, x)
-	q := *h
+func (h *hitHeap) push(x Hit) { *h = heapPush(*h, x, hitKey) }
+func (h *hitHeap) pop() Hit {
+	var top Hit
+	*h, top = heapPop(*h, hitKey)
+	return top
+}
+
+// heapPush and heapPop keep q a max-heap by key.
+func heapPush[T any](q []T, x T, key func(*T) Key) []T {
+	q = append(q, x)
 	for i := len(q) - 1; i > 0; {
 		p := (i - 1) / 2
-		if !q.above(i, p) {
+		if compareKeys(key(&q[i]), key(&q[p])) <= 0 {
 			break
 		}
 		q[i], q[p] = q[p], q[i]
 		i = p
 	}
+	return q
 }
 
-func (h *hitHeap) pop() Hit {
-	q := *h
+func heapPop[T any](q []T, key func(*T) Key) ([]T, T) {
 	top := q[0]
 	n := len(q) - 1
 	q[0] = q[n]
+	var zero T
+	q[n] = zero
 	q = q[:n]
 	for i := 0; ; {
 		l, best := 2*i+1, i
-		if l < n && q.above(l, best) {
+		if l < n && compareKeys(key(&q[l]), key(&q[best])) > 0 {
 			best = l
 		}
-		if l+1 < n && q.above(l+1, best) {
+		if l+1 < n && compareKeys(key(&q[l+1]), key(&q[best])) > 0 {
 			best = l + 1
 		}
 		if best == i {
@@ -555,8 +536,7 @@ func (h *hitHeap) pop() Hit {
 		q[i], q[best] = q[best], q[i]
 		i = best
 	}
-	*h = q
-	return top
+	return q, top
 }
 
 // Scan calls fn with tenant's traces that pass f and whose key is below

@@ -108,24 +108,13 @@ func valueNode(term uint64, scope int32, typ pcommon.ValueType) uint64 {
 // attributes the encoder keeps, as it keeps them.
 func (s *Store) groupTerms(sc *searchScratch, res pcommon.Resource) {
 	g := groupInfo{occ: [2]int{len(sc.res), len(sc.res)}}
-	attrs := res.Attributes()
-	kept, i := s.terms.lim.Kept(attrs.Len()), 0
-	for k, v := range attrs.All() {
-		if i == kept {
-			break
-		}
-		i++
-		k = s.terms.lim.Cut(k)
-		h, ok := s.terms.attr(k, v)
-		if !ok {
-			continue
-		}
+	s.keptTerms(res.Attributes(), func(k string, v pcommon.Value, h uint64) {
 		g.bloom.add(h)
 		if k == serviceNameKey && v.Type() == pcommon.ValueTypeStr {
 			g.service, g.svc = s.terms.lim.Cut(v.Str()), h
 		}
 		sc.res = append(sc.res, catOcc{h: valueNode(h, 1, v.Type()), key: k, value: v})
-	}
+	})
 	g.occ[1] = len(sc.res)
 	sc.groups = append(sc.groups, g)
 	sc.counts = append(sc.counts, 0)
@@ -149,20 +138,25 @@ func (s *Store) spanTerms(sc *searchScratch, group int, sp ptrace.Span) {
 	kind := int32(sp.Kind())
 	sc.terms = append(sc.terms, name, s.terms.kind(kind))
 	sc.ops = append(sc.ops, opOcc{group: int32(group), name: spanName, h: name, kind: kind})
-	attrs := sp.Attributes()
+	s.keptTerms(sp.Attributes(), func(k string, v pcommon.Value, h uint64) {
+		sc.terms = append(sc.terms, h)
+		sc.attrs = append(sc.attrs, catOcc{h: valueNode(h, 0, v.Type()), key: k, value: v})
+	})
+}
+
+// keptTerms calls fn with each searchable attribute the encoder keeps (the
+// first ones), its key cut as the encoder cuts it, and its term.
+func (s *Store) keptTerms(attrs pcommon.Map, fn func(k string, v pcommon.Value, h uint64)) {
 	kept, i := s.terms.lim.Kept(attrs.Len()), 0
 	for k, v := range attrs.All() {
 		if i == kept {
-			break
+			return
 		}
 		i++
 		k = s.terms.lim.Cut(k)
-		h, ok := s.terms.attr(k, v)
-		if !ok {
-			continue
+		if h, ok := s.terms.attr(k, v); ok {
+			fn(k, v, h)
 		}
-		sc.terms = append(sc.terms, h)
-		sc.attrs = append(sc.attrs, catOcc{h: valueNode(h, 0, v.Type()), key: k, value: v})
 	}
 }
 
