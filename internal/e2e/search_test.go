@@ -179,7 +179,7 @@ service:
 	resp = mustDo(t, http.MethodGet, api+"/api/v1/services/payments/operations", nil)
 	assert.JSONEq(t, `[{"name":"charge","kind":"INTERNAL","span_count":30}]`, string(resp.Body))
 	resp = mustDo(t, http.MethodGet, api+"/api/v1/attributes/customer.tier/values", nil)
-	assert.JSONEq(t, `[{"value":"silver","type":"string","span_count":54},{"value":"gold","type":"string","span_count":6}]`, string(resp.Body))
+	assert.JSONEq(t, `[{"value":"silver","type":"string","trace_count":27},{"value":"gold","type":"string","trace_count":3}]`, string(resp.Body))
 
 	// Bad input names the parameter.
 	resp = mustDo(t, http.MethodGet, api+"/api/v1/traces?min_duration=soon", nil)

@@ -163,6 +163,9 @@ type ingestResult struct {
 	pipeline    pipeline
 	spansPS     float64
 	senderShare float64 // of the CPU the sender and the collector used
+	// cpuPerSpan is the collector's CPU time per span accepted: less
+	// sensitive than spans/s to what else the machine runs.
+	cpuPerSpan time.Duration
 }
 
 // measureIngest sends ingestSpans spans to a fresh collector with pipeline p
@@ -202,7 +205,8 @@ func measureIngest(o options, dir string, p pipeline, reqs [][]byte, spans int) 
 		return ingestResult{}, fmt.Errorf("%s: the collector accepted %d spans, %d were sent", p, int(accepted), spans)
 	}
 	sender := float64(self1 - self0)
-	return ingestResult{pipeline: p, spansPS: accepted / elapsed.Seconds(), senderShare: sender / (sender + float64(cpu1-cpu0))}, nil
+	return ingestResult{pipeline: p, spansPS: accepted / elapsed.Seconds(), senderShare: sender / (sender + float64(cpu1-cpu0)),
+		cpuPerSpan: (cpu1 - cpu0) / time.Duration(accepted)}, nil
 }
 
 func mustCPU(c *collector) time.Duration {
@@ -337,6 +341,7 @@ func ingestPhase(o options, dir string, t *table) (float64, error) {
 	reqs, _ := requests(1, o.ingestSpans/perReq, 10, 10, 1)
 	spans := len(reqs) * perReq
 	rates := map[pipeline][]float64{}
+	cpu := map[pipeline][]float64{}
 	var share []float64
 	for r := 0; r < o.rounds; r++ {
 		for _, p := range []pipeline{otlpPipeline, tracelookupPipeline, noSearchPipeline} {
@@ -344,9 +349,10 @@ func ingestPhase(o options, dir string, t *table) (float64, error) {
 			if err != nil {
 				return 0, err
 			}
-			fmt.Fprintf(os.Stderr, "ingest round %d %-11s %10.0f spans/s, sender %.0f%% of the CPU used\n", r+1, p, res.spansPS, 100*res.senderShare)
+			fmt.Fprintf(os.Stderr, "ingest round %d %-11s %10.0f spans/s, collector CPU %5.2f us/span, sender %.0f%% of the CPU used\n", r+1, p, res.spansPS, float64(res.cpuPerSpan)/1e3, 100*res.senderShare)
 			share = append(share, res.senderShare)
 			rates[p] = append(rates[p], res.spansPS)
+			cpu[p] = append(cpu[p], float64(res.cpuPerSpan)/1e3)
 		}
 	}
 	a, b, c := median(rates[otlpPipeline]), median(rates[tracelookupPipeline]), median(rates[noSearchPipeline])
@@ -354,6 +360,8 @@ func ingestPhase(o options, dir string, t *table) (float64, error) {
 	t.row("ingest: tracelookup receiver -> nop (spans/s, median)", fmt.Sprintf("%.0f", b))
 	t.row("ingest: tracelookup receiver, search off (spans/s, median)", fmt.Sprintf("%.0f", c))
 	t.row("ingest ratio tracelookup/otlp", fmt.Sprintf("%.2f (search off: %.2f; the search indexes cost %.2f of the ratio)", b/a, c/a, (c-b)/a))
+	ca, cb, cc := median(cpu[otlpPipeline]), median(cpu[tracelookupPipeline]), median(cpu[noSearchPipeline])
+	t.row("ingest: collector CPU per span, otlp / tracelookup / search off (median)", fmt.Sprintf("%.2f / %.2f / %.2f us (the search indexes: %.2f us, %.0f%% of the tracelookup collector's)", ca, cb, cc, cb-cc, 100*(cb-cc)/cb))
 	t.row("ingest: sender's share of the CPU used (median)", fmt.Sprintf("%.0f%% (%d gRPC senders, pre-encoded requests of 10 traces x 10 spans)", 100*median(share), o.senders))
 	return b, nil
 }

@@ -217,14 +217,14 @@ func TestListings(t *testing.T) {
 		Scope string `json:"scope"`
 	}{"http.request.method", "span"})
 	r = get(t, h, http.MethodGet, "/api/v1/attributes/http.request.method/values")
-	assert.JSONEq(t, `[{"value":"GET","type":"string","span_count":1},{"value":"POST","type":"string","span_count":1}]`, string(r.body))
+	assert.JSONEq(t, `[{"value":"GET","type":"string","trace_count":1},{"value":"POST","type":"string","trace_count":1}]`, string(r.body))
 	r = get(t, h, http.MethodGet, "/api/v1/attributes/http.response.status_code/values")
-	assert.JSONEq(t, `[{"value":"500","type":"int","span_count":1}]`, string(r.body))
+	assert.JSONEq(t, `[{"value":"500","type":"int","trace_count":1}]`, string(r.body))
 	r = get(t, h, http.MethodGet, "/api/v1/attributes/amount/values?limit=1")
-	assert.JSONEq(t, `[{"value":"42.5","type":"double","span_count":1}]`, string(r.body))
+	assert.JSONEq(t, `[{"value":"42.5","type":"double","trace_count":1}]`, string(r.body))
 	// Names in paths are URL-escaped, slashes and dots included.
 	r = get(t, h, http.MethodGet, "/api/v1/attributes/http.route/values")
-	assert.JSONEq(t, `[{"value":"/checkout","type":"string","span_count":1}]`, string(r.body))
+	assert.JSONEq(t, `[{"value":"/checkout","type":"string","trace_count":1}]`, string(r.body))
 	r = get(t, h, http.MethodGet, "/api/v1/services/a%2F..%2Fb/operations")
 	require.Equal(t, http.StatusOK, r.code, string(r.body))
 	assert.JSONEq(t, `[]`, string(r.body))

@@ -52,6 +52,11 @@ type Watch struct {
 	Key   string
 	Value string
 	Found bool
+	// Each, when set, is called with each attribute the encoder keeps at
+	// the top level, its key as kept (cut), and the bytes it encoded the
+	// attribute as (valid during the call), so that the caller reads the
+	// attributes in the same pass.
+	Each func(key string, v pcommon.Value, encoded []byte)
 }
 
 // Limits bound what the encoding keeps of a span; zero means no limit.
@@ -79,6 +84,24 @@ func (l Limits) Cut(s string) string {
 		n--
 	}
 	return s[:n]
+}
+
+// AppendStrAttr appends the encoding of a string attribute, as the
+// encoder writes it (key and value already cut): a search term is the
+// hash of these bytes, on ingest and in queries alike.
+func AppendStrAttr(b []byte, key, value string) []byte {
+	b = appendString(b, key)
+	b = append(b, byte(ValueStr))
+	return appendString(b, value)
+}
+
+// AppendBoolAttr appends the encoding of a boolean attribute.
+func AppendBoolAttr(b []byte, key string, v bool) []byte {
+	b = appendString(b, key)
+	if v {
+		return append(b, byte(ValueBool), 1)
+	}
+	return append(b, byte(ValueBool), 0)
 }
 
 // Kept is how many of n attributes the encoder keeps (the first ones).
@@ -279,9 +302,15 @@ func (e *Encoder) appendMap(b []byte, m pcommon.Map, w *Watch, depth int) []byte
 			break
 		}
 		i++
-		b = e.appendString(b, k)
+		start := len(b)
 		budget := e.Limits.MaxValueBytes
+		key := e.cut(k, &budget)
+		b = appendString(b, key)
+		budget = e.Limits.MaxValueBytes
 		b = e.appendValue(b, v, depth+1, &budget)
+		if w != nil && w.Each != nil {
+			w.Each(key, v, b[start:])
+		}
 		if w != nil && k == w.Key && w.Key != "" {
 			w.Value, w.Found = v.AsString(), true
 		}

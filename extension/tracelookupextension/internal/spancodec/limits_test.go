@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -233,4 +234,20 @@ func TestLimitsCutAgreesWithTheEncoder(t *testing.T) {
 		assert.Equal(t, lim.Cut("k"+str), got.Attributes[0].Key, str)
 		assert.Equal(t, lim.Cut(str), got.Attributes[0].Value.Str, str)
 	}
+}
+
+// The encoding of a string or boolean attribute is what AppendStrAttr and
+// AppendBoolAttr write, as Watch.Each reports it.
+func TestEachReportsTheEncoding(t *testing.T) {
+	_, s := oneSpan()
+	s.Attributes().PutStr("k", "héllo wörld")
+	s.Attributes().PutBool("b", true)
+	s.Attributes().PutInt("n", 7)
+	var got [][]byte
+	w := Watch{Each: func(_ string, _ pcommon.Value, enc []byte) { got = append(got, append([]byte(nil), enc...)) }}
+	e := Encoder{Limits: Limits{MaxValueBytes: 6}}
+	e.AppendSpan(nil, s, &w, 0)
+	require.Len(t, got, 3)
+	assert.Equal(t, AppendStrAttr(nil, "k", Limits{MaxValueBytes: 6}.Cut("héllo wörld")), got[0])
+	assert.Equal(t, AppendBoolAttr(nil, "b", true), got[1])
 }

@@ -72,6 +72,9 @@ func BenchmarkIngestNoSearch(b *testing.B) { benchIngest(b, false, true) }
 // BenchmarkIngestParallel: one goroutine per core, as the receiver's servers do.
 func BenchmarkIngestParallel(b *testing.B) { benchIngest(b, true, false) }
 
+// BenchmarkIngestParallelNoSearch: the same, without the search indexes.
+func BenchmarkIngestParallelNoSearch(b *testing.B) { benchIngest(b, true, true) }
+
 // fill100 stores 1M spans: 10,000 traces of 100 spans, each trace arriving
 // in ten batches of ten spans, as traces arrive from a busy system.
 func fill100(b *testing.B) *Store {

@@ -10,13 +10,19 @@ import (
 )
 
 // The catalog lists what a tenant's traces hold: services with their span
-// and trace counts, each service's operations (name and kind), and
-// attribute keys (span and resource scopes) with their most frequent
-// values. Each count is kept twice: in the catalog, and in the record
-// block (see recBlock) of the trace that brought it; when a block's last
-// trace leaves, the block's counts are taken back. So the catalog follows
-// eviction a block at a time: it holds what the blocks still held hold,
-// and is empty when they are. Bounded: past the limits below, new
+// and trace counts, each service's operations (name and kind) with their
+// span counts, and attribute keys (span and resource scopes) with their
+// most frequent values, by the traces that carry them.
+//
+// Counts live in the record block (see recBlock) of the trace that brought
+// them; when a block's last trace leaves, its counts go with it. Services
+// and operations, few, also keep their sums in the catalog, updated with
+// each count, so that their listings are quick. Attribute values, many,
+// keep only a count per block (one map update per value met, the hot path
+// of ingest) and the number of blocks that count them; a listing of a
+// key's values sums its values' counts over the blocks. So the catalog
+// follows eviction a block at a time: it holds what the blocks still held
+// hold, and is empty when they are. Bounded: past the limits below, new
 // services, operations and values are not listed (their spans are still
 // stored and searchable).
 
@@ -29,6 +35,7 @@ const (
 	maxBlockStats     = 4_096 // per record block
 	catNodeBytes      = 176   // a node, its map slots, its kids map header
 	blockCountBytes   = 64    // a block count and its map slot
+	blockValueBytes   = 24    // a block's value count: its map slot
 	catalogValueBytes = 256   // the longest value text kept
 )
 
@@ -51,8 +58,11 @@ type catNode struct {
 	kind   uint8
 	name   string
 	sub    int32 // an operation's span kind, a value's type, a key's scope (0 span, 1 resource)
-	spans  int64
-	traces int64 // services: the traces with a span of it
+	spans  int64 // a service's or an operation's
+	traces int64 // a service's: the traces with a span of it
+	// blocks counts the record blocks that count a value. A key is listed
+	// while it has values listed.
+	blocks int32
 	parent *catNode
 	kids   map[uint64]*catNode // a service's operations, a key's values
 	// capped says kids were refused for want of room.
@@ -146,6 +156,30 @@ func (c *catalog) add(h uint64, kind uint8, name string, sub int32, parent *catN
 	return n
 }
 
+// countValue counts n more traces of block b with the value whose node
+// hash is h; mk makes its node the first time the catalog meets it (nil:
+// not listed). A value not listed is not counted at all: a key with more
+// values than it lists (ids, paths) would otherwise cost each of them.
+func (c *catalog) countValue(b *recBlock, h uint64, n int32, mk func() *catNode) {
+	had := len(b.vals)
+	b.vals[h] += n // one map update when the block has met the value before
+	if len(b.vals) == had {
+		return
+	}
+	var v *catNode
+	if had < maxBlockStats {
+		if v = c.byHash[h]; v == nil {
+			v = mk()
+		}
+	}
+	if v == nil {
+		delete(b.vals, h) // not listed: not counted
+		return
+	}
+	c.bytes += blockValueBytes
+	v.blocks++
+}
+
 // forget takes back what block b counted, dropping the nodes left with
 // nothing: children before their parents, as a block counts a parent
 // whenever it counts a child.
@@ -154,16 +188,26 @@ func (c *catalog) forget(b *recBlock) {
 		bc.node.spans -= bc.spans
 		bc.node.traces -= bc.traces
 	}
-	c.bytes -= int64(len(b.stats)) * blockCountBytes
+	var values []*catNode
+	for h, n := range b.vals {
+		if v := c.byHash[h]; v != nil && n > 0 {
+			v.blocks--
+			values = append(values, v)
+		}
+	}
+	c.bytes -= int64(len(b.stats))*blockCountBytes + int64(len(b.vals))*blockValueBytes
 	for _, bc := range b.stats {
 		c.drop(bc.node)
 	}
-	b.stats = nil
+	for _, v := range values {
+		c.drop(v)
+	}
+	b.stats, b.vals = nil, nil
 }
 
 // drop removes n when nothing counts it any more.
 func (c *catalog) drop(n *catNode) {
-	if n.spans > 0 || n.traces > 0 || len(n.kids) > 0 || c.byHash[n.hash] != n {
+	if n.spans > 0 || n.traces > 0 || n.blocks > 0 || len(n.kids) > 0 || c.byHash[n.hash] != n {
 		return
 	}
 	delete(c.byHash, n.hash)
@@ -171,7 +215,7 @@ func (c *catalog) drop(n *catNode) {
 	switch {
 	case n.parent != nil:
 		delete(n.parent.kids, n.hash)
-		n.parent.capped = n.parent.capped && len(n.parent.kids) > 0
+		n.parent.capped = false // room again: the next new value is listed
 		c.drop(n.parent)
 	case n.kind == nodeService:
 		delete(c.services, n.hash)
@@ -198,18 +242,18 @@ type OperationStat struct {
 type KeyStat struct {
 	Key   string
 	Scope string // ScopeSpan or ScopeResource
-	// SpanCount counts the spans with the key, Values its values listed;
-	// ValuesCapped says it has more values than the catalog lists.
-	SpanCount    int64
+	// Values counts its values listed; ValuesCapped says it has more
+	// values than the catalog lists.
 	Values       int
 	ValuesCapped bool
 }
 
 // ValueStat is one value of an attribute key.
 type ValueStat struct {
-	Value     string
-	Type      string // string, int, double or bool
-	SpanCount int64
+	Value string
+	Type  string // string, int, double or bool
+	// TraceCount counts the traces with a span (or resource) that carries it.
+	TraceCount int64
 }
 
 // catalogOf runs fn with tenant's catalog read-locked; false when the
@@ -245,7 +289,7 @@ func (s *Store) Operations(tenant, service string) ([]OperationStat, bool) {
 	out := []OperationStat{}
 	found := false
 	s.catalogOf(tenant, func(c *catalog) {
-		n := c.services[s.terms.str(termAttr, serviceNameKey, service)]
+		n := c.services[s.terms.strAttr(serviceNameKey, service)]
 		if n == nil || n.spans <= 0 {
 			return
 		}
@@ -274,12 +318,8 @@ func (s *Store) AttributeKeys(tenant string) []KeyStat {
 	out := []KeyStat{}
 	s.catalogOf(tenant, func(c *catalog) {
 		for _, k := range c.keys {
-			st := KeyStat{Key: k.name, Scope: scopeName(k.sub), SpanCount: k.spans, Values: len(k.kids), ValuesCapped: k.capped}
-			for _, v := range k.kids {
-				st.SpanCount += v.spans
-			}
-			if st.SpanCount > 0 {
-				out = append(out, st)
+			if len(k.kids) > 0 {
+				out = append(out, KeyStat{Key: k.name, Scope: scopeName(k.sub), Values: len(k.kids), ValuesCapped: k.capped})
 			}
 		}
 	})
@@ -305,28 +345,39 @@ func valueTypeName(t int32) string {
 func (s *Store) AttributeValues(tenant, key string, limit int) ([]ValueStat, bool) {
 	out := []ValueStat{}
 	found := false
-	s.catalogOf(tenant, func(c *catalog) {
-		for scope := range int32(2) {
-			k := c.keys[s.keyHash(key, scope)]
-			if k == nil {
+	tn, ok := s.indexOf(tenant)
+	if !ok {
+		return out, false
+	}
+	x := tn.index
+	x.mu.RLock()
+	for scope := range int32(2) {
+		k := x.cat.keys[s.keyHash(key, scope)]
+		if k == nil {
+			continue
+		}
+		found = true
+		for _, v := range k.kids {
+			var traces int64
+			for _, b := range x.blocks {
+				if b != nil {
+					traces += int64(b.vals[v.hash])
+				}
+			}
+			if traces == 0 {
 				continue
 			}
-			found = true
-			for _, v := range k.kids {
-				if v.spans <= 0 {
-					continue
-				}
-				i := slices.IndexFunc(out, func(o ValueStat) bool { return o.Value == v.name && o.Type == valueTypeName(v.sub) })
-				if i >= 0 {
-					out[i].SpanCount += v.spans
-					continue
-				}
-				out = append(out, ValueStat{Value: v.name, Type: valueTypeName(v.sub), SpanCount: v.spans})
+			i := slices.IndexFunc(out, func(o ValueStat) bool { return o.Value == v.name && o.Type == valueTypeName(v.sub) })
+			if i >= 0 {
+				out[i].TraceCount += traces
+				continue
 			}
+			out = append(out, ValueStat{Value: v.name, Type: valueTypeName(v.sub), TraceCount: traces})
 		}
-	})
+	}
+	x.mu.RUnlock()
 	slices.SortFunc(out, func(a, b ValueStat) int {
-		return cmp.Or(cmp.Compare(b.SpanCount, a.SpanCount), strings.Compare(a.Value, b.Value), strings.Compare(a.Type, b.Type))
+		return cmp.Or(cmp.Compare(b.TraceCount, a.TraceCount), strings.Compare(a.Value, b.Value), strings.Compare(a.Type, b.Type))
 	})
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
@@ -147,7 +148,7 @@ func (s *Store) Ingest(tenant string, td ptrace.Traces) (rejected Rejected) {
 			b.resCuts = append(b.resCuts, cuts)
 			b.resItems = append(b.resItems, b.enc.Items-items)
 			if s.search {
-				s.groupTerms(&b.search, rs.Resource())
+				s.groupTerms(&b.search, rs.Resource(), slot)
 			}
 			for k := 0; k < spans.Len(); k++ {
 				sp := spans.At(k)
@@ -184,6 +185,14 @@ func (s *Store) Ingest(tenant string, td ptrace.Traces) (rejected Rejected) {
 		s.enforceShare(key.tenant)
 		s.enforce(now)
 		start = end
+	}
+	if s.search {
+		// The counts left pending take memory too: the bounds again.
+		s.flushPending(&b.search)
+		for _, id := range b.slots {
+			s.enforceShare(id)
+		}
+		s.enforce(now)
 	}
 	return rejected
 }
@@ -311,6 +320,9 @@ func (s *Store) ingestTrace(b *batch, key traceKey, refs []spanRef, now int64) {
 			lastGroup = sr.group
 		}
 		w := spancodec.Watch{Key: s.cfg.CallIDAttribute}
+		if s.search {
+			w.Each = func(k string, v pcommon.Value, enc []byte) { s.attrTerm(&b.search, k, v, enc) }
+		}
 		start := len(records)
 		records = b.enc.AppendSpan(records, sr.span, &w, b.resCuts[sr.group])
 		maxSpan = max(maxSpan, int64(len(records)-start+len(res.body)))

@@ -109,7 +109,10 @@ type recBlock struct {
 	nHi, nLo uint8
 	maxKey   Key
 	minStart uint64
-	stats    map[uint64]*blockCount
+	// stats count the block's spans of each service and operation, vals
+	// its traces with each attribute value (see catalog).
+	stats map[uint64]*blockCount
+	vals  map[uint64]int32
 }
 
 // trackedRecs is how many records a block follows one by one, each way.
@@ -178,6 +181,7 @@ func (x *tenantIndex) newBlock() int64 {
 		gen:      x.gens,
 		minStart: ^uint64(0),
 		stats:    make(map[uint64]*blockCount),
+		vals:     make(map[uint64]int32),
 	}
 	if k := len(x.free); k > 0 {
 		x.curIdx = x.free[k-1]
@@ -358,10 +362,10 @@ type SpanTerms struct {
 func (s *Store) probes(t SpanTerms) [][]uint64 {
 	var out [][]uint64
 	if t.Service != "" {
-		out = append(out, []uint64{s.terms.str(termAttr, serviceNameKey, t.Service)})
+		out = append(out, []uint64{s.terms.strAttr(serviceNameKey, t.Service)})
 	}
 	if t.Name != "" {
-		out = append(out, []uint64{s.terms.str(termName, "", t.Name)})
+		out = append(out, []uint64{s.terms.name(t.Name)})
 	}
 	if t.Kind >= 0 {
 		out = append(out, []uint64{s.terms.kind(t.Kind)})

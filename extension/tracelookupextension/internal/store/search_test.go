@@ -49,12 +49,15 @@ func TestCatalogCounts(t *testing.T) {
 	_, ok = s.Operations("", "nope")
 	assert.False(t, ok)
 	assert.Equal(t, []KeyStat{
-		{Key: "service.name", Scope: ScopeResource, SpanCount: 5, Values: 2},
-		{Key: "tier", Scope: ScopeSpan, SpanCount: 3, Values: 2},
+		{Key: "service.name", Scope: ScopeResource, Values: 2},
+		{Key: "tier", Scope: ScopeSpan, Values: 2},
 	}, s.AttributeKeys(""))
+	// Values count traces: gold is on two spans of one trace.
 	vals, ok := s.AttributeValues("", "tier", 10)
 	require.True(t, ok)
-	assert.Equal(t, []ValueStat{{Value: "gold", Type: "string", SpanCount: 2}, {Value: "silver", Type: "string", SpanCount: 1}}, vals)
+	assert.Equal(t, []ValueStat{{Value: "gold", Type: "string", TraceCount: 1}, {Value: "silver", Type: "string", TraceCount: 1}}, vals)
+	vals, _ = s.AttributeValues("", "service.name", 10)
+	assert.Equal(t, []ValueStat{{Value: "checkout", Type: "string", TraceCount: 2}, {Value: "payment", Type: "string", TraceCount: 1}}, vals)
 	vals, _ = s.AttributeValues("", "tier", 1)
 	assert.Len(t, vals, 1)
 }
@@ -69,7 +72,7 @@ func TestSearchIsPerTenant(t *testing.T) {
 	assert.Empty(t, s.Services(""))
 	assert.Empty(t, s.Services("team-c"))
 	vals, _ := s.AttributeValues("team-b", "k", 10)
-	assert.Equal(t, []ValueStat{{Value: "b", Type: "string", SpanCount: 1}}, vals)
+	assert.Equal(t, []ValueStat{{Value: "b", Type: "string", TraceCount: 1}}, vals)
 	assert.Len(t, scanAll(s, "team-a", Filter{Spans: anySpan()}), 1)
 	assert.Empty(t, scanAll(s, "team-a", Filter{Spans: SpanTerms{Kind: -1, Service: "beta"}}))
 	assert.Empty(t, scanAll(s, "", Filter{Spans: anySpan()}))
@@ -348,5 +351,5 @@ func TestSearchSeesCutValues(t *testing.T) {
 	assert.Len(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefgh")}}}), 1)
 	assert.Empty(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefghijkl")}}}))
 	vals, _ := s.AttributeValues("", "k", 10)
-	assert.Equal(t, []ValueStat{{Value: "abcdefgh", Type: "string", SpanCount: 1}}, vals)
+	assert.Equal(t, []ValueStat{{Value: "abcdefgh", Type: "string", TraceCount: 1}}, vals)
 }

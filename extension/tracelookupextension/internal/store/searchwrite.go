@@ -21,11 +21,14 @@ import (
 // catOcc is one attribute value met, for the catalog: from a request
 // (value), or decoded from the log (text and typ).
 type catOcc struct {
+	term  uint64 // the value's term, as the bloom filter holds it
 	h     uint64 // the value's catalog hash (see valueNode)
 	key   string
 	value pcommon.Value
 	text  string
 	typ   int32
+	// A resource value's traces not counted yet (see pending).
+	pend pending
 }
 
 func (o *catOcc) valueText(lim spancodec.Limits) (string, int32) {
@@ -40,20 +43,62 @@ func (o *catOcc) valueText(lim spancodec.Limits) (string, int32) {
 
 // groupInfo is what a resource group brings to each of its spans.
 type groupInfo struct {
+	tenant  uint16
 	bloom   bloom
 	service string // "" when the resource names none
 	svc     uint64 // the service's term
 	occ     [2]int // its attribute values in searchScratch.res
+	// The service's spans and traces not counted yet, and their block
+	// (see catOcc.pending).
+	pend pending
+}
+
+// pending is what a batch has yet to count in one record block: the
+// traces of one request mostly share their block, so that a service, an
+// operation or a resource value is counted once a block per request, not
+// once a trace.
+type pending struct {
+	spans, traces int64
+	ref           recRef
+	gen           uint64
+}
+
+// add adds to p what trace rec in blk brings; false when p holds counts of
+// another block, to be counted first.
+func (p *pending) add(ref recRef, blk *recBlock, spans, traces int64) bool {
+	if (p.spans > 0 || p.traces > 0) && (p.ref.block() != ref.block() || p.gen != blk.gen) {
+		return false
+	}
+	p.ref, p.gen = ref, blk.gen
+	p.spans += spans
+	p.traces += traces
+	return true
+}
+
+// take empties p and returns its block, if that block still holds traces
+// (those evicted meanwhile need no count); x is locked.
+func (p *pending) take(x *tenantIndex) (*recBlock, int64, int64) {
+	spans, traces := p.spans, p.traces
+	p.spans, p.traces = 0, 0
+	if i := int(p.ref.block()); i < len(x.blocks) {
+		if b := x.blocks[i]; b != nil && b.gen == p.gen && (spans > 0 || traces > 0) {
+			return b, spans, traces
+		}
+	}
+	return nil, 0, 0
 }
 
 // searchScratch is one batch's search work, reused between batches.
 type searchScratch struct {
 	groups []groupInfo
 	res    []catOcc // resource attribute values, by group
-	// Per trace of the batch:
+	ops    []opOcc // the batch's operations
+	// Per trace of the batch: its spans' facts, the terms of their names,
+	// kinds and attributes, the operations it has spans of, and each
+	// attribute value met the first time in the batch.
 	facts  []spanFacts
-	terms  []uint64
-	ops    []opOcc
+	terms  bloom
+	opsNow []int32
 	attrs  []catOcc
 	counts []int32 // spans stored per group, by group
 	used   []int32 // the groups the trace's spans came in
@@ -64,6 +109,8 @@ type opOcc struct {
 	name  string
 	h     uint64 // the name's term
 	kind  int32
+	spans int64 // the current trace's
+	pend  pending
 }
 
 func (sc *searchScratch) reset() {
@@ -75,6 +122,7 @@ func (sc *searchScratch) reset() {
 	sc.res = sc.res[:0]
 	clear(sc.ops)
 	sc.ops = sc.ops[:0]
+	sc.opsNow = sc.opsNow[:0]
 	clear(sc.attrs)
 	sc.attrs = sc.attrs[:0]
 }
@@ -82,14 +130,16 @@ func (sc *searchScratch) reset() {
 // heldBytes is what the scratch keeps between batches, by capacity.
 func (sc *searchScratch) heldBytes() int {
 	return int(unsafe.Sizeof(groupInfo{}))*cap(sc.groups) + int(unsafe.Sizeof(catOcc{}))*(cap(sc.res)+cap(sc.attrs)) +
-		int(unsafe.Sizeof(spanFacts{}))*cap(sc.facts) + 8*cap(sc.terms) + int(unsafe.Sizeof(opOcc{}))*cap(sc.ops) + 4*(cap(sc.counts)+cap(sc.used))
+		int(unsafe.Sizeof(spanFacts{}))*cap(sc.facts) + int(unsafe.Sizeof(opOcc{}))*cap(sc.ops) + 4*(cap(sc.counts)+cap(sc.used)+cap(sc.opsNow))
 }
 
 func (sc *searchScratch) startTrace() {
 	sc.facts = sc.facts[:0]
-	sc.terms = sc.terms[:0]
-	clear(sc.ops)
-	sc.ops = sc.ops[:0]
+	sc.terms = bloom{}
+	for _, i := range sc.opsNow {
+		sc.ops[i].spans = 0 // a trace left without being indexed
+	}
+	sc.opsNow = sc.opsNow[:0]
 	clear(sc.attrs)
 	sc.attrs = sc.attrs[:0]
 	for _, g := range sc.used {
@@ -106,22 +156,22 @@ func valueNode(term uint64, scope int32, typ pcommon.ValueType) uint64 {
 
 // groupTerms gathers what a resource group brings to its spans: the
 // attributes the encoder keeps, as it keeps them.
-func (s *Store) groupTerms(sc *searchScratch, res pcommon.Resource) {
-	g := groupInfo{occ: [2]int{len(sc.res), len(sc.res)}}
+func (s *Store) groupTerms(sc *searchScratch, res pcommon.Resource, tenant uint16) {
+	g := groupInfo{tenant: tenant, occ: [2]int{len(sc.res), len(sc.res)}}
 	s.keptTerms(res.Attributes(), func(k string, v pcommon.Value, h uint64) {
 		g.bloom.add(h)
 		if k == serviceNameKey && v.Type() == pcommon.ValueTypeStr {
 			g.service, g.svc = s.terms.lim.Cut(v.Str()), h
 		}
-		sc.res = append(sc.res, catOcc{h: valueNode(h, 1, v.Type()), key: k, value: v})
+		sc.res = append(sc.res, catOcc{term: h, h: valueNode(h, 1, v.Type()), key: k, value: v})
 	})
 	g.occ[1] = len(sc.res)
 	sc.groups = append(sc.groups, g)
 	sc.counts = append(sc.counts, 0)
 }
 
-// spanTerms gathers one stored span's facts and terms, as the encoder
-// keeps them.
+// spanTerms gathers one stored span's facts, name and kind, as the
+// encoder keeps them; attrTerm gathers its attributes.
 func (s *Store) spanTerms(sc *searchScratch, group int, sp ptrace.Span) {
 	sc.facts = append(sc.facts, spanFacts{
 		start: uint64(sp.StartTimestamp()),
@@ -134,14 +184,33 @@ func (s *Store) spanTerms(sc *searchScratch, group int, sp ptrace.Span) {
 	}
 	sc.counts[group]++
 	spanName := s.terms.lim.Cut(sp.Name())
-	name := s.terms.str(termName, "", spanName)
+	name := s.terms.name(spanName)
 	kind := int32(sp.Kind())
-	sc.terms = append(sc.terms, name, s.terms.kind(kind))
-	sc.ops = append(sc.ops, opOcc{group: int32(group), name: spanName, h: name, kind: kind})
-	s.keptTerms(sp.Attributes(), func(k string, v pcommon.Value, h uint64) {
-		sc.terms = append(sc.terms, h)
-		sc.attrs = append(sc.attrs, catOcc{h: valueNode(h, 0, v.Type()), key: k, value: v})
-	})
+	sc.terms.add(name)
+	sc.terms.add(s.terms.kind(kind))
+	for i := range sc.ops {
+		if o := &sc.ops[i]; o.h == name && o.kind == kind && o.group == int32(group) && o.name == spanName {
+			if o.spans == 0 {
+				sc.opsNow = append(sc.opsNow, int32(i))
+			}
+			o.spans++
+			return
+		}
+	}
+	sc.opsNow = append(sc.opsNow, int32(len(sc.ops)))
+	sc.ops = append(sc.ops, opOcc{group: int32(group), name: spanName, h: name, kind: kind, spans: 1})
+}
+
+// attrTerm gathers one attribute of a stored span, its key as the encoder
+// keeps it and enc as it encoded it (it calls this while it encodes the
+// span: see spancodec.Watch).
+func (s *Store) attrTerm(sc *searchScratch, k string, v pcommon.Value, enc []byte) {
+	h, ok := s.terms.encoded(k, v, enc)
+	if !ok || sc.terms.has(h) {
+		return // not searchable, or met before in this batch: the catalog counts traces
+	}
+	sc.terms.add(h)
+	sc.attrs = append(sc.attrs, catOcc{term: h, h: valueNode(h, 0, v.Type()), key: k, value: v})
 }
 
 // keptTerms calls fn with each searchable attribute the encoder keeps (the
@@ -175,64 +244,136 @@ func (s *Store) indexTrace(sc *searchScratch, tn *tenant, ref entryRef, e *trace
 	blk, rec := x.rec(e.rec)
 	c := &x.cat
 	before := c.bytes
+	// Values count the traces that carry them: each the first time its
+	// term joins the trace's filter (a false positive leaves one uncounted).
+	for _, o := range sc.attrs {
+		if !rec.bloom.has(o.term) {
+			s.countValue(c, blk, o, 0)
+		}
+	}
 	for _, g := range sc.used {
 		gi := &sc.groups[g]
-		n := int64(sc.counts[g])
 		if gi.service != "" {
 			var traces int64
 			if !rec.bloom.has(gi.svc) {
-				traces = 1 // the trace's first span of the service (or a rare false positive: then not counted)
+				traces = 1 // the trace's first span of the service
 			}
-			c.count(blk, gi.svc, n, traces, func() *catNode { return c.add(gi.svc, nodeService, gi.service, 0, nil) })
+			if !gi.pend.add(e.rec, blk, int64(sc.counts[g]), traces) {
+				s.flushService(x, gi)
+				gi.pend.add(e.rec, blk, int64(sc.counts[g]), traces)
+			}
+		}
+		for k := gi.occ[0]; k < gi.occ[1]; k++ {
+			o := &sc.res[k]
+			if rec.bloom.has(o.term) {
+				continue
+			}
+			if !o.pend.add(e.rec, blk, 0, 1) {
+				s.flushValue(x, o)
+				o.pend.add(e.rec, blk, 0, 1)
+			}
 		}
 		rec.bloom.or(&gi.bloom)
-		for _, o := range sc.res[gi.occ[0]:gi.occ[1]] {
-			s.countValue(c, blk, o, 1, n)
-		}
 	}
+	rec.bloom.or(&sc.terms)
 	for _, f := range sc.facts {
 		blk.note(e.rec.slot(), f)
 	}
-	for _, h := range sc.terms {
-		rec.bloom.add(h)
-	}
-	for _, o := range sc.ops {
-		gi := &sc.groups[o.group]
-		if gi.service == "" {
-			continue
+	for _, i := range sc.opsNow {
+		o := &sc.ops[i]
+		if !o.pend.add(e.rec, blk, o.spans, 0) {
+			s.flushOp(x, sc, o)
+			o.pend.add(e.rec, blk, o.spans, 0)
 		}
-		h := mixTerm(gi.svc, o.h, byte(o.kind))
-		c.count(blk, h, 1, 0, func() *catNode {
-			if svc := c.byHash[gi.svc]; svc != nil && svc.kind == nodeService {
-				return c.add(h, nodeOp, o.name, o.kind, svc)
-			}
-			return nil
-		})
-	}
-	for _, o := range sc.attrs {
-		s.countValue(c, blk, o, 0, 1)
+		o.spans = 0
 	}
 	x.catBytes.Store(c.bytes)
 	return c.bytes - before
 }
 
-// countValue counts n spans with attribute value o in scope; a value the
-// catalog has no room for counts on its key.
-func (s *Store) countValue(c *catalog, blk *recBlock, o catOcc, scope int32, n int64) {
-	c.count(blk, o.h, n, 0, func() *catNode {
+// countValue counts one more trace with span attribute value o.
+func (s *Store) countValue(c *catalog, blk *recBlock, o catOcc, scope int32) {
+	s.countValueN(c, blk, &o, scope, 1)
+}
+
+// countValueN counts n more traces with attribute value o in scope.
+func (s *Store) countValueN(c *catalog, blk *recBlock, o *catOcc, scope int32, n int32) {
+	c.countValue(blk, o.h, n, func() *catNode {
 		kh := s.keyHash(o.key, scope)
 		key := c.byHash[kh]
-		if key == nil {
+		switch {
+		case key == nil:
 			if key = c.add(kh, nodeKey, o.key, scope, nil); key == nil {
 				return nil
 			}
+		case key.capped:
+			return nil
 		}
 		text, typ := o.valueText(s.terms.lim)
-		if v := c.add(o.h, nodeValue, text, typ, key); v != nil {
-			return v
-		}
-		return key
+		v := c.add(o.h, nodeValue, text, typ, key)
+		c.drop(key) // a key made for a value that found no room
+		return v
 	})
+}
+
+// flushValue, flushService and flushOp count what a batch left pending
+// (see pending); x is locked.
+func (s *Store) flushValue(x *tenantIndex, o *catOcc) {
+	if b, _, traces := o.pend.take(x); b != nil {
+		s.countValueN(&x.cat, b, o, 1, int32(traces))
+	}
+}
+
+func (s *Store) flushService(x *tenantIndex, g *groupInfo) {
+	if b, spans, traces := g.pend.take(x); b != nil {
+		c := &x.cat
+		c.count(b, g.svc, spans, traces, func() *catNode { return c.add(g.svc, nodeService, g.service, 0, nil) })
+	}
+}
+
+func (s *Store) flushOp(x *tenantIndex, sc *searchScratch, o *opOcc) {
+	b, spans, _ := o.pend.take(x)
+	g := &sc.groups[o.group]
+	if b == nil || g.service == "" {
+		return
+	}
+	c := &x.cat
+	h := mixTerm(g.svc, o.h, byte(o.kind))
+	c.count(b, h, spans, 0, func() *catNode {
+		if svc := c.byHash[g.svc]; svc != nil && svc.kind == nodeService {
+			return c.add(h, nodeOp, o.name, o.kind, svc)
+		}
+		return nil
+	})
+}
+
+// flushPending counts all a batch left pending, services before their
+// operations; the batch holds its tenants' slots.
+func (s *Store) flushPending(sc *searchScratch) {
+	lock := func(x *tenantIndex) int64 {
+		x.mu.Lock()
+		return x.cat.bytes
+	}
+	unlock := func(x *tenantIndex, before int64) {
+		s.bytes.Add(x.cat.bytes - before)
+		x.catBytes.Store(x.cat.bytes)
+		x.mu.Unlock()
+	}
+	for gi := range sc.groups {
+		g := &sc.groups[gi]
+		x := s.tenants.at(g.tenant).index
+		before := lock(x)
+		s.flushService(x, g)
+		for k := g.occ[0]; k < g.occ[1]; k++ {
+			s.flushValue(x, &sc.res[k])
+		}
+		for i := range sc.ops {
+			if sc.ops[i].group == int32(gi) {
+				s.flushOp(x, sc, &sc.ops[i])
+			}
+		}
+		unlock(x, before)
+	}
 }
 
 // unindex removes a leaving trace's record; its shard is locked. It
@@ -282,17 +423,18 @@ func (s *Store) relocate(tn *tenant, e *traceEntry, tr traceRef, spans []spancod
 	*rec = saved
 	blk.track(r.slot())
 	var services []uint64
+	seen := make(map[uint64]bool) // the values counted: once per trace
 	for i := range spans {
 		sp := &spans[i]
 		if v, ok := sp.ResourceAttr(serviceNameKey); ok && v.Type == spancodec.ValueStr && v.Str != "" {
 			service := v.Str
-			svc := s.terms.str(termAttr, serviceNameKey, service)
+			svc := s.terms.strAttr(serviceNameKey, service)
 			var traces int64
 			if !slices.Contains(services, svc) {
 				services, traces = append(services, svc), 1
 			}
 			c.count(blk, svc, 1, traces, func() *catNode { return c.add(svc, nodeService, service, 0, nil) })
-			h := mixTerm(svc, s.terms.str(termName, "", sp.Name), byte(sp.Kind))
+			h := mixTerm(svc, s.terms.name(sp.Name), byte(sp.Kind))
 			c.count(blk, h, 1, 0, func() *catNode {
 				if n := c.byHash[svc]; n != nil && n.kind == nodeService {
 					return c.add(h, nodeOp, sp.Name, sp.Kind, n)
@@ -301,16 +443,17 @@ func (s *Store) relocate(tn *tenant, e *traceEntry, tr traceRef, spans []spancod
 			})
 		}
 		if sp.Resource != nil {
-			s.countDecoded(c, blk, sp.Resource.Attributes, 1)
+			s.countDecoded(c, blk, sp.Resource.Attributes, 1, seen)
 		}
-		s.countDecoded(c, blk, sp.Attributes, 0)
+		s.countDecoded(c, blk, sp.Attributes, 0, seen)
 	}
 	x.catBytes.Store(c.bytes)
 	return c.bytes - before
 }
 
-// countDecoded counts one span with each searchable attribute of attrs.
-func (s *Store) countDecoded(c *catalog, blk *recBlock, attrs []spancodec.KeyValue, scope int32) {
+// countDecoded counts the trace for each searchable value of attrs not
+// in seen.
+func (s *Store) countDecoded(c *catalog, blk *recBlock, attrs []spancodec.KeyValue, scope int32, seen map[uint64]bool) {
 	var buf [32]byte
 	for i := range attrs {
 		kv := &attrs[i]
@@ -321,7 +464,7 @@ func (s *Store) countDecoded(c *catalog, blk *recBlock, attrs []spancodec.KeyVal
 		text := kv.Value.Str
 		switch kv.Value.Type {
 		case spancodec.ValueStr:
-			h = s.terms.str(termAttr, kv.Key, kv.Value.Str)
+			h = s.terms.strAttr(kv.Key, kv.Value.Str)
 		case spancodec.ValueInt:
 			text = strconv.FormatInt(kv.Value.Int(), 10)
 			h = s.terms.bytes(termNumber, kv.Key, strconv.AppendInt(buf[:0], kv.Value.Int(), 10))
@@ -330,11 +473,16 @@ func (s *Store) countDecoded(c *catalog, blk *recBlock, attrs []spancodec.KeyVal
 			h = s.terms.bytes(termNumber, kv.Key, appendNumber(buf[:0], kv.Value.Double()))
 		case spancodec.ValueBool:
 			text = strconv.FormatBool(kv.Value.Bool())
-			h = s.terms.bytes(termBool, kv.Key, strconv.AppendBool(buf[:0], kv.Value.Bool()))
+			h = s.terms.boolAttr(kv.Key, kv.Value.Bool())
 		default:
 			continue
 		}
 		typ := int32(kv.Value.Type)
-		s.countValue(c, blk, catOcc{h: valueNode(h, scope, pcommon.ValueType(typ)), key: kv.Key, text: text, typ: typ}, scope, 1)
+		node := valueNode(h, scope, pcommon.ValueType(typ))
+		if seen[node] {
+			continue
+		}
+		seen[node] = true
+		s.countValue(c, blk, catOcc{term: h, h: node, key: kv.Key, text: text, typ: typ}, scope)
 	}
 }

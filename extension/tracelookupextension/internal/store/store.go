@@ -245,7 +245,7 @@ func New(cfg Config) *Store {
 		heapFactor: heapFactor(),
 		fifo:       cfg.MaxTraces > 0 || cfg.Retention > 0,
 		search:     !cfg.NoSearch,
-		terms:      termHasher{seed: maphash.MakeSeed(), lim: cfg.Limits},
+		terms:      newTermHasher(cfg.Limits),
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -27,17 +27,26 @@ const serviceNameKey = "service.name"
 const (
 	termName   byte = 'N'
 	termKind   byte = 'K'
-	termAttr   byte = 's' // an attribute with a string value
 	termNumber byte = 'n'
-	termBool   byte = 'b'
 )
 
 // termHasher hashes terms as the index stores them: names, keys and string
 // values cut by the encoder's limits, so that a search matches what a
 // lookup shows.
 type termHasher struct {
-	seed maphash.Seed
-	lim  spancodec.Limits
+	seed  maphash.Seed
+	lim   spancodec.Limits
+	empty uint64 // the hash of "", the key of name terms
+}
+
+func newTermHasher(lim spancodec.Limits) termHasher {
+	seed := maphash.MakeSeed()
+	return termHasher{seed: seed, lim: lim, empty: maphash.String(seed, "")}
+}
+
+// name is the term of a span name (cut already).
+func (t termHasher) name(n string) uint64 {
+	return mixTerm(t.empty, maphash.String(t.seed, n), termName)
 }
 
 func mixTerm(key, value uint64, kind byte) uint64 {
@@ -71,16 +80,46 @@ func appendNumber(b []byte, f float64) []byte {
 // attr returns the term of an attribute value under key (cut already),
 // false for a value that is not searchable.
 func (t termHasher) attr(key string, v pcommon.Value) (uint64, bool) {
-	var buf [32]byte
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return t.str(termAttr, key, t.lim.Cut(v.Str())), true
+		return t.strAttr(key, t.lim.Cut(v.Str())), true
+	case pcommon.ValueTypeBool:
+		return t.boolAttr(key, v.Bool()), true
+	}
+	return t.numberAttr(key, v)
+}
+
+// encoded returns the term of an attribute the encoder just wrote as enc:
+// strings and booleans hash their encoding as it is (one pass, no copy).
+func (t termHasher) encoded(key string, v pcommon.Value, enc []byte) (uint64, bool) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr, pcommon.ValueTypeBool:
+		return maphash.Bytes(t.seed, enc), true
+	}
+	return t.numberAttr(key, v)
+}
+
+// strAttr and boolAttr are the terms of a string (cut already) and a
+// boolean attribute: the hash of their encoding.
+func (t termHasher) strAttr(key, value string) uint64 {
+	var buf [128]byte
+	return maphash.Bytes(t.seed, spancodec.AppendStrAttr(buf[:0], key, value))
+}
+
+func (t termHasher) boolAttr(key string, v bool) uint64 {
+	var buf [64]byte
+	return maphash.Bytes(t.seed, spancodec.AppendBoolAttr(buf[:0], key, v))
+}
+
+// numberAttr is the term of a number, by its canonical text; false for a
+// value that is not searchable.
+func (t termHasher) numberAttr(key string, v pcommon.Value) (uint64, bool) {
+	var buf [32]byte
+	switch v.Type() {
 	case pcommon.ValueTypeInt:
 		return t.bytes(termNumber, key, strconv.AppendInt(buf[:0], v.Int(), 10)), true
 	case pcommon.ValueTypeDouble:
 		return t.bytes(termNumber, key, appendNumber(buf[:0], v.Double())), true
-	case pcommon.ValueTypeBool:
-		return t.bytes(termBool, key, strconv.AppendBool(buf[:0], v.Bool())), true
 	}
 	return 0, false
 }
@@ -109,12 +148,12 @@ func ParseAttrQuery(key, value string) AttrQuery {
 
 // query returns the terms any of which a trace must hold for q to match.
 func (t termHasher) query(q AttrQuery) []uint64 {
-	alts := []uint64{t.str(termAttr, q.Key, q.Value)}
+	alts := []uint64{t.strAttr(q.Key, q.Value)}
 	if q.number != "" {
 		alts = append(alts, t.str(termNumber, q.Key, q.number))
 	}
 	if q.boolean != "" {
-		alts = append(alts, t.str(termBool, q.Key, q.boolean))
+		alts = append(alts, t.boolAttr(q.Key, q.boolean == "true"))
 	}
 	return alts
 }
