@@ -92,7 +92,7 @@ func (p *pending) take(x *tenantIndex) (*recBlock, int64, int64) {
 type searchScratch struct {
 	groups []groupInfo
 	res    []catOcc // resource attribute values, by group
-	ops    []opOcc // the batch's operations
+	ops    []opOcc  // the batch's operations
 	// Per trace of the batch: its spans' facts, the terms of their names,
 	// kinds and attributes, the operations it has spans of, and each
 	// attribute value met the first time in the batch.
