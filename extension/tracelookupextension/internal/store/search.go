@@ -22,8 +22,10 @@ import (
 // traces may match: the caller decodes each candidate and checks its spans.
 //
 // Locks: a record changes under its tenant index's lock, taken inside the
-// lock of its trace's shard; a search takes the index's lock alone, block by
-// block, and never a shard's lock while it holds it.
+// lock of its trace's shard; the catalog counts a request left pending are
+// made under the index's lock alone, at the request's end. A search takes
+// the index's lock alone, block by block, and never a shard's lock while
+// it holds it.
 
 const (
 	bloomBits  = 512

@@ -353,3 +353,22 @@ func TestSearchSeesCutValues(t *testing.T) {
 	vals, _ := s.AttributeValues("", "k", 10)
 	assert.Equal(t, []ValueStat{{Value: "abcdefgh", Type: "string", TraceCount: 1}}, vals)
 }
+
+// A request with many operations lists each with its spans.
+func TestManyOperationsInOneRequest(t *testing.T) {
+	s, _ := newTestStore(Config{})
+	var specs []spanSpec
+	for tr := uint64(1); tr <= 3; tr++ {
+		for sp := uint64(1); sp <= 40; sp++ {
+			specs = append(specs, spanSpec{trace: traceID(5, tr), span: sp}) // named span-<sp>
+		}
+	}
+	s.Ingest("", makeTraces("svc", specs...))
+	ops, ok := s.Operations("", "svc")
+	require.True(t, ok)
+	require.Len(t, ops, 40)
+	for _, op := range ops {
+		assert.Equal(t, int64(3), op.SpanCount, op.Name)
+	}
+	assert.Equal(t, []ServiceStat{{Name: "svc", SpanCount: 120, TraceCount: 3}}, s.Services(""))
+}

@@ -79,9 +79,12 @@ func (p *pending) add(ref recRef, blk *recBlock, spans, traces int64) bool {
 // (those evicted meanwhile need no count); x is locked.
 func (p *pending) take(x *tenantIndex) (*recBlock, int64, int64) {
 	spans, traces := p.spans, p.traces
+	if spans == 0 && traces == 0 {
+		return nil, 0, 0 // nothing pending: ref names no block
+	}
 	p.spans, p.traces = 0, 0
-	if i := int(p.ref.block()); i < len(x.blocks) {
-		if b := x.blocks[i]; b != nil && b.gen == p.gen && (spans > 0 || traces > 0) {
+	if i := p.ref.block(); uint64(i) < uint64(len(x.blocks)) {
+		if b := x.blocks[i]; b != nil && b.gen == p.gen {
 			return b, spans, traces
 		}
 	}
@@ -91,8 +94,9 @@ func (p *pending) take(x *tenantIndex) (*recBlock, int64, int64) {
 // searchScratch is one batch's search work, reused between batches.
 type searchScratch struct {
 	groups []groupInfo
-	res    []catOcc // resource attribute values, by group
-	ops    []opOcc  // the batch's operations
+	res    []catOcc        // resource attribute values, by group
+	ops    []opOcc         // the batch's operations
+	opIdx  map[opKey]int32 // where each is in ops, once there are many
 	// Per trace of the batch: its spans' facts, the terms of their names,
 	// kinds and attributes, the operations it has spans of, and each
 	// attribute value met the first time in the batch.
@@ -103,6 +107,16 @@ type searchScratch struct {
 	counts []int32 // spans stored per group, by group
 	used   []int32 // the groups the trace's spans came in
 }
+
+// opKey finds an operation of a batch: its group, its name's term and its kind.
+type opKey struct {
+	group int32
+	kind  int32
+	h     uint64
+}
+
+// manyOps is how many operations a batch looks through one by one.
+const manyOps = 16
 
 type opOcc struct {
 	group int32
@@ -122,6 +136,7 @@ func (sc *searchScratch) reset() {
 	sc.res = sc.res[:0]
 	clear(sc.ops)
 	sc.ops = sc.ops[:0]
+	clear(sc.opIdx)
 	sc.opsNow = sc.opsNow[:0]
 	clear(sc.attrs)
 	sc.attrs = sc.attrs[:0]
@@ -188,14 +203,36 @@ func (s *Store) spanTerms(sc *searchScratch, group int, sp ptrace.Span) {
 	kind := int32(sp.Kind())
 	sc.terms.add(name)
 	sc.terms.add(s.terms.kind(kind))
-	for i := range sc.ops {
-		if o := &sc.ops[i]; o.h == name && o.kind == kind && o.group == int32(group) && o.name == spanName {
-			if o.spans == 0 {
-				sc.opsNow = append(sc.opsNow, int32(i))
-			}
-			o.spans++
-			return
+	i := -1
+	if sc.opIdx != nil {
+		if j, ok := sc.opIdx[opKey{group: int32(group), kind: kind, h: name}]; ok {
+			i = int(j)
 		}
+	} else {
+		for j := range sc.ops {
+			if o := &sc.ops[j]; o.h == name && o.kind == kind && o.group == int32(group) {
+				i = j
+				break
+			}
+		}
+	}
+	if i >= 0 && sc.ops[i].name == spanName { // a name's term stands for it (see callIndex on hash collisions)
+		o := &sc.ops[i]
+		if o.spans == 0 {
+			sc.opsNow = append(sc.opsNow, int32(i))
+		}
+		o.spans++
+		return
+	}
+	if len(sc.ops) >= manyOps && sc.opIdx == nil {
+		sc.opIdx = make(map[opKey]int32, 2*manyOps)
+		for j := range sc.ops {
+			o := &sc.ops[j]
+			sc.opIdx[opKey{group: o.group, kind: o.kind, h: o.h}] = int32(j)
+		}
+	}
+	if sc.opIdx != nil {
+		sc.opIdx[opKey{group: int32(group), kind: kind, h: name}] = int32(len(sc.ops))
 	}
 	sc.opsNow = append(sc.opsNow, int32(len(sc.ops)))
 	sc.ops = append(sc.ops, opOcc{group: int32(group), name: spanName, h: name, kind: kind, spans: 1})
@@ -245,7 +282,9 @@ func (s *Store) indexTrace(sc *searchScratch, tn *tenant, ref entryRef, e *trace
 	c := &x.cat
 	before := c.bytes
 	// Values count the traces that carry them: each the first time its
-	// term joins the trace's filter (a false positive leaves one uncounted).
+	// term joins the trace's filter (a false positive leaves one uncounted;
+	// so does a value met in the other scope first, as the filter's terms
+	// have no scope).
 	for _, o := range sc.attrs {
 		if !rec.bloom.has(o.term) {
 			s.countValue(c, blk, o, 0)
@@ -367,11 +406,28 @@ func (s *Store) flushPending(sc *searchScratch) {
 		for k := g.occ[0]; k < g.occ[1]; k++ {
 			s.flushValue(x, &sc.res[k])
 		}
-		for i := range sc.ops {
-			if sc.ops[i].group == int32(gi) {
-				s.flushOp(x, sc, &sc.ops[i])
-			}
+		unlock(x, before)
+	}
+	// Operations after every service; a batch's are mostly of one tenant.
+	var (
+		x      *tenantIndex
+		before int64
+	)
+	for i := range sc.ops {
+		o := &sc.ops[i]
+		if o.pend.spans == 0 {
+			continue
 		}
+		if ox := s.tenants.at(sc.groups[o.group].tenant).index; ox != x {
+			if x != nil {
+				unlock(x, before)
+			}
+			x = ox
+			before = lock(x)
+		}
+		s.flushOp(x, sc, o)
+	}
+	if x != nil {
 		unlock(x, before)
 	}
 }
