@@ -613,7 +613,7 @@ func (n native) operations(w http.ResponseWriter, r *http.Request, tenant string
 }
 
 // attributeKeys answers GET /api/v1/attributes.
-func (n native) attributeKeys(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+func (n native) attributeKeys(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
 	if o, off := n.searchOff(w); off {
 		return o
 	}
@@ -621,7 +621,8 @@ func (n native) attributeKeys(w http.ResponseWriter, _ *http.Request, tenant str
 		return n.writeParamError(w, e)
 	}
 	b := []byte{'['}
-	for i, k := range n.h.store.AttributeKeys(tenant) {
+	keys, _ := search.AttributeKeys(r.Context(), n.h.store, tenant, n.h.opts.Search)
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -629,10 +630,8 @@ func (n native) attributeKeys(w http.ResponseWriter, _ *http.Request, tenant str
 		b = spancodec.AppendJSONString(b, k.Key)
 		b = append(b, `,"scope":`...)
 		b = spancodec.AppendJSONString(b, k.Scope)
-		b = append(b, `,"values_listed":`...)
-		b = strconv.AppendInt(b, int64(k.Values), 10)
-		b = append(b, `,"values_capped":`...)
-		b = strconv.AppendBool(b, k.ValuesCapped)
+		b = append(b, `,"trace_count":`...)
+		b = strconv.AppendInt(b, int64(k.TraceCount), 10)
 		b = append(b, '}')
 	}
 	writeJSON(w, http.StatusOK, append(b, ']'))
@@ -662,7 +661,7 @@ func (n native) attributeValues(w http.ResponseWriter, r *http.Request, tenant s
 		}
 		limit = l
 	}
-	values, _ := n.h.store.AttributeValues(tenant, r.PathValue("key"), limit)
+	values, _ := search.AttributeValues(r.Context(), n.h.store, tenant, r.PathValue("key"), limit, n.h.opts.Search)
 	b := []byte{'['}
 	for i, v := range values {
 		if i > 0 {
@@ -673,7 +672,7 @@ func (n native) attributeValues(w http.ResponseWriter, r *http.Request, tenant s
 		b = append(b, `,"type":`...)
 		b = spancodec.AppendJSONString(b, v.Type)
 		b = append(b, `,"trace_count":`...)
-		b = strconv.AppendInt(b, v.TraceCount, 10)
+		b = strconv.AppendInt(b, int64(v.TraceCount), 10)
 		b = append(b, '}')
 	}
 	writeJSON(w, http.StatusOK, append(b, ']'))

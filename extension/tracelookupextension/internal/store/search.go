@@ -111,10 +111,8 @@ type recBlock struct {
 	nHi, nLo uint8
 	maxKey   Key
 	minStart uint64
-	// stats count the block's spans of each service and operation, vals
-	// its traces with each attribute value (see catalog).
+	// stats count the block's spans of each service and operation (see catalog).
 	stats map[uint64]*blockCount
-	vals  map[uint64]int32
 }
 
 // trackedRecs is how many records a block follows one by one, each way.
@@ -183,7 +181,6 @@ func (x *tenantIndex) newBlock() int64 {
 		gen:      x.gens,
 		minStart: ^uint64(0),
 		stats:    make(map[uint64]*blockCount),
-		vals:     make(map[uint64]int32),
 	}
 	if k := len(x.free); k > 0 {
 		x.curIdx = x.free[k-1]

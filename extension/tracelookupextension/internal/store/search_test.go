@@ -48,21 +48,9 @@ func TestCatalogCounts(t *testing.T) {
 	assert.Equal(t, []OperationStat{{Name: "span-1", Kind: 0, SpanCount: 2}, {Name: "span-2", Kind: 0, SpanCount: 2}}, ops)
 	_, ok = s.Operations("", "nope")
 	assert.False(t, ok)
-	assert.Equal(t, []KeyStat{
-		{Key: "service.name", Scope: ScopeResource, Values: 2},
-		{Key: "tier", Scope: ScopeSpan, Values: 2},
-	}, s.AttributeKeys(""))
-	// Values count traces: gold is on two spans of one trace.
-	vals, ok := s.AttributeValues("", "tier", 10)
-	require.True(t, ok)
-	assert.Equal(t, []ValueStat{{Value: "gold", Type: "string", TraceCount: 1}, {Value: "silver", Type: "string", TraceCount: 1}}, vals)
-	vals, _ = s.AttributeValues("", "service.name", 10)
-	assert.Equal(t, []ValueStat{{Value: "checkout", Type: "string", TraceCount: 2}, {Value: "payment", Type: "string", TraceCount: 1}}, vals)
-	vals, _ = s.AttributeValues("", "tier", 1)
-	assert.Len(t, vals, 1)
 }
 
-// Tenants see only their own traces, services and values.
+// Tenants see only their own traces and services.
 func TestSearchIsPerTenant(t *testing.T) {
 	s, _ := newTestStore(Config{})
 	s.Ingest("team-a", makeTraces("alpha", spanSpec{trace: traceID(1, 1), span: 1, attrs: map[string]string{"k": "a"}}))
@@ -71,8 +59,6 @@ func TestSearchIsPerTenant(t *testing.T) {
 	assert.Equal(t, []ServiceStat{{Name: "beta", SpanCount: 1, TraceCount: 1}}, s.Services("team-b"))
 	assert.Empty(t, s.Services(""))
 	assert.Empty(t, s.Services("team-c"))
-	vals, _ := s.AttributeValues("team-b", "k", 10)
-	assert.Equal(t, []ValueStat{{Value: "b", Type: "string", TraceCount: 1}}, vals)
 	assert.Len(t, scanAll(s, "team-a", Filter{Spans: anySpan()}), 1)
 	assert.Empty(t, scanAll(s, "team-a", Filter{Spans: SpanTerms{Kind: -1, Service: "beta"}}))
 	assert.Empty(t, scanAll(s, "", Filter{Spans: anySpan()}))
@@ -111,13 +97,13 @@ func TestEvictionEmptiesSearchIndexes(t *testing.T) {
 			tc.evict(s, clock)
 			assert.Empty(t, scanAll(s, "", Filter{Spans: anySpan()}))
 			assert.Empty(t, s.Services(""))
-			assert.Empty(t, s.AttributeKeys(""))
 			id, ok := s.tenants.lookup(DefaultTenant)
 			require.True(t, ok)
 			x := s.tenants.at(id).index
 			x.mu.RLock()
 			defer x.mu.RUnlock()
 			assert.Empty(t, x.cat.byHash)
+			assert.Empty(t, x.cat.services)
 			assert.Zero(t, x.cat.bytes)
 			for _, b := range x.blocks {
 				assert.Nil(t, b)
@@ -344,14 +330,12 @@ func TestMovesWaitForScans(t *testing.T) {
 }
 
 // Search reads what the index keeps: a value cut by the limits is found by
-// the text kept, and listed so.
+// the text kept.
 func TestSearchSeesCutValues(t *testing.T) {
 	s, _ := newTestStore(Config{Limits: spancodec.Limits{MaxValueBytes: 8}})
 	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(1, 1), span: 1, attrs: map[string]string{"k": "abcdefghijkl"}}))
 	assert.Len(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefgh")}}}), 1)
 	assert.Empty(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefghijkl")}}}))
-	vals, _ := s.AttributeValues("", "k", 10)
-	assert.Equal(t, []ValueStat{{Value: "abcdefgh", Type: "string", TraceCount: 1}}, vals)
 }
 
 // A request with many operations lists each with its spans.

@@ -5,7 +5,6 @@ package store // import "github.com/otelcol-tracelookup/otelcol-tracelookup/exte
 
 import (
 	"slices"
-	"strconv"
 	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -18,45 +17,19 @@ import (
 // and terms while it encodes the span, outside any index lock, then
 // writes them to the trace's record and its tenant's catalog at once.
 
-// catOcc is one attribute value met, for the catalog: from a request
-// (value), or decoded from the log (text and typ).
-type catOcc struct {
-	term  uint64 // the value's term, as the bloom filter holds it
-	h     uint64 // the value's catalog hash (see valueNode)
-	key   string
-	value pcommon.Value
-	text  string
-	typ   int32
-	// A resource value's traces not counted yet (see pending).
-	pend pending
-}
-
-func (o *catOcc) valueText(lim spancodec.Limits) (string, int32) {
-	if o.typ != 0 {
-		return o.text, o.typ
-	}
-	if o.value.Type() == pcommon.ValueTypeStr {
-		return lim.Cut(o.value.Str()), int32(pcommon.ValueTypeStr)
-	}
-	return o.value.AsString(), int32(o.value.Type())
-}
-
 // groupInfo is what a resource group brings to each of its spans.
 type groupInfo struct {
 	tenant  uint16
 	bloom   bloom
 	service string // "" when the resource names none
 	svc     uint64 // the service's term
-	occ     [2]int // its attribute values in searchScratch.res
-	// The service's spans and traces not counted yet, and their block
-	// (see catOcc.pending).
+	// The service's spans and traces not counted yet, and their block.
 	pend pending
 }
 
 // pending is what a batch has yet to count in one record block: the
-// traces of one request mostly share their block, so that a service, an
-// operation or a resource value is counted once a block per request, not
-// once a trace.
+// traces of one request mostly share their block, so that a service or an
+// operation is counted once a block per request, not once a trace.
 type pending struct {
 	spans, traces int64
 	ref           recRef
@@ -94,16 +67,13 @@ func (p *pending) take(x *tenantIndex) (*recBlock, int64, int64) {
 // searchScratch is one batch's search work, reused between batches.
 type searchScratch struct {
 	groups []groupInfo
-	res    []catOcc        // resource attribute values, by group
 	ops    []opOcc         // the batch's operations
 	opIdx  map[opKey]int32 // where each is in ops, once there are many
 	// Per trace of the batch: its spans' facts, the terms of their names,
-	// kinds and attributes, the operations it has spans of, and each
-	// attribute value met the first time in the batch.
+	// kinds and attributes, and the operations it has spans of.
 	facts  []spanFacts
 	terms  bloom
 	opsNow []int32
-	attrs  []catOcc
 	counts []int32 // spans stored per group, by group
 	used   []int32 // the groups the trace's spans came in
 }
@@ -132,20 +102,15 @@ func (sc *searchScratch) reset() {
 	sc.groups = sc.groups[:0]
 	sc.counts = sc.counts[:0]
 	sc.used = sc.used[:0]
-	clear(sc.res) // pdata values: the request must not stay alive through the pool
-	sc.res = sc.res[:0]
 	clear(sc.ops)
 	sc.ops = sc.ops[:0]
 	clear(sc.opIdx)
 	sc.opsNow = sc.opsNow[:0]
-	clear(sc.attrs)
-	sc.attrs = sc.attrs[:0]
 }
 
 // heldBytes is what the scratch keeps between batches, by capacity.
 func (sc *searchScratch) heldBytes() int {
-	return int(unsafe.Sizeof(groupInfo{}))*cap(sc.groups) + int(unsafe.Sizeof(catOcc{}))*(cap(sc.res)+cap(sc.attrs)) +
-		int(unsafe.Sizeof(spanFacts{}))*cap(sc.facts) + int(unsafe.Sizeof(opOcc{}))*cap(sc.ops) + 4*(cap(sc.counts)+cap(sc.used)+cap(sc.opsNow))
+	return int(unsafe.Sizeof(groupInfo{}))*cap(sc.groups) + int(unsafe.Sizeof(spanFacts{}))*cap(sc.facts) + int(unsafe.Sizeof(opOcc{}))*cap(sc.ops) + 4*(cap(sc.counts)+cap(sc.used)+cap(sc.opsNow))
 }
 
 func (sc *searchScratch) startTrace() {
@@ -155,32 +120,22 @@ func (sc *searchScratch) startTrace() {
 		sc.ops[i].spans = 0 // a trace left without being indexed
 	}
 	sc.opsNow = sc.opsNow[:0]
-	clear(sc.attrs)
-	sc.attrs = sc.attrs[:0]
 	for _, g := range sc.used {
 		sc.counts[g] = 0
 	}
 	sc.used = sc.used[:0]
 }
 
-// valueNode is the catalog hash of an attribute value in a scope (0 span,
-// 1 resource), of a type: the term, salted by both.
-func valueNode(term uint64, scope int32, typ pcommon.ValueType) uint64 {
-	return mixTerm(term, uint64(scope)<<8|uint64(typ), 'v')
-}
-
 // groupTerms gathers what a resource group brings to its spans: the
 // attributes the encoder keeps, as it keeps them.
 func (s *Store) groupTerms(sc *searchScratch, res pcommon.Resource, tenant uint16) {
-	g := groupInfo{tenant: tenant, occ: [2]int{len(sc.res), len(sc.res)}}
+	g := groupInfo{tenant: tenant}
 	s.keptTerms(res.Attributes(), func(k string, v pcommon.Value, h uint64) {
 		g.bloom.add(h)
 		if k == serviceNameKey && v.Type() == pcommon.ValueTypeStr {
 			g.service, g.svc = s.terms.lim.Cut(v.Str()), h
 		}
-		sc.res = append(sc.res, catOcc{term: h, h: valueNode(h, 1, v.Type()), key: k, value: v})
 	})
-	g.occ[1] = len(sc.res)
 	sc.groups = append(sc.groups, g)
 	sc.counts = append(sc.counts, 0)
 }
@@ -242,12 +197,9 @@ func (s *Store) spanTerms(sc *searchScratch, group int, sp ptrace.Span) {
 // keeps it and enc as it encoded it (it calls this while it encodes the
 // span: see spancodec.Watch).
 func (s *Store) attrTerm(sc *searchScratch, k string, v pcommon.Value, enc []byte) {
-	h, ok := s.terms.encoded(k, v, enc)
-	if !ok || sc.terms.has(h) {
-		return // not searchable, or met before in this batch: the catalog counts traces
+	if h, ok := s.terms.encoded(k, v, enc); ok {
+		sc.terms.add(h)
 	}
-	sc.terms.add(h)
-	sc.attrs = append(sc.attrs, catOcc{term: h, h: valueNode(h, 0, v.Type()), key: k, value: v})
 }
 
 // keptTerms calls fn with each searchable attribute the encoder keeps (the
@@ -281,15 +233,6 @@ func (s *Store) indexTrace(sc *searchScratch, tn *tenant, ref entryRef, e *trace
 	blk, rec := x.rec(e.rec)
 	c := &x.cat
 	before := c.bytes
-	// Values count the traces that carry them: each the first time its
-	// term joins the trace's filter (a false positive leaves one uncounted;
-	// so does a value met in the other scope first, as the filter's terms
-	// have no scope).
-	for _, o := range sc.attrs {
-		if !rec.bloom.has(o.term) {
-			s.countValue(c, blk, o, 0)
-		}
-	}
 	for _, g := range sc.used {
 		gi := &sc.groups[g]
 		if gi.service != "" {
@@ -300,16 +243,6 @@ func (s *Store) indexTrace(sc *searchScratch, tn *tenant, ref entryRef, e *trace
 			if !gi.pend.add(e.rec, blk, int64(sc.counts[g]), traces) {
 				s.flushService(x, gi)
 				gi.pend.add(e.rec, blk, int64(sc.counts[g]), traces)
-			}
-		}
-		for k := gi.occ[0]; k < gi.occ[1]; k++ {
-			o := &sc.res[k]
-			if rec.bloom.has(o.term) {
-				continue
-			}
-			if !o.pend.add(e.rec, blk, 0, 1) {
-				s.flushValue(x, o)
-				o.pend.add(e.rec, blk, 0, 1)
 			}
 		}
 		rec.bloom.or(&gi.bloom)
@@ -330,39 +263,8 @@ func (s *Store) indexTrace(sc *searchScratch, tn *tenant, ref entryRef, e *trace
 	return c.bytes - before
 }
 
-// countValue counts one more trace with span attribute value o.
-func (s *Store) countValue(c *catalog, blk *recBlock, o catOcc, scope int32) {
-	s.countValueN(c, blk, &o, scope, 1)
-}
-
-// countValueN counts n more traces with attribute value o in scope.
-func (s *Store) countValueN(c *catalog, blk *recBlock, o *catOcc, scope int32, n int32) {
-	c.countValue(blk, o.h, n, func() *catNode {
-		kh := s.keyHash(o.key, scope)
-		key := c.byHash[kh]
-		switch {
-		case key == nil:
-			if key = c.add(kh, nodeKey, o.key, scope, nil); key == nil {
-				return nil
-			}
-		case key.capped:
-			return nil
-		}
-		text, typ := o.valueText(s.terms.lim)
-		v := c.add(o.h, nodeValue, text, typ, key)
-		c.drop(key) // a key made for a value that found no room
-		return v
-	})
-}
-
-// flushValue, flushService and flushOp count what a batch left pending
-// (see pending); x is locked.
-func (s *Store) flushValue(x *tenantIndex, o *catOcc) {
-	if b, _, traces := o.pend.take(x); b != nil {
-		s.countValueN(&x.cat, b, o, 1, int32(traces))
-	}
-}
-
+// flushService and flushOp count what a batch left pending (see
+// pending); x is locked.
 func (s *Store) flushService(x *tenantIndex, g *groupInfo) {
 	if b, spans, traces := g.pend.take(x); b != nil {
 		c := &x.cat
@@ -403,9 +305,6 @@ func (s *Store) flushPending(sc *searchScratch) {
 		x := s.tenants.at(g.tenant).index
 		before := lock(x)
 		s.flushService(x, g)
-		for k := g.occ[0]; k < g.occ[1]; k++ {
-			s.flushValue(x, &sc.res[k])
-		}
 		unlock(x, before)
 	}
 	// Operations after every service; a batch's are mostly of one tenant.
@@ -479,7 +378,6 @@ func (s *Store) relocate(tn *tenant, e *traceEntry, tr traceRef, spans []spancod
 	*rec = saved
 	blk.track(r.slot())
 	var services []uint64
-	seen := make(map[uint64]bool) // the values counted: once per trace
 	for i := range spans {
 		sp := &spans[i]
 		if v, ok := sp.ResourceAttr(serviceNameKey); ok && v.Type == spancodec.ValueStr && v.Str != "" {
@@ -498,47 +396,7 @@ func (s *Store) relocate(tn *tenant, e *traceEntry, tr traceRef, spans []spancod
 				return nil
 			})
 		}
-		if sp.Resource != nil {
-			s.countDecoded(c, blk, sp.Resource.Attributes, 1, seen)
-		}
-		s.countDecoded(c, blk, sp.Attributes, 0, seen)
 	}
 	x.catBytes.Store(c.bytes)
 	return c.bytes - before
-}
-
-// countDecoded counts the trace for each searchable value of attrs not
-// in seen.
-func (s *Store) countDecoded(c *catalog, blk *recBlock, attrs []spancodec.KeyValue, scope int32, seen map[uint64]bool) {
-	var buf [32]byte
-	for i := range attrs {
-		kv := &attrs[i]
-		if kv.Key == spancodec.TruncatedValuesKey && scope == 0 {
-			continue // the decoder's mark, not a sent attribute
-		}
-		var h uint64
-		text := kv.Value.Str
-		switch kv.Value.Type {
-		case spancodec.ValueStr:
-			h = s.terms.strAttr(kv.Key, kv.Value.Str)
-		case spancodec.ValueInt:
-			text = strconv.FormatInt(kv.Value.Int(), 10)
-			h = s.terms.bytes(termNumber, kv.Key, strconv.AppendInt(buf[:0], kv.Value.Int(), 10))
-		case spancodec.ValueDouble:
-			text = pcommon.NewValueDouble(kv.Value.Double()).AsString() // as ingest names it
-			h = s.terms.bytes(termNumber, kv.Key, appendNumber(buf[:0], kv.Value.Double()))
-		case spancodec.ValueBool:
-			text = strconv.FormatBool(kv.Value.Bool())
-			h = s.terms.boolAttr(kv.Key, kv.Value.Bool())
-		default:
-			continue
-		}
-		typ := int32(kv.Value.Type)
-		node := valueNode(h, scope, pcommon.ValueType(typ))
-		if seen[node] {
-			continue
-		}
-		seen[node] = true
-		s.countValue(c, blk, catOcc{term: h, h: node, key: kv.Key, text: text, typ: typ}, scope)
-	}
 }

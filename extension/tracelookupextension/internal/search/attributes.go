@@ -1,0 +1,193 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package search // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+)
+
+// Attribute keys and values are read from a tenant's newest traces when a
+// client asks for them, not counted as spans arrive: counting every value
+// of every span cost ingest more than all the other search indexes
+// together, and the newest traces are what a search box needs. So they
+// cost ingest nothing, follow eviction exactly, and are bounded by the
+// traces they read.
+
+// Bounds of an attribute listing.
+const (
+	// AttributeTraces is how many of the newest traces a listing reads.
+	AttributeTraces = 1000
+	maxListedKeys   = 2000
+	maxListedValues = 10000
+)
+
+// Attribute scopes.
+const (
+	ScopeSpan     = "span"
+	ScopeResource = "resource"
+)
+
+// KeyStat is one attribute key: in how many of the traces read it is.
+type KeyStat struct {
+	Key        string
+	Scope      string // ScopeSpan or ScopeResource
+	TraceCount int
+}
+
+// ValueStat is one value of a key, of one type (string, int, double or
+// bool), in either scope: in how many of the traces read it is.
+type ValueStat struct {
+	Value      string
+	Type       string
+	TraceCount int
+}
+
+// newest calls fn with the spans of tenant's newest traces, at most
+// AttributeTraces of them and the spans o allows to decode (at least one
+// trace); it returns how many traces it read.
+func newest(ctx context.Context, st *store.Store, tenant string, o Options, fn func(spans []spancodec.Span)) int {
+	maxSpans := cmp.Or(o.MaxScannedSpans, DefaultMaxScannedSpans)
+	read, decoded := 0, 0
+	var sc spancodec.Scratch
+	st.Scan(tenant, store.Filter{Spans: store.SpanTerms{Kind: AnyKind}}, store.Key{}, cmp.Or(o.MaxScannedTraces, DefaultMaxScannedTraces), func(h store.Hit) bool {
+		if read == AttributeTraces || ctx.Err() != nil || (read > 0 && decoded >= maxSpans) {
+			return false
+		}
+		tr, ok := st.FetchHit(h)
+		if !ok {
+			return true
+		}
+		spans, _ := tr.SpansInto(&sc) // a span that cannot be read is left out
+		tr.Release()
+		read++
+		decoded += len(spans)
+		fn(spans)
+		return true
+	})
+	return read
+}
+
+// searchable says whether a value can be searched for (see store.AttrQuery).
+func searchable(v spancodec.Value) (string, bool) {
+	switch v.Type {
+	case spancodec.ValueStr:
+		return "string", true
+	case spancodec.ValueInt:
+		return "int", true
+	case spancodec.ValueDouble:
+		return "double", true
+	case spancodec.ValueBool:
+		return "bool", true
+	}
+	return "", false
+}
+
+// AttributeKeys lists the attribute keys of tenant's newest traces, by key
+// then scope; it returns how many traces it read.
+func AttributeKeys(ctx context.Context, st *store.Store, tenant string, o Options) ([]KeyStat, int) {
+	type scoped struct{ key, scope string }
+	// Maps keyed by decoded strings are only read: an assignment to an
+	// existing key stores the key again, and decoded strings live in memory
+	// the next trace overwrites. Entries are added with copies.
+	index := map[scoped]int{}
+	var out []KeyStat
+	seen := map[int]bool{}
+	note := func(attrs []spancodec.KeyValue, scope string) {
+		for i := range attrs {
+			k := scoped{attrs[i].Key, scope}
+			if k.key == spancodec.TruncatedValuesKey {
+				continue
+			}
+			j, ok := index[k]
+			if !ok {
+				if len(out) == maxListedKeys {
+					continue
+				}
+				j = len(out)
+				out = append(out, KeyStat{Key: strings.Clone(k.key), Scope: scope})
+				index[scoped{out[j].Key, scope}] = j
+			}
+			if !seen[j] {
+				seen[j] = true
+				out[j].TraceCount++
+			}
+		}
+	}
+	read := newest(ctx, st, tenant, o, func(spans []spancodec.Span) {
+		clear(seen)
+		for i := range spans {
+			note(spans[i].Attributes, ScopeSpan)
+			if spans[i].Resource != nil {
+				note(spans[i].Resource.Attributes, ScopeResource)
+			}
+		}
+	})
+	if out == nil {
+		out = []KeyStat{}
+	}
+	slices.SortFunc(out, func(a, b KeyStat) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Scope, b.Scope))
+	})
+	return out, read
+}
+
+// AttributeValues lists the most frequent values of key, in either scope,
+// among tenant's newest traces, at most limit; it returns how many traces
+// it read.
+func AttributeValues(ctx context.Context, st *store.Store, tenant, key string, limit int, o Options) ([]ValueStat, int) {
+	type typed struct{ value, typ string }
+	index := map[typed]int{} // only read with decoded strings (see AttributeKeys)
+	var out []ValueStat
+	seen := map[int]bool{}
+	note := func(attrs []spancodec.KeyValue) {
+		for i := range attrs {
+			if attrs[i].Key != key {
+				continue
+			}
+			typ, ok := searchable(attrs[i].Value)
+			if !ok {
+				continue
+			}
+			v := typed{attrs[i].Value.AsString(), typ}
+			j, ok := index[v]
+			if !ok {
+				if len(out) == maxListedValues {
+					continue
+				}
+				j = len(out)
+				out = append(out, ValueStat{Value: strings.Clone(v.value), Type: typ})
+				index[typed{out[j].Value, typ}] = j
+			}
+			if !seen[j] {
+				seen[j] = true
+				out[j].TraceCount++
+			}
+		}
+	}
+	read := newest(ctx, st, tenant, o, func(spans []spancodec.Span) {
+		clear(seen)
+		for i := range spans {
+			note(spans[i].Attributes)
+			if spans[i].Resource != nil {
+				note(spans[i].Resource.Attributes)
+			}
+		}
+	})
+	if out == nil {
+		out = []ValueStat{}
+	}
+	slices.SortFunc(out, func(a, b ValueStat) int {
+		return cmp.Or(cmp.Compare(b.TraceCount, a.TraceCount), strings.Compare(a.Value, b.Value), strings.Compare(a.Type, b.Type))
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, read
+}
