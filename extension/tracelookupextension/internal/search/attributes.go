@@ -74,6 +74,20 @@ func newest(ctx context.Context, st *store.Store, tenant string, o Options, fn f
 	return read
 }
 
+// newestAttrs calls fn with each attribute list (a span's, its
+// resource's) of tenant's newest traces, and begin before each trace.
+func newestAttrs(ctx context.Context, st *store.Store, tenant string, o Options, begin func(), fn func(attrs []spancodec.KeyValue, scope string)) int {
+	return newest(ctx, st, tenant, o, func(spans []spancodec.Span) {
+		begin()
+		for i := range spans {
+			fn(spans[i].Attributes, ScopeSpan)
+			if spans[i].Resource != nil {
+				fn(spans[i].Resource.Attributes, ScopeResource)
+			}
+		}
+	})
+}
+
 // searchable says whether a value can be searched for (see store.AttrQuery).
 func searchable(v spancodec.Value) (string, bool) {
 	switch v.Type {
@@ -120,15 +134,7 @@ func AttributeKeys(ctx context.Context, st *store.Store, tenant string, o Option
 			}
 		}
 	}
-	read := newest(ctx, st, tenant, o, func(spans []spancodec.Span) {
-		clear(seen)
-		for i := range spans {
-			note(spans[i].Attributes, ScopeSpan)
-			if spans[i].Resource != nil {
-				note(spans[i].Resource.Attributes, ScopeResource)
-			}
-		}
-	})
+	read := newestAttrs(ctx, st, tenant, o, func() { clear(seen) }, note)
 	if out == nil {
 		out = []KeyStat{}
 	}
@@ -146,7 +152,7 @@ func AttributeValues(ctx context.Context, st *store.Store, tenant, key string, l
 	index := map[typed]int{} // only read with decoded strings (see AttributeKeys)
 	var out []ValueStat
 	seen := map[int]bool{}
-	note := func(attrs []spancodec.KeyValue) {
+	note := func(attrs []spancodec.KeyValue, _ string) {
 		for i := range attrs {
 			if attrs[i].Key != key {
 				continue
@@ -171,15 +177,7 @@ func AttributeValues(ctx context.Context, st *store.Store, tenant, key string, l
 			}
 		}
 	}
-	read := newest(ctx, st, tenant, o, func(spans []spancodec.Span) {
-		clear(seen)
-		for i := range spans {
-			note(spans[i].Attributes)
-			if spans[i].Resource != nil {
-				note(spans[i].Resource.Attributes)
-			}
-		}
-	})
+	read := newestAttrs(ctx, st, tenant, o, func() { clear(seen) }, note)
 	if out == nil {
 		out = []ValueStat{}
 	}
