@@ -560,82 +560,90 @@ func appendSummary(b []byte, s *search.Summary, tenant string) []byte {
 	return append(b, "]}"...)
 }
 
-// services answers GET /api/v1/services.
-func (n native) services(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+// listingStarts answers what every listing answers before its own work:
+// search off, or a parameter not in allowed; false when it answered.
+func (n native) listingStarts(w http.ResponseWriter, query url.Values, allowed []string) (Outcome, bool) {
 	if o, off := n.searchOff(w); off {
-		return o
+		return o, false
 	}
-	if e := checkParams(query, nil, ""); e != nil {
-		return n.writeParamError(w, e)
+	if e := checkParams(query, allowed, ""); e != nil {
+		return n.writeParamError(w, e), false
 	}
+	return "", true
+}
+
+// writeList answers a listing: a JSON array of one object per item.
+func writeList[T any](w http.ResponseWriter, items []T, appendItem func([]byte, T) []byte) Outcome {
 	b := []byte{'['}
-	for i, s := range n.h.store.Services(tenant) {
+	for i, it := range items {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		b = appendItem(b, it)
+	}
+	writeJSON(w, http.StatusOK, append(b, ']'))
+	return OutcomeFound
+}
+
+// appendNamedCount appends {"<nameKey>":name,"<typeKey>":typ,"trace_count":n},
+// the shape of the attribute listings.
+func appendNamedCount(b []byte, nameKey, name, typeKey, typ string, n int) []byte {
+	b = append(b, `{"`...)
+	b = append(b, nameKey...)
+	b = append(b, `":`...)
+	b = spancodec.AppendJSONString(b, name)
+	b = append(b, `,"`...)
+	b = append(b, typeKey...)
+	b = append(b, `":`...)
+	b = spancodec.AppendJSONString(b, typ)
+	b = append(b, `,"trace_count":`...)
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '}')
+}
+
+// services answers GET /api/v1/services.
+func (n native) services(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+	if o, ok := n.listingStarts(w, query, nil); !ok {
+		return o
+	}
+	return writeList(w, n.h.store.Services(tenant), func(b []byte, s store.ServiceStat) []byte {
 		b = append(b, `{"name":`...)
 		b = spancodec.AppendJSONString(b, s.Name)
 		b = append(b, `,"span_count":`...)
 		b = strconv.AppendInt(b, s.SpanCount, 10)
 		b = append(b, `,"trace_count":`...)
 		b = strconv.AppendInt(b, s.TraceCount, 10)
-		b = append(b, '}')
-	}
-	writeJSON(w, http.StatusOK, append(b, ']'))
-	return OutcomeFound
+		return append(b, '}')
+	})
 }
 
 // operations answers GET /api/v1/services/{service}/operations; a service
 // the index does not hold has none.
 func (n native) operations(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if o, off := n.searchOff(w); off {
+	if o, ok := n.listingStarts(w, query, nil); !ok {
 		return o
 	}
-	if e := checkParams(query, nil, ""); e != nil {
-		return n.writeParamError(w, e)
-	}
 	ops, _ := n.h.store.Operations(tenant, r.PathValue("service"))
-	b := []byte{'['}
-	for i, op := range ops {
-		if i > 0 {
-			b = append(b, ',')
-		}
+	return writeList(w, ops, func(b []byte, op store.OperationStat) []byte {
 		b = append(b, `{"name":`...)
 		b = spancodec.AppendJSONString(b, op.Name)
 		b = append(b, `,"kind":`...)
 		b = spancodec.AppendJSONString(b, kindName(op.Kind))
 		b = append(b, `,"span_count":`...)
 		b = strconv.AppendInt(b, op.SpanCount, 10)
-		b = append(b, '}')
-	}
-	writeJSON(w, http.StatusOK, append(b, ']'))
-	return OutcomeFound
+		return append(b, '}')
+	})
 }
 
 // attributeKeys answers GET /api/v1/attributes.
 func (n native) attributeKeys(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if o, off := n.searchOff(w); off {
+	if o, ok := n.listingStarts(w, query, nil); !ok {
 		return o
 	}
-	if e := checkParams(query, nil, ""); e != nil {
-		return n.writeParamError(w, e)
-	}
-	b := []byte{'['}
 	keys, _ := search.AttributeKeys(r.Context(), n.h.store, tenant, n.h.opts.Search)
-	for i, k := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"key":`...)
-		b = spancodec.AppendJSONString(b, k.Key)
-		b = append(b, `,"scope":`...)
-		b = spancodec.AppendJSONString(b, k.Scope)
-		b = append(b, `,"trace_count":`...)
-		b = strconv.AppendInt(b, int64(k.TraceCount), 10)
-		b = append(b, '}')
-	}
-	writeJSON(w, http.StatusOK, append(b, ']'))
-	return OutcomeFound
+	return writeList(w, keys, func(b []byte, k search.KeyStat) []byte {
+		return appendNamedCount(b, "key", k.Key, "scope", k.Scope, k.TraceCount)
+	})
 }
 
 // DefaultValuesLimit and MaxValuesLimit bound GET /api/v1/attributes/{key}/values.
@@ -647,11 +655,8 @@ const (
 // attributeValues answers GET /api/v1/attributes/{key}/values: the key's
 // most frequent values, in either scope.
 func (n native) attributeValues(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if o, off := n.searchOff(w); off {
+	if o, ok := n.listingStarts(w, query, []string{"limit"}); !ok {
 		return o
-	}
-	if e := checkParams(query, []string{"limit"}, ""); e != nil {
-		return n.writeParamError(w, e)
 	}
 	limit := DefaultValuesLimit
 	if v := query.Get("limit"); v != "" {
@@ -662,19 +667,7 @@ func (n native) attributeValues(w http.ResponseWriter, r *http.Request, tenant s
 		limit = l
 	}
 	values, _ := search.AttributeValues(r.Context(), n.h.store, tenant, r.PathValue("key"), limit, n.h.opts.Search)
-	b := []byte{'['}
-	for i, v := range values {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"value":`...)
-		b = spancodec.AppendJSONString(b, v.Value)
-		b = append(b, `,"type":`...)
-		b = spancodec.AppendJSONString(b, v.Type)
-		b = append(b, `,"trace_count":`...)
-		b = strconv.AppendInt(b, int64(v.TraceCount), 10)
-		b = append(b, '}')
-	}
-	writeJSON(w, http.StatusOK, append(b, ']'))
-	return OutcomeFound
+	return writeList(w, values, func(b []byte, v search.ValueStat) []byte {
+		return appendNamedCount(b, "value", v.Value, "type", v.Type, v.TraceCount)
+	})
 }

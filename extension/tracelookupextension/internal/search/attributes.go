@@ -103,40 +103,55 @@ func searchable(v spancodec.Value) (string, bool) {
 	return "", false
 }
 
+// tally counts, among the traces read, those each entry is met in. Its
+// index is only read with decoded strings: an assignment to an existing
+// key stores the key again, and decoded strings live in memory the next
+// trace overwrites; entries are added with copies (own).
+type tally[K comparable] struct {
+	index  map[K]int
+	keys   []K
+	traces []int
+	seen   map[int]bool // the entries met in the current trace
+	max    int
+}
+
+func newTally[K comparable](max int) *tally[K] {
+	return &tally[K]{index: map[K]int{}, seen: map[int]bool{}, max: max}
+}
+
+func (t *tally[K]) note(k K, own func(K) K) {
+	j, ok := t.index[k]
+	if !ok {
+		if len(t.keys) == t.max {
+			return
+		}
+		j = len(t.keys)
+		t.keys = append(t.keys, own(k))
+		t.traces = append(t.traces, 0)
+		t.index[t.keys[j]] = j
+	}
+	if !t.seen[j] {
+		t.seen[j] = true
+		t.traces[j]++
+	}
+}
+
 // AttributeKeys lists the attribute keys of tenant's newest traces, by key
 // then scope; it returns how many traces it read.
 func AttributeKeys(ctx context.Context, st *store.Store, tenant string, o Options) ([]KeyStat, int) {
 	type scoped struct{ key, scope string }
-	// Maps keyed by decoded strings are only read: an assignment to an
-	// existing key stores the key again, and decoded strings live in memory
-	// the next trace overwrites. Entries are added with copies.
-	index := map[scoped]int{}
-	var out []KeyStat
-	seen := map[int]bool{}
-	note := func(attrs []spancodec.KeyValue, scope string) {
+	t := newTally[scoped](maxListedKeys)
+	own := func(k scoped) scoped { return scoped{strings.Clone(k.key), k.scope} }
+	read := newestAttrs(ctx, st, tenant, o, func() { clear(t.seen) }, func(attrs []spancodec.KeyValue, scope string) {
 		for i := range attrs {
-			k := scoped{attrs[i].Key, scope}
-			if k.key == spancodec.TruncatedValuesKey {
-				continue
-			}
-			j, ok := index[k]
-			if !ok {
-				if len(out) == maxListedKeys {
-					continue
-				}
-				j = len(out)
-				out = append(out, KeyStat{Key: strings.Clone(k.key), Scope: scope})
-				index[scoped{out[j].Key, scope}] = j
-			}
-			if !seen[j] {
-				seen[j] = true
-				out[j].TraceCount++
+			if attrs[i].Key != spancodec.TruncatedValuesKey {
+				t.note(scoped{attrs[i].Key, scope}, own)
 			}
 		}
-	}
-	read := newestAttrs(ctx, st, tenant, o, func() { clear(seen) }, note)
-	if out == nil {
-		out = []KeyStat{}
+	})
+	out := make([]KeyStat, len(t.keys))
+	for j, k := range t.keys {
+		out[j] = KeyStat{Key: k.key, Scope: k.scope, TraceCount: t.traces[j]}
 	}
 	slices.SortFunc(out, func(a, b KeyStat) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Scope, b.Scope))
@@ -149,37 +164,21 @@ func AttributeKeys(ctx context.Context, st *store.Store, tenant string, o Option
 // it read.
 func AttributeValues(ctx context.Context, st *store.Store, tenant, key string, limit int, o Options) ([]ValueStat, int) {
 	type typed struct{ value, typ string }
-	index := map[typed]int{} // only read with decoded strings (see AttributeKeys)
-	var out []ValueStat
-	seen := map[int]bool{}
-	note := func(attrs []spancodec.KeyValue, _ string) {
+	t := newTally[typed](maxListedValues)
+	own := func(v typed) typed { return typed{strings.Clone(v.value), v.typ} }
+	read := newestAttrs(ctx, st, tenant, o, func() { clear(t.seen) }, func(attrs []spancodec.KeyValue, _ string) {
 		for i := range attrs {
 			if attrs[i].Key != key {
 				continue
 			}
-			typ, ok := searchable(attrs[i].Value)
-			if !ok {
-				continue
-			}
-			v := typed{attrs[i].Value.AsString(), typ}
-			j, ok := index[v]
-			if !ok {
-				if len(out) == maxListedValues {
-					continue
-				}
-				j = len(out)
-				out = append(out, ValueStat{Value: strings.Clone(v.value), Type: typ})
-				index[typed{out[j].Value, typ}] = j
-			}
-			if !seen[j] {
-				seen[j] = true
-				out[j].TraceCount++
+			if typ, ok := searchable(attrs[i].Value); ok {
+				t.note(typed{attrs[i].Value.AsString(), typ}, own)
 			}
 		}
-	}
-	read := newestAttrs(ctx, st, tenant, o, func() { clear(seen) }, note)
-	if out == nil {
-		out = []ValueStat{}
+	})
+	out := make([]ValueStat, len(t.keys))
+	for j, v := range t.keys {
+		out[j] = ValueStat{Value: v.value, Type: v.typ, TraceCount: t.traces[j]}
 	}
 	slices.SortFunc(out, func(a, b ValueStat) int {
 		return cmp.Or(cmp.Compare(b.TraceCount, a.TraceCount), strings.Compare(a.Value, b.Value), strings.Compare(a.Type, b.Type))

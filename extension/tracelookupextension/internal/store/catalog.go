@@ -22,13 +22,12 @@ import (
 // costs ingest nothing.
 
 const (
-	maxCatalogNodes   = 50_000 // per tenant
-	maxServices       = 1_000
-	maxOpsPerService  = 1_000
-	maxBlockStats     = 4_096 // per record block
-	catNodeBytes      = 176   // a node, its map slots, its kids map header
-	blockCountBytes   = 64    // a block count and its map slot
-	catalogValueBytes = 256   // the longest value text kept
+	maxCatalogNodes  = 50_000 // per tenant
+	maxServices      = 1_000
+	maxOpsPerService = 1_000
+	maxBlockStats    = 4_096 // per record block
+	catNodeBytes     = 176   // a node, its map slots, its kids map header
+	blockCountBytes  = 64    // a block count and its map slot
 )
 
 // Catalog node kinds.
@@ -46,8 +45,6 @@ type catNode struct {
 	traces int64 // a service's: the traces with a span of it
 	parent *catNode
 	kids   map[uint64]*catNode // a service's operations
-	// capped says kids were refused for want of room.
-	capped bool
 }
 
 type blockCount struct {
@@ -106,14 +103,10 @@ func (c *catalog) add(h uint64, kind uint8, name string, sub int32, parent *catN
 	switch {
 	case parent != nil:
 		if len(parent.kids) >= maxOpsPerService {
-			parent.capped = true
 			return nil
 		}
 	case len(c.services) >= maxServices:
 		return nil
-	}
-	if len(name) > catalogValueBytes {
-		name = name[:catalogValueBytes]
 	}
 	n := &catNode{hash: h, kind: kind, name: strings.Clone(name), sub: sub, parent: parent}
 	switch {
@@ -155,7 +148,6 @@ func (c *catalog) drop(n *catNode) {
 	switch {
 	case n.parent != nil:
 		delete(n.parent.kids, n.hash)
-		n.parent.capped = false // room again: the next new value is listed
 		c.drop(n.parent)
 	default:
 		delete(c.services, n.hash)

@@ -397,12 +397,6 @@ func (f *Filter) admits(r *searchRec, probes [][]uint64) bool {
 type Hit struct {
 	Key
 	ref traceRef
-	// Start and End are the earliest span start and the latest span end.
-	Start, End   uint64
-	Spans        int
-	Errors       int
-	Status       Status
-	DurationNano uint64
 }
 
 // ScanResult says how a scan ended.
@@ -586,11 +580,7 @@ func (s *Store) Scan(tenant string, f Filter, after Key, maxRecords int, fn func
 		if !below(r) || (floorSet && compareKeys(r.key(), floor) <= 0) || !f.admits(r, probes) {
 			return
 		}
-		hits.push(Hit{
-			Key: r.key(), ref: traceRef{low: r.low, seq: r.seq},
-			Start: r.start, End: r.end, Spans: int(r.spans), Errors: int(r.errors),
-			Status: r.status(), DurationNano: r.duration(),
-		})
+		hits.push(Hit{Key: r.key(), ref: traceRef{low: r.low, seq: r.seq}})
 	}
 	stopAt := func(k Key) ScanResult {
 		res.Stopped, res.Resume = true, Key{Start: k.Start, Seq: k.Seq + 1}
