@@ -64,7 +64,7 @@ func newCatalog() catalog {
 
 // count adds spans (and traces) to the node with hash h, as counted in
 // block b, making the node with mk when it is new; mk returns nil when
-// the node is not to be listed, or another node to count on instead.
+// the node is not to be listed.
 func (c *catalog) count(b *recBlock, h uint64, spans, traces int64, mk func() *catNode) {
 	if bc := b.stats[h]; bc != nil {
 		bc.spans += spans
@@ -79,12 +79,6 @@ func (c *catalog) count(b *recBlock, h uint64, spans, traces int64, mk func() *c
 	n := c.byHash[h]
 	if n == nil {
 		if n = mk(); n == nil {
-			return
-		}
-		if n.hash != h {
-			// Counted on another node (a value not listed, on its key):
-			// the block counts it under that node's hash, once.
-			c.count(b, n.hash, spans, traces, func() *catNode { return n })
 			return
 		}
 	}
