@@ -25,9 +25,10 @@ const serviceNameKey = "service.name"
 
 // Term kinds; a value's type is part of its attribute term.
 const (
-	termName   byte = 'N'
-	termKind   byte = 'K'
-	termNumber byte = 'n'
+	termName     byte = 'N'
+	termKind     byte = 'K'
+	termNumber   byte = 'n'
+	termFraction byte = 'f'
 )
 
 // termHasher hashes terms as the index stores them: names, keys and string
@@ -56,25 +57,33 @@ func mixTerm(key, value uint64, kind byte) uint64 {
 	return x ^ (x >> 31)
 }
 
-func (t termHasher) str(kind byte, key, value string) uint64 {
-	return mixTerm(maphash.String(t.seed, key), maphash.String(t.seed, value), kind)
-}
-
-func (t termHasher) bytes(kind byte, key string, value []byte) uint64 {
-	return mixTerm(maphash.String(t.seed, key), maphash.Bytes(t.seed, value), kind)
-}
-
 func (t termHasher) kind(k int32) uint64 {
 	return mixTerm(0, uint64(k), termKind)
 }
 
-// appendNumber appends a number's canonical text: an integer as one,
-// anything else in Go's shortest float form.
-func appendNumber(b []byte, f float64) []byte {
+// number is a number as the index compares it: an integral value as its
+// integer (int 500 and double 500.0 alike), any other by its bits. Finding
+// it needs no formatting, which ingest would pay for every numeric value.
+type number struct {
+	bits     uint64
+	fraction bool // bits are a float64's: the value is not integral
+}
+
+func intNumber(i int64) number { return number{bits: uint64(i)} }
+
+func doubleNumber(f float64) number {
 	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-		return strconv.AppendInt(b, int64(f), 10)
+		return intNumber(int64(f))
 	}
-	return strconv.AppendFloat(b, f, 'g', -1, 64)
+	return number{bits: math.Float64bits(f), fraction: true}
+}
+
+func (t termHasher) numberTerm(key string, n number) uint64 {
+	kind := termNumber
+	if n.fraction {
+		kind = termFraction
+	}
+	return mixTerm(maphash.String(t.seed, key), n.bits, kind)
 }
 
 // attr returns the term of an attribute value under key (cut already),
@@ -114,12 +123,11 @@ func (t termHasher) boolAttr(key string, v bool) uint64 {
 // numberAttr is the term of a number, by its canonical text; false for a
 // value that is not searchable.
 func (t termHasher) numberAttr(key string, v pcommon.Value) (uint64, bool) {
-	var buf [32]byte
 	switch v.Type() {
 	case pcommon.ValueTypeInt:
-		return t.bytes(termNumber, key, strconv.AppendInt(buf[:0], v.Int(), 10)), true
+		return t.numberTerm(key, intNumber(v.Int())), true
 	case pcommon.ValueTypeDouble:
-		return t.bytes(termNumber, key, appendNumber(buf[:0], v.Double())), true
+		return t.numberTerm(key, doubleNumber(v.Double())), true
 	}
 	return 0, false
 }
@@ -128,7 +136,8 @@ func (t termHasher) numberAttr(key string, v pcommon.Value) (uint64, bool) {
 // can be (see the package's term rules).
 type AttrQuery struct {
 	Key, Value string
-	number     string // canonical text, when Value reads as a number
+	number     number // when isNumber: Value read as a number
+	isNumber   bool
 	boolean    string // "true" or "false", when Value is one
 }
 
@@ -136,9 +145,9 @@ type AttrQuery struct {
 func ParseAttrQuery(key, value string) AttrQuery {
 	q := AttrQuery{Key: key, Value: value}
 	if i, err := strconv.ParseInt(value, 10, 64); err == nil {
-		q.number = strconv.FormatInt(i, 10)
+		q.number, q.isNumber = intNumber(i), true
 	} else if f, err := strconv.ParseFloat(value, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-		q.number = string(appendNumber(nil, f))
+		q.number, q.isNumber = doubleNumber(f), true
 	}
 	if value == "true" || value == "false" {
 		q.boolean = value
@@ -149,8 +158,8 @@ func ParseAttrQuery(key, value string) AttrQuery {
 // query returns the terms any of which a trace must hold for q to match.
 func (t termHasher) query(q AttrQuery) []uint64 {
 	alts := []uint64{t.strAttr(q.Key, q.Value)}
-	if q.number != "" {
-		alts = append(alts, t.str(termNumber, q.Key, q.number))
+	if q.isNumber {
+		alts = append(alts, t.numberTerm(q.Key, q.number))
 	}
 	if q.boolean != "" {
 		alts = append(alts, t.boolAttr(q.Key, q.boolean == "true"))
@@ -161,16 +170,15 @@ func (t termHasher) query(q AttrQuery) []uint64 {
 // Matches says whether a decoded attribute value matches q, by the same
 // rules the index's terms follow.
 func (q *AttrQuery) Matches(v spancodec.Value) bool {
-	var buf [32]byte
 	switch v.Type {
 	case spancodec.ValueStr:
 		return v.Str == q.Value
 	case spancodec.ValueInt:
-		return q.number != "" && string(strconv.AppendInt(buf[:0], v.Int(), 10)) == q.number
+		return q.isNumber && intNumber(v.Int()) == q.number
 	case spancodec.ValueDouble:
-		return q.number != "" && string(appendNumber(buf[:0], v.Double())) == q.number
+		return q.isNumber && doubleNumber(v.Double()) == q.number
 	case spancodec.ValueBool:
-		return q.boolean != "" && string(strconv.AppendBool(buf[:0], v.Bool())) == q.boolean
+		return q.boolean != "" && v.Bool() == (q.boolean == "true")
 	}
 	return false
 }
