@@ -56,6 +56,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzHandler -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/api/
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./receiver/tracelookupreceiver/internal/nesting/
 	$(GO) test -run '^$$' -fuzz FuzzIngestLookup -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/store/
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/traceql/
 
 ## generate: metadata code and documentation.md from metadata.yaml (mdatagen)
 generate: $(MDATAGEN)

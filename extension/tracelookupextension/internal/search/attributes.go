@@ -163,10 +163,19 @@ func AttributeKeys(ctx context.Context, st *store.Store, tenant string, o Option
 // among tenant's newest traces, at most limit; it returns how many traces
 // it read.
 func AttributeValues(ctx context.Context, st *store.Store, tenant, key string, limit int, o Options) ([]ValueStat, int) {
+	return ScopedAttributeValues(ctx, st, tenant, key, "", limit, o)
+}
+
+// ScopedAttributeValues is AttributeValues in one scope (ScopeSpan or
+// ScopeResource; "" for either).
+func ScopedAttributeValues(ctx context.Context, st *store.Store, tenant, key, scope string, limit int, o Options) ([]ValueStat, int) {
 	type typed struct{ value, typ string }
 	t := newTally[typed](maxListedValues)
 	own := func(v typed) typed { return typed{strings.Clone(v.value), v.typ} }
-	read := newestAttrs(ctx, st, tenant, o, func() { clear(t.seen) }, func(attrs []spancodec.KeyValue, _ string) {
+	read := newestAttrs(ctx, st, tenant, o, func() { clear(t.seen) }, func(attrs []spancodec.KeyValue, in string) {
+		if scope != "" && in != scope {
+			return
+		}
 		for i := range attrs {
 			if attrs[i].Key != key {
 				continue

@@ -25,7 +25,7 @@ import (
 const (
 	DefaultLimit = 20
 	MaxLimit     = 1000
-	// MaxMatchedSpans is the most matching spans a summary shows, and
+	// MaxMatchedSpans is the most matching spans a summary shows by default, and
 	// MaxSummaryServices the most services (ServiceCount counts them all).
 	MaxMatchedSpans    = 3
 	MaxSummaryServices = 50
@@ -46,8 +46,15 @@ type Query struct {
 	Status                   store.Status // a set; 0: any
 	MinDuration, MaxDuration uint64       // nanoseconds
 	StartFrom, StartTo       uint64       // unix nanoseconds, inclusive
+	// Where is a further condition on the same span (nil: none): what a
+	// query language asks beyond the indexed equalities above.
+	Where Cond
 	// Limit is the most traces answered (DefaultLimit when 0).
 	Limit int
+	// MatchedSpans is the most matching spans a summary keeps
+	// (MaxMatchedSpans when 0), and Report the attributes each keeps.
+	MatchedSpans int
+	Report       []AttrRef
 	// After continues a search below a cursor (see Result.Next).
 	After store.Key
 }
@@ -55,12 +62,22 @@ type Query struct {
 // AnyKind is Query.Kind when any kind will do.
 const AnyKind = -1
 
-func (q *Query) hasSpanConditions() bool {
-	return q.Service != "" || q.Name != "" || q.Kind != AnyKind || len(q.Attrs) > 0
+// AttrRef names an attribute a matched span reports.
+type AttrRef struct {
+	Scope Scope
+	Key   string
 }
 
-// Matches says whether one span meets every span-level condition.
-func (q *Query) Matches(s *spancodec.Span) bool {
+func (q *Query) hasSpanConditions() bool {
+	return q.Service != "" || q.Name != "" || q.Kind != AnyKind || len(q.Attrs) > 0 || q.Where != nil
+}
+
+// Matches says whether span s of trace t meets every span-level condition.
+func (q *Query) Matches(t *traceview.Trace, s *spancodec.Span) bool {
+	return q.matchesIndexed(s) && (q.Where == nil || q.Where.Match(t, s))
+}
+
+func (q *Query) matchesIndexed(s *spancodec.Span) bool {
 	if q.Name != "" && s.Name != q.Name {
 		return false
 	}
@@ -104,6 +121,8 @@ type MatchedSpan struct {
 	ServiceName string
 	Start       uint64
 	Duration    uint64
+	// Attributes are the span's values of Query.Report, those it has.
+	Attributes []spancodec.KeyValue
 }
 
 // ServiceSpans counts one service's spans in a trace.
@@ -231,6 +250,10 @@ func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
 		Truncated: t.Truncated || t.Unreadable > 0,
 	}
 	spanConditions := q.hasSpanConditions()
+	maxMatched := q.MatchedSpans
+	if maxMatched <= 0 {
+		maxMatched = MaxMatchedSpans
+	}
 	var byName map[string]int // once there are many services
 	for i := range t.Spans {
 		s := &t.Spans[i]
@@ -262,16 +285,15 @@ func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
 		if s.StatusCode == spancodec.StatusError {
 			sum.Services[k].Errors++
 		}
-		if spanConditions && !q.Matches(s) {
+		if spanConditions && !q.Matches(t, s) {
 			continue
 		}
 		sum.MatchedCount++
-		if len(sum.Matched) < MaxMatchedSpans {
-			dur := uint64(0)
-			if s.EndUnixNano > s.StartUnixNano {
-				dur = s.EndUnixNano - s.StartUnixNano
-			}
-			sum.Matched = append(sum.Matched, MatchedSpan{SpanID: s.SpanID, Name: strings.Clone(s.Name), ServiceName: sum.Services[k].Name, Start: s.StartUnixNano, Duration: dur})
+		if len(sum.Matched) < maxMatched {
+			sum.Matched = append(sum.Matched, MatchedSpan{
+				SpanID: s.SpanID, Name: strings.Clone(s.Name), ServiceName: sum.Services[k].Name,
+				Start: s.StartUnixNano, Duration: spanDuration(s), Attributes: reported(s, q.Report),
+			})
 		}
 	}
 	sum.ServiceCount = len(sum.Services)
@@ -282,6 +304,33 @@ func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
 		sum.RootName, sum.RootService = strings.Clone(root.Name), strings.Clone(root.ServiceName())
 	}
 	return sum, sum.MatchedCount > 0 || (!spanConditions && len(t.Spans) == 0)
+}
+
+// reported copies s's values of refs, scalars only (what a search result
+// shows next to a span).
+func reported(s *spancodec.Span, refs []AttrRef) []spancodec.KeyValue {
+	var out []spancodec.KeyValue
+	for _, r := range refs {
+		v, ok := spancodec.Value{}, false
+		if r.Scope != ScopeResourceAttr {
+			v, ok = s.Attr(r.Key)
+		}
+		if !ok && r.Scope != ScopeSpanAttr {
+			v, ok = s.ResourceAttr(r.Key)
+		}
+		if !ok || slices.ContainsFunc(out, func(kv spancodec.KeyValue) bool { return kv.Key == r.Key }) {
+			continue
+		}
+		switch v.Type {
+		case spancodec.ValueStr:
+			v = spancodec.StrValue(strings.Clone(v.Str))
+		case spancodec.ValueInt, spancodec.ValueDouble, spancodec.ValueBool:
+		default:
+			continue
+		}
+		out = append(out, spancodec.KeyValue{Key: strings.Clone(r.Key), Value: v})
+	}
+	return out
 }
 
 // cursorVersion leads every cursor, so that a cursor of another version

@@ -180,7 +180,7 @@ func bruteForce(t *testing.T, st *store.Store, tenant string, order []uint64, q 
 			(q.MinDuration == 0 || dur >= q.MinDuration) && (q.MaxDuration == 0 || dur <= q.MaxDuration) &&
 			(q.StartFrom == 0 || v.StartUnixNano >= q.StartFrom) && (q.StartTo == 0 || v.StartUnixNano <= q.StartTo)
 		if ok && q.hasSpanConditions() {
-			ok = slices.ContainsFunc(v.Spans, func(s spancodec.Span) bool { return q.Matches(&s) })
+			ok = slices.ContainsFunc(v.Spans, func(s spancodec.Span) bool { return q.Matches(v, &s) })
 		}
 		if ok {
 			all = append(all, found{id: v.ID, start: v.StartUnixNano, seq: seq})
