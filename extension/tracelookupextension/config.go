@@ -110,6 +110,10 @@ type RateLimitsConfig struct {
 	APMTrace RateLimitConfig `mapstructure:"apm_trace"`
 	// CallTrace limits GET /v1/trace/call/{call_id} (000).
 	CallTrace RateLimitConfig `mapstructure:"call_trace"`
+	// Tempo limits Tempo's query API (/api/echo, /api/traces, /api/v2/traces, /api/search...).
+	Tempo RateLimitConfig `mapstructure:"tempo"`
+	// Jaeger limits Jaeger's query APIs (/api/services, /api/traces?..., /api/v3/...).
+	Jaeger RateLimitConfig `mapstructure:"jaeger"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -245,6 +249,8 @@ func (cfg *Config) Validate() error {
 		"rate_limits::native":     cfg.RateLimits.Native,
 		"rate_limits::apm_trace":  cfg.RateLimits.APMTrace,
 		"rate_limits::call_trace": cfg.RateLimits.CallTrace,
+		"rate_limits::tempo":      cfg.RateLimits.Tempo,
+		"rate_limits::jaeger":     cfg.RateLimits.Jaeger,
 	} {
 		if l.RequestsPerMinute < 0 {
 			errs = append(errs, fmt.Errorf(`"%s::requests_per_minute" must be 0 (no limit) or positive, got %d`, key, l.RequestsPerMinute))

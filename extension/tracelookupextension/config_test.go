@@ -81,6 +81,8 @@ func TestCustomConfig(t *testing.T) {
 	assert.Equal(t, 120, cfg.RateLimits.APMTrace.RequestsPerMinute)
 	assert.Equal(t, SearchConfig{MaxScannedTraces: 50000, MaxScannedSpans: 20000}, cfg.Search)
 	assert.Equal(t, 30, cfg.RateLimits.CallTrace.RequestsPerMinute)
+	assert.Equal(t, 300, cfg.RateLimits.Tempo.RequestsPerMinute)
+	assert.Equal(t, 240, cfg.RateLimits.Jaeger.RequestsPerMinute)
 	require.NoError(t, confmap.Validate(cfg))
 }
 

@@ -105,6 +105,8 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 			Native:    api.RateLimit{RequestsPerMinute: cfg.RateLimits.Native.RequestsPerMinute},
 			APMTrace:  api.RateLimit{RequestsPerMinute: cfg.RateLimits.APMTrace.RequestsPerMinute},
 			CallTrace: api.RateLimit{RequestsPerMinute: cfg.RateLimits.CallTrace.RequestsPerMinute},
+			Tempo:     api.RateLimit{RequestsPerMinute: cfg.RateLimits.Tempo.RequestsPerMinute},
+			Jaeger:    api.RateLimit{RequestsPerMinute: cfg.RateLimits.Jaeger.RequestsPerMinute},
 		},
 		Search: search.Options{
 			MaxScannedTraces: cfg.Search.MaxScannedTraces,

@@ -48,10 +48,15 @@ type Route string
 const (
 	// RouteLookup is one trace by id or call id, on any contract.
 	RouteLookup Route = "lookup"
-	// RouteSearch is GET /api/v1/traces.
+	// RouteSearch is a search: GET /api/v1/traces, Tempo's /api/search,
+	// Jaeger's /api/traces and api_v3's traces and trace-summaries.
 	RouteSearch Route = "search"
-	// RouteListing is services, operations, attribute keys and values.
+	// RouteListing is services, operations, attribute keys and values
+	// (tags and tag values, in Tempo's words).
 	RouteListing Route = "listing"
+	// RouteHealth is Tempo's /api/echo, which data sources call to check
+	// that the API answers.
+	RouteHealth Route = "health"
 )
 
 // Options configure the API.
@@ -100,6 +105,8 @@ type RateLimits struct {
 	Native    RateLimit
 	APMTrace  RateLimit
 	CallTrace RateLimit
+	Tempo     RateLimit
+	Jaeger    RateLimit
 }
 
 // DefaultAPMTraceRateLimit is the 003 document's limit: 60 requests per
@@ -130,12 +137,36 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	}
 	h := &Handler{store: st, opts: opts, admit: newAdmission(opts.LookupMemoryBytes), mux: http.NewServeMux()}
 	n := native{h}
+	tp, jg, j3 := tempo{h}, jaeger{h}, jaegerV3{h}
+	tempoLimit := newLimiter("trace_lookup_tempo", opts.RateLimits.Tempo, opts.Now)
+	jaegerLimit := newLimiter("trace_lookup_jaeger", opts.RateLimits.Jaeger, opts.Now)
+	// The first prefix a path starts with picks the format of its errors.
 	h.routes = []route{
 		{"/api/v2/trace/", apmTrace{h}, newLimiter("trace_lookup_apm_trace", opts.RateLimits.APMTrace, opts.Now)},
 		{"/v1/trace/call/", callTrace{h}, newLimiter("trace_lookup_call_trace", opts.RateLimits.CallTrace, opts.Now)},
+		{"/tempo/", tp, tempoLimit},
+		{"/api/v2/traces/", tp, tempoLimit},
+		{"/api/v2/search/", tp, tempoLimit},
+		{"/api/search", tp, tempoLimit},
+		{"/api/echo", tp, tempoLimit},
+		{"/jaeger/api/v3/", j3, jaegerLimit},
+		{"/api/v3/", j3, jaegerLimit},
+		{"/jaeger/", jg, jaegerLimit},
+		{"/api/services", jg, jaegerLimit},
+		{"/api/operations", jg, jaegerLimit},
+		{"/api/traces", jg, jaegerLimit},
 		{"/", n, newLimiter("trace_lookup_native", opts.RateLimits.Native, opts.Now)},
 	}
-	apm, call, nat := &h.routes[0], &h.routes[1], &h.routes[2]
+	at := func(prefix string) *route {
+		for i := range h.routes {
+			if h.routes[i].prefix == prefix {
+				return &h.routes[i]
+			}
+		}
+		panic("no route " + prefix)
+	}
+	apm, call, nat := at("/api/v2/trace/"), at("/v1/trace/call/"), at("/")
+	tpr, jgr, j3r := at("/tempo/"), at("/jaeger/"), at("/api/v3/")
 	// An empty id ({$}) is the contract's bad id, not an unknown route.
 	for _, p := range []string{"{id}", "{$}"} {
 		h.handle("/api/v2/trace/"+p, apm, RouteLookup, lookupBy(apm.c))
@@ -147,9 +178,50 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	h.handle("/api/v1/services/{service}/operations", nat, RouteListing, n.operations)
 	h.handle("/api/v1/attributes", nat, RouteListing, n.attributeKeys)
 	h.handle("/api/v1/attributes/{key}/values", nat, RouteListing, n.attributeValues)
+	// Tempo and Jaeger, at the paths their clients call and under their
+	// own prefix. GET /api/traces/{id} is both Tempo's (v1) and Jaeger's:
+	// Grafana's Tempo data source asks it for protobuf, Jaeger's clients
+	// for JSON, so the Accept header picks.
+	tempoV1 := func(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
+		return tp.trace(w, r, tenant, r.PathValue("id"), query, false)
+	}
+	for _, p := range []string{"{id}", "{$}"} {
+		h.handleBy("/api/traces/"+p, RouteLookup, func(r *http.Request) (*route, endpoint) {
+			if wantsProtobuf(r) {
+				return tpr, tempoV1
+			}
+			return jgr, lookupBy(jg)
+		})
+		h.handle("/tempo/api/traces/"+p, tpr, RouteLookup, tempoV1)
+		h.handle("/jaeger/api/traces/"+p, jgr, RouteLookup, lookupBy(jg))
+	}
+	for _, prefix := range []string{"", "/tempo"} {
+		h.handle(prefix+"/api/echo", tpr, RouteHealth, tp.echo)
+		for _, p := range []string{"{id}", "{$}"} {
+			h.handle(prefix+"/api/v2/traces/"+p, tpr, RouteLookup, lookupBy(tp))
+		}
+		h.handle(prefix+"/api/search", tpr, RouteSearch, tp.search)
+		h.handle(prefix+"/api/search/tags", tpr, RouteListing, tp.tags(false))
+		h.handle(prefix+"/api/v2/search/tags", tpr, RouteListing, tp.tags(true))
+		h.handle(prefix+"/api/search/tag/{tag}/values", tpr, RouteListing, tp.tagValues(false))
+		h.handle(prefix+"/api/v2/search/tag/{tag}/values", tpr, RouteListing, tp.tagValues(true))
+	}
+	for _, prefix := range []string{"", "/jaeger"} {
+		h.handle(prefix+"/api/services", jgr, RouteListing, jg.services)
+		h.handle(prefix+"/api/services/{service}/operations", jgr, RouteListing, jg.operationNames)
+		h.handle(prefix+"/api/operations", jgr, RouteListing, jg.operations)
+		h.handle(prefix+"/api/traces", jgr, RouteSearch, jg.search)
+		h.handle(prefix+"/api/v3/services", j3r, RouteListing, j3.services)
+		h.handle(prefix+"/api/v3/operations", j3r, RouteListing, j3.operations)
+		h.handle(prefix+"/api/v3/traces", j3r, RouteSearch, j3.search)
+		h.handle(prefix+"/api/v3/trace-summaries", j3r, RouteSearch, j3.summaries)
+		for _, p := range []string{"{id}", "{$}"} {
+			h.handle(prefix+"/api/v3/traces/"+p, j3r, RouteLookup, lookupBy(j3))
+		}
+	}
 	// Everything else is the contract's 404; ServeMux would redirect a
 	// path that names a {$} pattern but its last slash.
-	for _, p := range []string{"/", "/api/v2/trace", "/v1/trace/call"} {
+	for _, p := range []string{"/", "/api/v2/trace", "/v1/trace/call", "/api/v2/traces", "/tempo/api/v2/traces", "/tempo/api/traces"} {
 		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { h.notFound(w, r) })
 	}
 	return h
@@ -168,14 +240,21 @@ func lookupBy(c contract) endpoint {
 // handle serves GET (and HEAD) on pattern, and answers any other method
 // with the contract's own 405.
 func (h *Handler) handle(pattern string, rt *route, kind Route, ep endpoint) {
+	h.handleBy(pattern, kind, func(*http.Request) (*route, endpoint) { return rt, ep })
+}
+
+// handleBy is handle with the contract picked per request.
+func (h *Handler) handleBy(pattern string, kind Route, pick func(*http.Request) (*route, endpoint)) {
 	h.mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		rt, ep := pick(r)
 		outcome, tenant := h.serve(w, r, rt, ep)
 		if h.opts.OnLookup != nil {
 			h.opts.OnLookup(kind, outcome, tenant, time.Since(start))
 		}
 	})
 	h.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		rt, _ := pick(r)
 		w.Header().Set("Allow", "GET, HEAD")
 		rt.c.writeError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", Echo(r.Method)+" is not allowed; use GET")
 	})

@@ -319,11 +319,16 @@ func responseEstimate(f store.Found) int { return 4*f.RawBytes + 1024*f.SpanCoun
 // and what v's mapping allocates as it renders. Garbage is counted with what stays live, so the
 // live peak is below it (see TestLookupCostCoversAllocations).
 func lookupCost(f store.Found, v view) int64 {
+	return assemblyCost(f) + int64(v.workBytes(f))
+}
+
+// assemblyCost is lookupCost without what a view's mapping allocates.
+func assemblyCost(f store.Found) int64 {
 	const (
 		itemBytes      = int(unsafe.Sizeof(spancodec.KeyValue{})) + 16 // an attribute, element, event or link
 		assemblyBytes  = 160                                           // per span: children, parent, order, id map
 		streamingBytes = 2 * streamChunk
 	)
 	response := min(fastResponseBytes, responseEstimate(f)) + streamingBytes + 4*spanJSONBound(f)
-	return int64(f.BlockBytes + f.RawBytes + f.SpanCount*(2*spanBytes+assemblyBytes) + f.Items*itemBytes + response + v.workBytes(f))
+	return int64(f.BlockBytes + f.RawBytes + f.SpanCount*(2*spanBytes+assemblyBytes) + f.Items*itemBytes + response)
 }

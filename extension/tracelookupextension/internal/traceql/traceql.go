@@ -205,6 +205,12 @@ var intrinsics = map[string]search.Field{
 	"trace:rootName":    search.FieldRootName,
 }
 
+// Intrinsic is the field an intrinsic's name (either spelling) reads.
+func Intrinsic(name string) (search.Field, bool) {
+	f, ok := intrinsics[name]
+	return f, ok
+}
+
 // Intrinsics lists the intrinsic fields Parse reads, as Tempo names them.
 func Intrinsics() []string {
 	return []string{"duration", "kind", "name", "rootName", "rootServiceName", "status", "traceDuration"}

@@ -1,0 +1,386 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+)
+
+// Jaeger's api_v3, as the current Jaeger UI calls and validates it (its
+// OpenAPI document is in the jaeger-idl module):
+//
+//	GET /api/v3/services                     {"services":[...]}
+//	GET /api/v3/operations?service=&spanKind= {"operations":[{"name","spanKind"}]}
+//	GET /api/v3/traces/{trace_id}            {"result":<OTLP/JSON TracesData>}
+//	GET /api/v3/traces?query.*               {"result":<the matching traces' spans>}
+//	GET /api/v3/trace-summaries?query.*      {"summaries":[...],"nextPageToken":"..."}
+//
+// Query parameters are read in both spellings the gateway accepts
+// (query.service_name and query.serviceName). Errors are the gateway's
+// {"error":{grpcCode, httpCode, message, httpStatus}}.
+type jaegerV3 struct{ h *Handler }
+
+// grpcCodes maps the HTTP statuses answered to gRPC status codes.
+var grpcCodes = map[int]int{
+	http.StatusBadRequest: 3, http.StatusNotFound: 5, http.StatusTooManyRequests: 8,
+	http.StatusRequestEntityTooLarge: 8, http.StatusServiceUnavailable: 14,
+	http.StatusForbidden: 7, http.StatusUnauthorized: 16, http.StatusMethodNotAllowed: 12,
+}
+
+func (jaegerV3) writeError(w http.ResponseWriter, status int, _, message string) {
+	code, ok := grpcCodes[status]
+	if !ok {
+		code = 13 // Internal
+	}
+	b := append([]byte(`{"error":{"grpcCode":`), strconv.Itoa(code)...)
+	b = append(b, `,"httpCode":`...)
+	b = strconv.AppendInt(b, int64(status), 10)
+	b = append(b, `,"message":`...)
+	b = spancodec.AppendJSONString(b, message)
+	b = append(b, `,"httpStatus":`...)
+	b = spancodec.AppendJSONString(b, http.StatusText(status))
+	writeJSON(w, status, append(b, "}}"...))
+}
+
+func (j jaegerV3) writeBusy(w http.ResponseWriter) {
+	j.writeError(w, http.StatusServiceUnavailable, "", "the lookup memory is in use by other lookups; retry shortly")
+}
+
+func (j jaegerV3) writeRateLimited(w http.ResponseWriter) {
+	j.writeError(w, http.StatusTooManyRequests, "", "rate limit exceeded for this tenant; retry after the Retry-After header's seconds")
+}
+
+func (j jaegerV3) searchOff(w http.ResponseWriter) Outcome {
+	j.writeError(w, http.StatusNotFound, "", "search is disabled in this collector's configuration (search::enabled)")
+	return OutcomeNotFound
+}
+
+func (j jaegerV3) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
+	if j.h.opts.NoSearch {
+		return j.searchOff(w)
+	}
+	var names []string
+	for _, s := range j.h.store.Services(tenant) {
+		names = append(names, s.Name)
+	}
+	b := appendStrings([]byte(`{"services":`), names)
+	writeJSON(w, http.StatusOK, append(b, '}'))
+	return OutcomeFound
+}
+
+func (j jaegerV3) operations(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
+	if j.h.opts.NoSearch {
+		return j.searchOff(w)
+	}
+	service := query.Get("service")
+	if service == "" {
+		j.writeError(w, http.StatusBadRequest, "", "service is required")
+		return OutcomeBadRequest
+	}
+	kind := query.Get("spanKind")
+	ops, _ := j.h.store.Operations(tenant, service)
+	b := []byte(`{"operations":[`)
+	n := 0
+	for _, op := range ops {
+		k := jaegerKind(op.Kind)
+		if kind != "" && kind != k {
+			continue
+		}
+		if n++; n > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = spancodec.AppendJSONString(b, op.Name)
+		b = append(b, `,"spanKind":"`+k+`"}`...)
+	}
+	writeJSON(w, http.StatusOK, append(b, "]}"...))
+	return OutcomeFound
+}
+
+// serve answers GET /api/v3/traces/{trace_id}.
+func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id string, query url.Values) Outcome {
+	cands, err := tempoTraceID(id)
+	if err != nil {
+		j.writeError(w, http.StatusBadRequest, "", err.Error())
+		return OutcomeBadRequest
+	}
+	for _, p := range []string{"startTime", "start_time", "endTime", "end_time"} {
+		if v := query.Get(p); v != "" {
+			if _, err := time.Parse(time.RFC3339Nano, v); err != nil {
+				j.writeError(w, http.StatusBadRequest, "", "invalid "+p+": "+strconv.Quote(Echo(v))+" is not an RFC 3339 time")
+				return OutcomeBadRequest
+			}
+		}
+	}
+	f, ok := j.h.findTrace(tenant, cands)
+	if !ok {
+		j.writeError(w, http.StatusNotFound, "", "trace not found")
+		return OutcomeNotFound
+	}
+	var traces []*traceview.Trace
+	t, release, outcome := j.h.assemble(r.Context(), f, otlpCost(f))
+	switch outcome {
+	case OutcomeBusy:
+		w.Header().Set("Retry-After", "1")
+		j.writeBusy(w)
+		return outcome
+	case OutcomeNotFound:
+		j.writeError(w, http.StatusNotFound, "", "trace not found")
+		return outcome
+	}
+	defer release()
+	traces = append(traces, t)
+	return j.writeResult(w, traces)
+}
+
+// writeResult answers traces as one OTLP/JSON TracesData in the result
+// envelope, each trace cut to the response limits.
+func (j jaegerV3) writeResult(w http.ResponseWriter, traces []*traceview.Trace) Outcome {
+	var reasons []string
+	b := []byte(`{"result":{"resourceSpans":[`)
+	for _, t := range traces {
+		body, cut, err := j.h.otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces)
+		if err != nil {
+			j.writeError(w, http.StatusInternalServerError, "", "the trace could not be written: "+err.Error())
+			return OutcomeError
+		}
+		for _, c := range cut {
+			if !slices.Contains(reasons, c) {
+				reasons = append(reasons, c)
+			}
+		}
+		if arr := resourceSpansArray(body); len(arr) > 2 {
+			if b[len(b)-1] != '[' {
+				b = append(b, ',')
+			}
+			b = append(b, arr[1:len(arr)-1]...)
+		}
+	}
+	if len(reasons) > 0 {
+		w.Header().Set(truncatedHeader, strings.Join(reasons, ","))
+	}
+	writeJSON(w, http.StatusOK, append(b, "]}}"...))
+	return OutcomeFound
+}
+
+// v3Param reads a query parameter in either spelling.
+func v3Param(query url.Values, snake, camel string) string {
+	if v := query.Get("query." + snake); v != "" {
+		return v
+	}
+	return query.Get("query." + camel)
+}
+
+// v3Query reads the TraceQueryParameters of a search.
+func v3Query(query url.Values) (search.Query, error) {
+	q := search.Query{Kind: search.AnyKind, Service: v3Param(query, "service_name", "serviceName"), Name: v3Param(query, "operation_name", "operationName")}
+	if f := query.Get("query.filter"); f != "" {
+		return q, errors.New("query.filter is not supported: filter with query.service_name, query.operation_name, query.attributes and the duration bounds")
+	}
+	if a := query.Get("query.attributes"); a != "" {
+		var m map[string]string
+		if err := json.Unmarshal([]byte(a), &m); err != nil {
+			return q, errors.New("invalid query.attributes: it must be a JSON object of strings")
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			q.Attrs = append(q.Attrs, store.ParseAttrQuery(k, m[k]))
+		}
+		if len(q.Attrs) > maxAttrConditions {
+			return q, errors.New("at most " + strconv.Itoa(maxAttrConditions) + " attributes")
+		}
+	}
+	for _, p := range []struct {
+		snake, camel string
+		bound        *uint64
+	}{{"start_time_min", "startTimeMin", &q.StartFrom}, {"start_time_max", "startTimeMax", &q.StartTo}} {
+		v := v3Param(query, p.snake, p.camel)
+		if v == "" {
+			return q, errors.New("query.start_time_min and query.start_time_max are required")
+		}
+		ts, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil || ts.UnixNano() < 0 {
+			return q, errors.New("invalid query." + p.snake + ": " + strconv.Quote(Echo(v)) + " is not an RFC 3339 time")
+		}
+		*p.bound = uint64(ts.UnixNano())
+	}
+	if q.StartFrom > q.StartTo {
+		return q, errors.New("query.start_time_min is after query.start_time_max")
+	}
+	var where search.All
+	for _, p := range []struct {
+		snake, camel string
+		op           search.Op
+	}{{"duration_min", "durationMin", search.OpGe}, {"duration_max", "durationMax", search.OpLe}} {
+		if v := v3Param(query, p.snake, p.camel); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				return q, errors.New("invalid query." + p.snake + ": " + strconv.Quote(Echo(v)) + " is not a duration such as 1.5s")
+			}
+			c, _ := search.NewCompare(search.FieldDuration, 0, "", p.op, search.Literal{Type: search.LitDuration, Int: int64(d)})
+			where = append(where, c)
+		}
+	}
+	if len(where) > 0 {
+		q.Where = where
+	}
+	q.Limit = jaegerDefaultLimit
+	for _, p := range []struct{ snake, camel string }{{"search_depth", "searchDepth"}, {"pagination.page_size", "pagination.pageSize"}} {
+		if v := v3Param(query, p.snake, p.camel); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return q, errors.New("invalid query." + p.snake + ": " + strconv.Quote(Echo(v)) + " is not a non-negative integer")
+			}
+			if n > 0 {
+				q.Limit = min(n, search.MaxLimit)
+			}
+		}
+	}
+	if v := v3Param(query, "pagination.page_token", "pagination.pageToken"); v != "" {
+		k, err := search.DecodeCursor(v)
+		if err != nil {
+			return q, errors.New("invalid query.pagination.page_token: " + err.Error())
+		}
+		q.After = k
+	}
+	return q, nil
+}
+
+func (j jaegerV3) run(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) (search.Result, bool) {
+	if j.h.opts.NoSearch {
+		j.searchOff(w)
+		return search.Result{}, false
+	}
+	q, err := v3Query(query)
+	if err != nil {
+		j.writeError(w, http.StatusBadRequest, "", err.Error())
+		return search.Result{}, false
+	}
+	res := search.Run(r.Context(), j.h.store, tenant, q, j.h.opts.Search)
+	if res.Partial {
+		w.Header().Set(searchPartialHeader, "true")
+	}
+	return res, true
+}
+
+// search answers GET /api/v3/traces: the matching traces' spans, whole,
+// until max_response_spans; the traces left out are named in the
+// X-Trace-Truncated header.
+func (j jaegerV3) search(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
+	res, ok := j.run(w, r, tenant, query)
+	if !ok {
+		return OutcomeBadRequest
+	}
+	var traces []*traceview.Trace
+	var releases []func()
+	defer func() {
+		for _, release := range releases {
+			release()
+		}
+	}()
+	spans, left := 0, 0
+	for i := range res.Traces {
+		if m := j.h.opts.MaxResponseSpans; m > 0 && spans >= m {
+			left++
+			continue
+		}
+		f, ok := j.h.store.Find(tenant, res.Traces[i].ID)
+		if !ok {
+			continue // it left the index in between
+		}
+		t, release, outcome := j.h.assemble(r.Context(), f, otlpCost(f))
+		switch outcome {
+		case OutcomeFound:
+			releases = append(releases, release)
+			traces = append(traces, t)
+			spans += len(t.Spans)
+		case OutcomeBusy:
+			left++
+		}
+	}
+	if left > 0 {
+		w.Header().Set(truncatedHeader, reasonResponseSpans)
+		w.Header().Set("X-Traces-Left-Out", strconv.Itoa(left))
+	}
+	return j.writeResult(w, traces)
+}
+
+// summaries answers GET /api/v3/trace-summaries.
+func (j jaegerV3) summaries(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
+	res, ok := j.run(w, r, tenant, query)
+	if !ok {
+		return OutcomeBadRequest
+	}
+	b := append(make([]byte, 0, 256+384*len(res.Traces)), `{"summaries":[`...)
+	for i := range res.Traces {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendTraceSummary(b, &res.Traces[i])
+	}
+	b = append(b, `],"nextPageToken":`...)
+	next := ""
+	if res.HasNext {
+		next = search.EncodeCursor(res.Next)
+	}
+	b = spancodec.AppendJSONString(b, next)
+	writeJSON(w, http.StatusOK, append(b, '}'))
+	return OutcomeFound
+}
+
+// appendTraceSummary appends one TraceSummary: 64-bit times as decimal
+// strings (proto3 JSON), services sorted by name.
+func appendTraceSummary(b []byte, s *search.Summary) []byte {
+	b = append(b, `{"traceId":"`...)
+	b = hex.AppendEncode(b, s.ID[:])
+	b = append(b, `","rootServiceName":`...)
+	b = spancodec.AppendJSONString(b, s.RootService)
+	b = append(b, `,"rootOperationName":`...)
+	b = spancodec.AppendJSONString(b, s.RootName)
+	b = append(b, `,"minStartTimeUnixNano":"`...)
+	b = strconv.AppendUint(b, s.Start, 10)
+	b = append(b, `","maxEndTimeUnixNano":"`...)
+	b = strconv.AppendUint(b, max(s.End, s.Start), 10)
+	b = append(b, `","spanCount":`...)
+	b = strconv.AppendInt(b, int64(s.SpanCount), 10)
+	b = append(b, `,"errorSpanCount":`...)
+	b = strconv.AppendInt(b, int64(s.ErrorCount), 10)
+	b = append(b, `,"orphanSpanCount":`...)
+	b = strconv.AppendInt(b, int64(s.Orphans), 10)
+	b = append(b, `,"services":[`...)
+	services := slices.Clone(s.Services)
+	slices.SortFunc(services, func(a, b search.ServiceSpans) int { return strings.Compare(a.Name, b.Name) })
+	for i, svc := range services {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = spancodec.AppendJSONString(b, svc.Name)
+		b = append(b, `,"spanCount":`...)
+		b = strconv.AppendInt(b, int64(svc.Spans), 10)
+		b = append(b, `,"errorSpanCount":`...)
+		b = strconv.AppendInt(b, int64(svc.Errors), 10)
+		b = append(b, '}')
+	}
+	return append(b, "]}"...)
+}

@@ -1,0 +1,184 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
+
+import (
+	"context"
+	"encoding/hex"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+)
+
+// The contracts that answer in OTLP (Tempo's, Jaeger's api_v3) build the
+// trace back into pdata and let pdata's marshallers write it: they always
+// write resource, scope and status, which Grafana dereferences, and their
+// JSON is OTLP/JSON (hex ids, int64 as strings).
+
+// otlpTrace builds the spans of t that keep allows (nil: all) as pdata,
+// one ResourceSpans per stored resource and scope, in the order their
+// first span starts.
+func otlpTrace(t *traceview.Trace, keep func(i int) bool) ptrace.Traces {
+	td := ptrace.NewTraces()
+	groups := map[*spancodec.Resource]ptrace.SpanSlice{}
+	for i := range t.Spans {
+		if keep != nil && !keep(i) {
+			continue
+		}
+		s := &t.Spans[i]
+		spans, ok := groups[s.Resource]
+		if !ok {
+			rs := td.ResourceSpans().AppendEmpty()
+			ss := rs.ScopeSpans().AppendEmpty()
+			if r := s.Resource; r != nil {
+				putAttributes(rs.Resource().Attributes(), r.Attributes)
+				ss.Scope().SetName(r.ScopeName)
+				ss.Scope().SetVersion(r.ScopeVersion)
+				putAttributes(ss.Scope().Attributes(), r.ScopeAttributes)
+			}
+			spans = ss.Spans()
+			groups[s.Resource] = spans
+		}
+		putSpan(spans.AppendEmpty(), s)
+	}
+	return td
+}
+
+func putSpan(out ptrace.Span, s *spancodec.Span) {
+	out.SetTraceID(s.TraceID)
+	out.SetSpanID(s.SpanID)
+	if s.HasParent() {
+		out.SetParentSpanID(s.ParentSpanID)
+	}
+	out.TraceState().FromRaw(s.TraceState)
+	out.SetFlags(s.Flags)
+	out.SetName(s.Name)
+	out.SetKind(ptrace.SpanKind(s.Kind))
+	out.SetStartTimestamp(pcommon.Timestamp(s.StartUnixNano))
+	out.SetEndTimestamp(pcommon.Timestamp(s.EndUnixNano))
+	out.Status().SetCode(ptrace.StatusCode(s.StatusCode))
+	out.Status().SetMessage(s.StatusMessage)
+	putAttributes(out.Attributes(), s.Attributes)
+	out.SetDroppedAttributesCount(s.DroppedAttributes)
+	events := out.Events()
+	events.EnsureCapacity(len(s.Events))
+	for i := range s.Events {
+		ev, e := events.AppendEmpty(), &s.Events[i]
+		ev.SetTimestamp(pcommon.Timestamp(e.TimeUnixNano))
+		ev.SetName(e.Name)
+		putAttributes(ev.Attributes(), e.Attributes)
+		ev.SetDroppedAttributesCount(e.DroppedAttributes)
+	}
+	out.SetDroppedEventsCount(s.DroppedEvents)
+	links := out.Links()
+	links.EnsureCapacity(len(s.Links))
+	for i := range s.Links {
+		ln, l := links.AppendEmpty(), &s.Links[i]
+		ln.SetTraceID(l.TraceID)
+		ln.SetSpanID(l.SpanID)
+		ln.TraceState().FromRaw(l.TraceState)
+		ln.SetFlags(l.Flags)
+		putAttributes(ln.Attributes(), l.Attributes)
+		ln.SetDroppedAttributesCount(l.DroppedAttributes)
+	}
+	out.SetDroppedLinksCount(s.DroppedLinks)
+}
+
+// putAttributes puts attrs in their order; a key received twice keeps its
+// last value (a pcommon.Map holds a key once).
+func putAttributes(m pcommon.Map, attrs []spancodec.KeyValue) {
+	m.EnsureCapacity(len(attrs))
+	for i := range attrs {
+		putValue(m.PutEmpty(attrs[i].Key), attrs[i].Value)
+	}
+}
+
+func putValue(out pcommon.Value, v spancodec.Value) {
+	switch v.Type {
+	case spancodec.ValueStr:
+		out.SetStr(v.Str)
+	case spancodec.ValueInt:
+		out.SetInt(v.Int())
+	case spancodec.ValueDouble:
+		out.SetDouble(v.Double())
+	case spancodec.ValueBool:
+		out.SetBool(v.Bool())
+	case spancodec.ValueBytes:
+		out.SetEmptyBytes().FromRaw([]byte(v.Str))
+	case spancodec.ValueMap:
+		putAttributes(out.SetEmptyMap(), v.Map())
+	case spancodec.ValueSlice:
+		elems := v.Elems()
+		s := out.SetEmptySlice()
+		s.EnsureCapacity(len(elems))
+		for i := range elems {
+			putValue(s.AppendEmpty(), elems[i].Value)
+		}
+	}
+}
+
+// otlpCost is what answering f in OTLP allocates: the assembly (see
+// lookupCost), pdata's copy of every span and item, and the marshalled
+// response, which may grow to twice its size as it is written.
+func otlpCost(f store.Found) int64 {
+	const pdataSpan, pdataItem = 512, 128
+	return assemblyCost(f) + int64(f.SpanCount*pdataSpan+f.Items*pdataItem+2*responseEstimate(f))
+}
+
+// assemble admits a lookup of f costing cost, then fetches and assembles
+// it: OutcomeBusy when the lookup memory stays full, OutcomeNotFound when
+// the trace left the index in between. Call release when done with t.
+func (h *Handler) assemble(ctx context.Context, f store.Found, cost int64) (t *traceview.Trace, release func(), _ Outcome) {
+	free, ok := h.admit.acquire(ctx, cost)
+	if !ok {
+		return nil, nil, OutcomeBusy
+	}
+	st, ok := h.store.Fetch(f)
+	if !ok {
+		free()
+		return nil, nil, OutcomeNotFound
+	}
+	t = traceview.Build(st, h.opts.MaxTreeDepth)
+	if t.Unreadable > 0 {
+		h.opts.Logger.Warn("Stored spans could not be read; the trace is served without them",
+			zap.String("trace_id", hex.EncodeToString(t.ID[:])), zap.Int("unreadable_spans", t.Unreadable), zap.Error(t.UnreadableErr))
+	}
+	return t, func() { t.Release(); free() }, OutcomeFound
+}
+
+// otlpCut picks the spans an OTLP answer keeps under the response limits:
+// the first max_response_spans by start, then fewer while the marshalled
+// size passes max_response_bytes. It returns the answer and the reasons
+// it is not the whole trace (baseCut's and the limits').
+func (h *Handler) otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byte, error)) ([]byte, []string, error) {
+	reasons := baseCut(t, false).reasons
+	n := len(t.Spans)
+	if m := h.opts.MaxResponseSpans; m > 0 && n > m {
+		n = m
+		reasons = append(reasons, reasonResponseSpans)
+	}
+	for {
+		keep := func(i int) bool { return i < n }
+		body, err := marshal(otlpTrace(t, keep))
+		if err != nil {
+			return nil, nil, err
+		}
+		limit := h.opts.MaxResponseBytes
+		if limit <= 0 || len(body) <= limit || n == 0 {
+			return body, reasons, nil
+		}
+		// Fewer spans, in proportion, with a margin: a few rounds at most.
+		n = min(n-1, int(float64(n)*float64(limit)/float64(len(body))*0.9))
+		if !slices.Contains(reasons, reasonResponseBytes) {
+			reasons = append(reasons, reasonResponseBytes)
+		}
+	}
+}
