@@ -185,4 +185,6 @@ service:
 	resp = mustDo(t, http.MethodGet, api+"/api/v1/traces?min_duration=soon", nil)
 	requireError(t, resp, http.StatusBadRequest, "INVALID_PARAMETER")
 	assert.Contains(t, string(resp.Body), "min_duration")
+
+	checkTempoAndJaeger(t, api, sent)
 }

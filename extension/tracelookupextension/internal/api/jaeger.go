@@ -400,12 +400,11 @@ func (j jaeger) search(w http.ResponseWriter, r *http.Request, tenant string, qu
 	if q.Service == "" {
 		return bad("parameter 'service' is required")
 	}
-	attrs, err := jaegerTags(query)
+	attrs, where, err := jaegerTags(query)
 	if err != nil {
 		return bad(err.Error())
 	}
 	q.Attrs = attrs
-	var where search.All
 	for _, p := range []struct {
 		name string
 		op   search.Op
@@ -526,12 +525,14 @@ func (j jaeger) writeTraces(w http.ResponseWriter, r *http.Request, founds []sto
 
 // jaegerTags reads the tags parameter (a JSON object of strings) and the
 // repeatable tag parameter (key:value), as Jaeger's query service does.
-func jaegerTags(query url.Values) ([]store.AttrQuery, error) {
-	var out []store.AttrQuery
+// The tags the mapping makes of a span's status and kind (error,
+// otel.status_code, span.kind) are read as conditions on them.
+func jaegerTags(query url.Values) ([]store.AttrQuery, search.All, error) {
+	var pairs [][2]string
 	for _, raw := range query["tags"] {
 		var m map[string]string
 		if err := json.Unmarshal([]byte(raw), &m); err != nil {
-			return nil, errors.New("malformed 'tags' parameter: it must be a JSON object of strings, e.g. {\"http.status_code\":\"500\"}")
+			return nil, nil, errors.New("malformed 'tags' parameter: it must be a JSON object of strings, e.g. {\"http.status_code\":\"500\"}")
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -539,18 +540,47 @@ func jaegerTags(query url.Values) ([]store.AttrQuery, error) {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			out = append(out, store.ParseAttrQuery(k, m[k]))
+			pairs = append(pairs, [2]string{k, m[k]})
 		}
 	}
 	for _, kv := range query["tag"] {
 		k, v, ok := strings.Cut(kv, ":")
 		if !ok {
-			return nil, errors.New("malformed 'tag' parameter " + strconv.Quote(Echo(kv)) + ": expected 'key:value'")
+			return nil, nil, errors.New("malformed 'tag' parameter " + strconv.Quote(Echo(kv)) + ": expected 'key:value'")
 		}
-		out = append(out, store.ParseAttrQuery(k, v))
+		pairs = append(pairs, [2]string{k, v})
 	}
-	if len(out) > maxAttrConditions {
-		return nil, errors.New("at most " + strconv.Itoa(maxAttrConditions) + " tags")
+	if len(pairs) > maxAttrConditions {
+		return nil, nil, errors.New("at most " + strconv.Itoa(maxAttrConditions) + " tags")
 	}
-	return out, nil
+	attrs, where := tagConditions(pairs)
+	return attrs, where, nil
+}
+
+// tagConditions reads Jaeger tags as attribute equalities, and those the
+// mapping makes of a span's status and kind as conditions on them.
+func tagConditions(pairs [][2]string) ([]store.AttrQuery, search.All) {
+	var attrs []store.AttrQuery
+	var where search.All
+	keyword := func(f search.Field, op search.Op, k string) {
+		c, _ := search.NewCompare(f, 0, "", op, search.Literal{Type: search.LitKeyword, Str: k})
+		where = append(where, c)
+	}
+	for _, p := range pairs {
+		switch k, v := p[0], p[1]; {
+		case k == "error" && (v == "true" || v == "false"):
+			op := search.OpEq
+			if v == "false" {
+				op = search.OpNe
+			}
+			keyword(search.FieldStatus, op, search.KeywordStatusError)
+		case k == "otel.status_code" && (v == "OK" || v == "ERROR"):
+			keyword(search.FieldStatus, search.OpEq, strings.ToLower(v))
+		case k == "span.kind" && slices.Contains(search.KindKeywords[1:], v):
+			keyword(search.FieldKind, search.OpEq, v)
+		default:
+			attrs = append(attrs, store.ParseAttrQuery(k, v))
+		}
+	}
+	return attrs, where
 }

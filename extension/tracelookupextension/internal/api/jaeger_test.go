@@ -289,3 +289,23 @@ func TestJaegerErrorsInTheirFormat(t *testing.T) {
 	require.NoError(t, json.Unmarshal(get(t, h, http.MethodGet, "/jaeger/api/nothing").body, &m))
 	assert.Contains(t, m, "errors")
 }
+
+// The tags the mapping makes of status and kind are searched as such.
+func TestJaegerStatusAndKindTags(t *testing.T) {
+	h := fixtureHandler(t, Options{})
+	for _, tc := range []struct {
+		tags  string
+		found bool
+	}{
+		{`{"error":"true"}`, true},
+		{`{"error":"true","amount":"42.5"}`, true},
+		{`{"error":"true","db.system":"postgresql"}`, false}, // one span
+		{`{"otel.status_code":"ERROR"}`, true},
+		{`{"span.kind":"consumer"}`, true},
+		{`{"span.kind":"server"}`, false}, // payment has no server span
+	} {
+		env, r := jaegerTraces(t, h, "/api/traces?service=payment&tags="+url.QueryEscape(tc.tags))
+		require.Equal(t, http.StatusOK, r.code)
+		assert.Equal(t, tc.found, len(env.Data) == 1, tc.tags)
+	}
+}

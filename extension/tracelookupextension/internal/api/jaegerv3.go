@@ -18,7 +18,6 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
-	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
 
@@ -190,6 +189,7 @@ func v3Param(query url.Values, snake, camel string) string {
 // v3Query reads the TraceQueryParameters of a search.
 func v3Query(query url.Values) (search.Query, error) {
 	q := search.Query{Kind: search.AnyKind, Service: v3Param(query, "service_name", "serviceName"), Name: v3Param(query, "operation_name", "operationName")}
+	var where search.All
 	if f := query.Get("query.filter"); f != "" {
 		return q, errors.New("query.filter is not supported: filter with query.service_name, query.operation_name, query.attributes and the duration bounds")
 	}
@@ -198,17 +198,15 @@ func v3Query(query url.Values) (search.Query, error) {
 		if err := json.Unmarshal([]byte(a), &m); err != nil {
 			return q, errors.New("invalid query.attributes: it must be a JSON object of strings")
 		}
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			q.Attrs = append(q.Attrs, store.ParseAttrQuery(k, m[k]))
-		}
-		if len(q.Attrs) > maxAttrConditions {
+		if len(m) > maxAttrConditions {
 			return q, errors.New("at most " + strconv.Itoa(maxAttrConditions) + " attributes")
 		}
+		pairs := make([][2]string, 0, len(m))
+		for k, v := range m {
+			pairs = append(pairs, [2]string{k, v})
+		}
+		slices.SortFunc(pairs, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+		q.Attrs, where = tagConditions(pairs)
 	}
 	for _, p := range []struct {
 		snake, camel string
@@ -227,7 +225,6 @@ func v3Query(query url.Values) (search.Query, error) {
 	if q.StartFrom > q.StartTo {
 		return q, errors.New("query.start_time_min is after query.start_time_max")
 	}
-	var where search.All
 	for _, p := range []struct {
 		snake, camel string
 		op           search.Op
