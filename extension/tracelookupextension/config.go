@@ -114,6 +114,8 @@ type RateLimitsConfig struct {
 	Tempo RateLimitConfig `mapstructure:"tempo"`
 	// Jaeger limits Jaeger's query APIs (/api/services, /api/traces?..., /api/v3/...).
 	Jaeger RateLimitConfig `mapstructure:"jaeger"`
+	// Zipkin limits Zipkin's read API under /zipkin.
+	Zipkin RateLimitConfig `mapstructure:"zipkin"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -251,6 +253,7 @@ func (cfg *Config) Validate() error {
 		"rate_limits::call_trace": cfg.RateLimits.CallTrace,
 		"rate_limits::tempo":      cfg.RateLimits.Tempo,
 		"rate_limits::jaeger":     cfg.RateLimits.Jaeger,
+		"rate_limits::zipkin":     cfg.RateLimits.Zipkin,
 	} {
 		if l.RequestsPerMinute < 0 {
 			errs = append(errs, fmt.Errorf(`"%s::requests_per_minute" must be 0 (no limit) or positive, got %d`, key, l.RequestsPerMinute))

@@ -83,6 +83,7 @@ func TestCustomConfig(t *testing.T) {
 	assert.Equal(t, 30, cfg.RateLimits.CallTrace.RequestsPerMinute)
 	assert.Equal(t, 300, cfg.RateLimits.Tempo.RequestsPerMinute)
 	assert.Equal(t, 240, cfg.RateLimits.Jaeger.RequestsPerMinute)
+	assert.Equal(t, 60, cfg.RateLimits.Zipkin.RequestsPerMinute)
 	require.NoError(t, confmap.Validate(cfg))
 }
 

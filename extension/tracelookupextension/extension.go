@@ -107,6 +107,7 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 			CallTrace: api.RateLimit{RequestsPerMinute: cfg.RateLimits.CallTrace.RequestsPerMinute},
 			Tempo:     api.RateLimit{RequestsPerMinute: cfg.RateLimits.Tempo.RequestsPerMinute},
 			Jaeger:    api.RateLimit{RequestsPerMinute: cfg.RateLimits.Jaeger.RequestsPerMinute},
+			Zipkin:    api.RateLimit{RequestsPerMinute: cfg.RateLimits.Zipkin.RequestsPerMinute},
 		},
 		Search: search.Options{
 			MaxScannedTraces: cfg.Search.MaxScannedTraces,

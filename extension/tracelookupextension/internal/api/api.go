@@ -107,6 +107,7 @@ type RateLimits struct {
 	CallTrace RateLimit
 	Tempo     RateLimit
 	Jaeger    RateLimit
+	Zipkin    RateLimit
 }
 
 // DefaultAPMTraceRateLimit is the 003 document's limit: 60 requests per
@@ -155,6 +156,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		{"/api/services", jg, jaegerLimit},
 		{"/api/operations", jg, jaegerLimit},
 		{"/api/traces", jg, jaegerLimit},
+		{"/zipkin/", zipkin{h}, newLimiter("trace_lookup_zipkin", opts.RateLimits.Zipkin, opts.Now)},
 		{"/", n, newLimiter("trace_lookup_native", opts.RateLimits.Native, opts.Now)},
 	}
 	at := func(prefix string) *route {
@@ -219,9 +221,17 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 			h.handle(prefix+"/api/v3/traces/"+p, j3r, RouteLookup, lookupBy(j3))
 		}
 	}
+	zk, zkr := zipkin{h}, at("/zipkin/")
+	h.handle("/zipkin/api/v2/services", zkr, RouteListing, zk.services)
+	h.handle("/zipkin/api/v2/spans", zkr, RouteListing, zk.spanNames)
+	h.handle("/zipkin/api/v2/remoteServices", zkr, RouteListing, zk.remoteServices)
+	h.handle("/zipkin/api/v2/traces", zkr, RouteSearch, zk.traces)
+	for _, p := range []string{"{id}", "{$}"} {
+		h.handle("/zipkin/api/v2/trace/"+p, zkr, RouteLookup, lookupBy(zk))
+	}
 	// Everything else is the contract's 404; ServeMux would redirect a
 	// path that names a {$} pattern but its last slash.
-	for _, p := range []string{"/", "/api/v2/trace", "/v1/trace/call", "/api/v2/traces", "/tempo/api/v2/traces", "/tempo/api/traces"} {
+	for _, p := range []string{"/", "/api/v2/trace", "/v1/trace/call", "/api/v2/traces", "/tempo/api/v2/traces", "/tempo/api/traces", "/zipkin/api/v2/trace"} {
 		h.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { h.notFound(w, r) })
 	}
 	return h

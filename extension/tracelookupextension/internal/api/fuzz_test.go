@@ -12,7 +12,8 @@ import (
 )
 
 // FuzzHandler sends arbitrary paths and queries to every contract: the answer
-// is always JSON (plain text for Tempo's routes, as Tempo answers errors),
+// is always JSON (plain text for Tempo's and Zipkin's routes, as they
+// answer errors),
 // never a panic and never a server error.
 func FuzzHandler(f *testing.F) {
 	for _, seed := range []string{
@@ -44,6 +45,9 @@ func FuzzHandler(f *testing.F) {
 		"/api/v3/traces/" + fixtureHex,
 		"/api/v3/trace-summaries?query.service_name=payment&query.start_time_min=2020-01-01T00:00:00Z&query.start_time_max=2030-01-01T00:00:00Z&query.pagination.page_size=1",
 		"/api/v3/operations?service=payment",
+		"/zipkin/api/v2/traces?serviceName=payment&spanName=charge+card&annotationQuery=error+and+amount%3D42.5&minDuration=1000&endTs=1700000001000&lookback=86400000&limit=3",
+		"/zipkin/api/v2/trace/" + fixtureHex,
+		"/zipkin/api/v2/spans?serviceName=payment",
 	} {
 		f.Add(seed)
 	}
@@ -61,8 +65,11 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("%s: %d %s", target, rec.Code, rec.Body)
 		}
 		ct := rec.Header().Get("Content-Type")
-		if _, tempoRoute := h.routeOf(u.Path).c.(tempo); tempoRoute && ct == "text/plain; charset=utf-8" {
-			return
+		switch h.routeOf(u.Path).c.(type) {
+		case tempo, zipkin:
+			if ct == "text/plain; charset=utf-8" {
+				return
+			}
 		}
 		if ct != "application/json" {
 			t.Fatalf("%s: content type %q", target, ct)
