@@ -17,12 +17,12 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// checkTempoAndJaeger searches and opens the traces TestSearch sent (30
-// traces of GET /cart on shop calling charge on payments; trace 17's
-// charge failed) through Tempo's and Jaeger's APIs, as their clients call
-// them: Grafana's Tempo data source asks for protobuf, Jaeger's clients
-// for JSON.
-func checkTempoAndJaeger(t *testing.T, api string, sent []string) {
+// checkTempoJaegerZipkin searches and opens the traces TestSearch sent
+// (30 traces of GET /cart on shop calling charge on payments; trace 17's
+// charge failed) through Tempo's, Jaeger's and Zipkin's APIs, as their
+// clients call them: Grafana's Tempo data source asks for protobuf,
+// Jaeger's and Zipkin's clients for JSON.
+func checkTempoJaegerZipkin(t *testing.T, api string, sent []string) {
 	failed := sent[17]
 
 	// Tempo: the data source's health check, a TraceQL search, the trace.
@@ -115,6 +115,25 @@ func checkTempoAndJaeger(t *testing.T, api string, sent []string) {
 	td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(result.Result)
 	require.NoError(t, err)
 	assert.Equal(t, 2, td.SpanCount())
+
+	// Zipkin, under /zipkin.
+	resp = mustDo(t, http.MethodGet, api+"/zipkin/api/v2/services", nil)
+	assert.JSONEq(t, `["payments","shop"]`, string(resp.Body))
+	resp = mustDo(t, http.MethodGet, api+"/zipkin/api/v2/traces?serviceName=payments&annotationQuery=error&lookback=86400000", nil)
+	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))
+	var zipkin [][]struct {
+		TraceID string            `json:"traceId"`
+		Name    string            `json:"name"`
+		Tags    map[string]string `json:"tags"`
+	}
+	require.NoError(t, json.Unmarshal(resp.Body, &zipkin))
+	require.Len(t, zipkin, 1)
+	require.Len(t, zipkin[0], 2)
+	assert.Equal(t, failed, zipkin[0][0].TraceID)
+	resp = mustDo(t, http.MethodGet, api+"/zipkin/api/v2/trace/"+failed, nil)
+	require.Equal(t, http.StatusOK, resp.Status)
+	require.NoError(t, json.Unmarshal(resp.Body, &zipkin[0]))
+	assert.Len(t, zipkin[0], 2)
 }
 
 // traceByIDResponseTrace reads field 1 (the trace) of Tempo's TraceByIDResponse.

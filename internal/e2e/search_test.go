@@ -186,5 +186,5 @@ service:
 	requireError(t, resp, http.StatusBadRequest, "INVALID_PARAMETER")
 	assert.Contains(t, string(resp.Body), "min_duration")
 
-	checkTempoAndJaeger(t, api, sent)
+	checkTempoJaegerZipkin(t, api, sent)
 }
