@@ -69,6 +69,9 @@ type SearchConfig struct {
 	// cursor to go on from.
 	MaxScannedTraces int `mapstructure:"max_scanned_traces"`
 	MaxScannedSpans  int `mapstructure:"max_scanned_spans"`
+	// Timeout is the most time one search may take (a costly regular
+	// expression on every span, say); past it, the same.
+	Timeout time.Duration `mapstructure:"timeout"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -264,6 +267,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Search.MaxScannedSpans <= 0 {
 		errs = append(errs, fmt.Errorf(`"search::max_scanned_spans" must be positive, got %d`, cfg.Search.MaxScannedSpans))
+	}
+	if cfg.Search.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf(`"search::timeout" must be positive, got %s`, cfg.Search.Timeout))
 	}
 	if m := cfg.MaxLookupMemoryMiB; m < 0 || (m > 0 && m >= cfg.Index.MaxMemoryMiB) {
 		errs = append(errs, fmt.Errorf(`"max_lookup_memory_mib" must be 0 (an eighth of "index::max_memory_mib") or positive and less than "index::max_memory_mib" (%d), got %d`, cfg.Index.MaxMemoryMiB, m))

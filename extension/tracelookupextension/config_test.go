@@ -51,7 +51,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 60, cfg.RateLimits.APMTrace.RequestsPerMinute, "the 003 document's limit")
 	assert.Zero(t, cfg.RateLimits.Native.RequestsPerMinute)
 	assert.Zero(t, cfg.RateLimits.CallTrace.RequestsPerMinute)
-	assert.Equal(t, SearchConfig{Enabled: true, MaxScannedTraces: 2_000_000, MaxScannedSpans: 200_000}, cfg.Search)
+	assert.Equal(t, SearchConfig{Enabled: true, MaxScannedTraces: 2_000_000, MaxScannedSpans: 200_000, Timeout: 10 * time.Second}, cfg.Search)
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -79,7 +79,7 @@ func TestCustomConfig(t *testing.T) {
 	}, cfg.Tenancy)
 	assert.Equal(t, 600, cfg.RateLimits.Native.RequestsPerMinute)
 	assert.Equal(t, 120, cfg.RateLimits.APMTrace.RequestsPerMinute)
-	assert.Equal(t, SearchConfig{MaxScannedTraces: 50000, MaxScannedSpans: 20000}, cfg.Search)
+	assert.Equal(t, SearchConfig{MaxScannedTraces: 50000, MaxScannedSpans: 20000, Timeout: 3 * time.Second}, cfg.Search)
 	assert.Equal(t, 30, cfg.RateLimits.CallTrace.RequestsPerMinute)
 	assert.Equal(t, 300, cfg.RateLimits.Tempo.RequestsPerMinute)
 	assert.Equal(t, 240, cfg.RateLimits.Jaeger.RequestsPerMinute)
@@ -97,7 +97,7 @@ func TestInvalidConfig(t *testing.T) {
 		"index::max_attribute_value_bytes", "index::max_attributes_per_span", "index::max_events_per_span", "index::max_links_per_span", `"max_tree_depth"`, `"max_lookup_memory_mib"`,
 		`"tenancy::header"`, `"tenancy::default_tenant"`, `"tenancy::max_tenants"`, `"tenancy::max_share_percent"`, `"tenancy::auth_attribute" needs "auth"`,
 		`"tenancy::permissions::alice" names "../x"`, `"rate_limits::apm_trace::requests_per_minute"`,
-		`"search::max_scanned_traces"`, `"search::max_scanned_spans"`} {
+		`"search::max_scanned_traces"`, `"search::max_scanned_spans"`, `"search::timeout"`, `"rate_limits::tempo::requests_per_minute"`} {
 		assert.ErrorContains(t, err, opt)
 	}
 }

@@ -112,6 +112,7 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 		Search: search.Options{
 			MaxScannedTraces: cfg.Search.MaxScannedTraces,
 			MaxScannedSpans:  cfg.Search.MaxScannedSpans,
+			Timeout:          cfg.Search.Timeout,
 			MaxTreeDepth:     cfg.MaxTreeDepth,
 		},
 		NoSearch: !cfg.Search.Enabled,

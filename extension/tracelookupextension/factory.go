@@ -65,6 +65,7 @@ func createDefaultConfig() component.Config {
 			Enabled:          true,
 			MaxScannedTraces: search.DefaultMaxScannedTraces,
 			MaxScannedSpans:  search.DefaultMaxScannedSpans,
+			Timeout:          search.DefaultTimeout,
 		},
 		MaxResponseSpans: defaultMaxResponseSpans,
 		MaxResponseMiB:   defaultMaxResponseMiB,

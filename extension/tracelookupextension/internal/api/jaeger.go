@@ -148,7 +148,7 @@ func (j jaeger) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 		j.writeError(w, http.StatusNotFound, "", "trace not found")
 		return OutcomeNotFound
 	}
-	b, _, outcome := j.appendTrace(r, nil, f)
+	b, wrote, outcome := j.appendTrace(r, nil, f, j.h.opts.MaxResponseBytes)
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
@@ -158,25 +158,41 @@ func (j jaeger) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 		j.writeError(w, http.StatusNotFound, "", "trace not found")
 		return outcome
 	}
+	if wrote < 0 {
+		j.writeError(w, http.StatusRequestEntityTooLarge, "", "not even one span of the trace fits in max_response_mib")
+		return OutcomeError
+	}
 	writeJaegerData(w, append(append([]byte{'['}, b...), ']'), 1)
 	return OutcomeFound
 }
 
-// appendTrace appends found trace f in Jaeger's JSON, its cut reasons as
-// the trace's warnings; it returns how many spans it wrote.
-func (j jaeger) appendTrace(r *http.Request, b []byte, f store.Found) ([]byte, int, Outcome) {
+// appendTrace appends found trace f in Jaeger's JSON within budget bytes
+// (0: no budget), its cut reasons as the trace's warnings; it returns how
+// many spans it wrote, -1 when not one fits.
+func (j jaeger) appendTrace(r *http.Request, b []byte, f store.Found, budget int) ([]byte, int, Outcome) {
 	t, release, outcome := j.h.assemble(r.Context(), f, assemblyCost(f)+int64(2*responseEstimate(f)))
 	if outcome != OutcomeFound {
 		return b, 0, outcome
 	}
 	defer release()
-	c := baseCut(t, false)
+	base := baseCut(t, false).reasons
 	n := len(t.Spans)
 	if m := j.h.opts.MaxResponseSpans; m > 0 && n > m {
 		n = m
-		c.reasons = append(c.reasons, reasonResponseSpans)
+		base = append(base, reasonResponseSpans)
 	}
-	return appendJaegerTrace(b, t, n, c.reasons), n, OutcomeFound
+	byCount := n
+	out, n, _ := fitSpans(n, budget, func(k int) []byte {
+		reasons := slices.Clone(base)
+		if k < byCount {
+			reasons = append(reasons, reasonResponseBytes)
+		}
+		return appendJaegerTrace(nil, t, k, reasons)
+	})
+	if n == 0 && len(t.Spans) > 0 {
+		return b, -1, OutcomeFound
+	}
+	return append(b, out...), n, OutcomeFound
 }
 
 // jaegerTraceID is a trace id as Jaeger writes it: 16 hex characters when
@@ -486,10 +502,18 @@ func (j jaeger) byIDs(w http.ResponseWriter, r *http.Request, tenant string, ids
 func (j jaeger) writeTraces(w http.ResponseWriter, r *http.Request, founds []store.Found) Outcome {
 	b := append(make([]byte, 0, 4096), '[')
 	n, spans, left := 0, 0, 0
-	for _, f := range founds {
-		if (j.h.opts.MaxResponseBytes > 0 && len(b) >= j.h.opts.MaxResponseBytes) || (j.h.opts.MaxResponseSpans > 0 && spans >= j.h.opts.MaxResponseSpans) {
-			left++
-			continue
+	maxBytes := j.h.opts.MaxResponseBytes
+	for i, f := range founds {
+		budget := 0
+		if maxBytes > 0 {
+			if budget = maxBytes - len(b); budget <= 0 {
+				left += len(founds) - i
+				break
+			}
+		}
+		if m := j.h.opts.MaxResponseSpans; m > 0 && spans >= m {
+			left += len(founds) - i
+			break
 		}
 		mark := len(b)
 		if n > 0 {
@@ -497,16 +521,22 @@ func (j jaeger) writeTraces(w http.ResponseWriter, r *http.Request, founds []sto
 		}
 		var wrote int
 		var outcome Outcome
-		b, wrote, outcome = j.appendTrace(r, b, f)
-		switch outcome {
-		case OutcomeFound:
+		b, wrote, outcome = j.appendTrace(r, b, f, budget)
+		switch {
+		case outcome == OutcomeFound && wrote >= 0:
 			n++
 			spans += wrote
-		case OutcomeBusy:
+		case outcome == OutcomeFound, outcome == OutcomeBusy:
+			// Not one span fits, or the lookup memory stays full: the
+			// rest would not fare better.
 			b = b[:mark]
-			left++
+			left += len(founds) - i
 		default:
 			b = b[:mark] // it left the index in between
+			continue
+		}
+		if left > 0 {
+			break
 		}
 	}
 	b = append(b, `],"total":`...)

@@ -18,7 +18,7 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
-	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
 // Jaeger's api_v3, as the current Jaeger UI calls and validates it (its
@@ -132,7 +132,6 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 		j.writeError(w, http.StatusNotFound, "", "trace not found")
 		return OutcomeNotFound
 	}
-	var traces []*traceview.Trace
 	t, release, outcome := j.h.assemble(r.Context(), f, otlpCost(f))
 	switch outcome {
 	case OutcomeBusy:
@@ -143,27 +142,68 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 		j.writeError(w, http.StatusNotFound, "", "trace not found")
 		return outcome
 	}
-	defer release()
-	traces = append(traces, t)
-	return j.writeResult(w, traces)
+	body, _, reasons, err := j.h.otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces)
+	release()
+	if err != nil {
+		j.writeError(w, http.StatusInternalServerError, "", "the trace could not be written: "+err.Error())
+		return OutcomeError
+	}
+	if len(reasons) > 0 {
+		w.Header().Set(truncatedHeader, strings.Join(reasons, ","))
+	}
+	out := append([]byte(`{"result":{"resourceSpans":`), resourceSpansArray(body)...)
+	writeJSON(w, http.StatusOK, append(out, "}}"...))
+	return OutcomeFound
 }
 
 // writeResult answers traces as one OTLP/JSON TracesData in the result
-// envelope, each trace cut to the response limits.
-func (j jaegerV3) writeResult(w http.ResponseWriter, traces []*traceview.Trace) Outcome {
+// envelope: each found trace is assembled, cut to the response limits
+// that remain and written in turn, holding one trace's lookup memory at
+// a time. Traces left out are named in X-Trace-Truncated.
+func (j jaegerV3) writeResult(w http.ResponseWriter, r *http.Request, founds []store.Found) Outcome {
 	var reasons []string
+	note := func(reason string) {
+		if !slices.Contains(reasons, reason) {
+			reasons = append(reasons, reason)
+		}
+	}
+	maxBytes, maxSpans := j.h.opts.MaxResponseBytes, j.h.opts.MaxResponseSpans
 	b := []byte(`{"result":{"resourceSpans":[`)
-	for _, t := range traces {
-		body, cut, err := j.h.otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces)
+	spans := 0
+	for _, f := range founds {
+		if maxBytes > 0 && len(b) >= maxBytes {
+			note(reasonResponseBytes)
+			break
+		}
+		if maxSpans > 0 && spans >= maxSpans {
+			note(reasonResponseSpans)
+			break
+		}
+		t, release, outcome := j.h.assemble(r.Context(), f, otlpCost(f))
+		if outcome == OutcomeBusy {
+			note(reasonLookupMemory)
+			break
+		}
+		if outcome != OutcomeFound {
+			continue // it left the index in between
+		}
+		h := *j.h
+		if maxSpans > 0 {
+			h.opts.MaxResponseSpans = maxSpans - spans
+		}
+		if maxBytes > 0 {
+			h.opts.MaxResponseBytes = maxBytes - len(b)
+		}
+		body, kept, cut, err := h.otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces)
+		release()
 		if err != nil {
 			j.writeError(w, http.StatusInternalServerError, "", "the trace could not be written: "+err.Error())
 			return OutcomeError
 		}
 		for _, c := range cut {
-			if !slices.Contains(reasons, c) {
-				reasons = append(reasons, c)
-			}
+			note(c)
 		}
+		spans += kept
 		if arr := resourceSpansArray(body); len(arr) > 2 {
 			if b[len(b)-1] != '[' {
 				b = append(b, ',')
@@ -222,9 +262,10 @@ func v3Query(query url.Values) (search.Query, error) {
 		}
 		*p.bound = uint64(ts.UnixNano())
 	}
-	if q.StartFrom > q.StartTo {
-		return q, errors.New("query.start_time_min is after query.start_time_max")
+	if q.StartFrom >= q.StartTo {
+		return q, errors.New("query.start_time_min must be before query.start_time_max")
 	}
+	q.StartTo-- // the maximum is exclusive
 	for _, p := range []struct {
 		snake, camel string
 		op           search.Op
@@ -242,11 +283,14 @@ func v3Query(query url.Values) (search.Query, error) {
 		q.Where = where
 	}
 	q.Limit = jaegerDefaultLimit
-	for _, p := range []struct{ snake, camel string }{{"search_depth", "searchDepth"}, {"pagination.page_size", "pagination.pageSize"}} {
+	for _, p := range []struct {
+		snake, camel string
+		least        int
+	}{{"search_depth", "searchDepth", 0}, {"pagination.page_size", "pagination.pageSize", 1}} {
 		if v := v3Param(query, p.snake, p.camel); v != "" {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 {
-				return q, errors.New("invalid query." + p.snake + ": " + strconv.Quote(Echo(v)) + " is not a non-negative integer")
+			if err != nil || n < p.least {
+				return q, errors.New("invalid query." + p.snake + ": " + strconv.Quote(Echo(v)) + " must be an integer of at least " + strconv.Itoa(p.least))
 			}
 			if n > 0 {
 				q.Limit = min(n, search.MaxLimit)
@@ -263,7 +307,7 @@ func v3Query(query url.Values) (search.Query, error) {
 	return q, nil
 }
 
-func (j jaegerV3) run(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) (search.Result, bool) {
+func (j jaegerV3) run(w http.ResponseWriter, r *http.Request, tenant string, query url.Values, allServices bool) (search.Result, bool) {
 	if j.h.opts.NoSearch {
 		j.searchOff(w)
 		return search.Result{}, false
@@ -273,6 +317,7 @@ func (j jaegerV3) run(w http.ResponseWriter, r *http.Request, tenant string, que
 		j.writeError(w, http.StatusBadRequest, "", err.Error())
 		return search.Result{}, false
 	}
+	q.AllServices = allServices
 	res := search.Run(r.Context(), j.h.store, tenant, q, j.h.opts.Search)
 	if res.Partial {
 		w.Header().Set(searchPartialHeader, "true")
@@ -281,50 +326,24 @@ func (j jaegerV3) run(w http.ResponseWriter, r *http.Request, tenant string, que
 }
 
 // search answers GET /api/v3/traces: the matching traces' spans, whole,
-// until max_response_spans; the traces left out are named in the
-// X-Trace-Truncated header.
+// within the response limits (see writeResult).
 func (j jaegerV3) search(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	res, ok := j.run(w, r, tenant, query)
+	res, ok := j.run(w, r, tenant, query, false)
 	if !ok {
 		return OutcomeBadRequest
 	}
-	var traces []*traceview.Trace
-	var releases []func()
-	defer func() {
-		for _, release := range releases {
-			release()
-		}
-	}()
-	spans, left := 0, 0
+	founds := make([]store.Found, 0, len(res.Traces))
 	for i := range res.Traces {
-		if m := j.h.opts.MaxResponseSpans; m > 0 && spans >= m {
-			left++
-			continue
-		}
-		f, ok := j.h.store.Find(tenant, res.Traces[i].ID)
-		if !ok {
-			continue // it left the index in between
-		}
-		t, release, outcome := j.h.assemble(r.Context(), f, otlpCost(f))
-		switch outcome {
-		case OutcomeFound:
-			releases = append(releases, release)
-			traces = append(traces, t)
-			spans += len(t.Spans)
-		case OutcomeBusy:
-			left++
+		if f, ok := j.h.store.Find(tenant, res.Traces[i].ID); ok {
+			founds = append(founds, f)
 		}
 	}
-	if left > 0 {
-		w.Header().Set(truncatedHeader, reasonResponseSpans)
-		w.Header().Set("X-Traces-Left-Out", strconv.Itoa(left))
-	}
-	return j.writeResult(w, traces)
+	return j.writeResult(w, r, founds)
 }
 
 // summaries answers GET /api/v3/trace-summaries.
 func (j jaegerV3) summaries(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	res, ok := j.run(w, r, tenant, query)
+	res, ok := j.run(w, r, tenant, query, true)
 	if !ok {
 		return OutcomeBadRequest
 	}

@@ -5,6 +5,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -143,6 +144,8 @@ func TestJaegerV3Search(t *testing.T) {
 		"query.service_name=payment&query.search_depth=-1&" + v3Window(),
 		"query.service_name=payment&query.attributes=nope&" + v3Window(),
 		"query.service_name=payment&query.pagination.page_token=bad&" + v3Window(),
+		"query.service_name=payment&query.pagination.page_size=0&" + v3Window(),
+		"query.service_name=payment&query.start_time_min=2030-01-01T00:00:00Z&query.start_time_max=2030-01-01T00:00:00Z",
 	} {
 		r := get(t, h, http.MethodGet, "/api/v3/traces?"+q)
 		assert.Equal(t, http.StatusBadRequest, r.code, q)
@@ -213,4 +216,39 @@ func TestJaegerV3SummaryPages(t *testing.T) {
 		}
 	}
 	assert.Len(t, seen, 5)
+}
+
+// query.start_time_max is exclusive, as the document says.
+func TestJaegerV3WindowEnd(t *testing.T) {
+	h := fixtureHandler(t, Options{})
+	at := func(d time.Duration) string {
+		return url.QueryEscape(time.Unix(0, int64(t0)).Add(d).UTC().Format(time.RFC3339Nano))
+	}
+	for end, want := range map[time.Duration]int{0: 0, time.Nanosecond: 5} {
+		td := v3Result(t, get(t, h, http.MethodGet, "/api/v3/traces?query.service_name=payment&query.start_time_min="+at(-time.Hour)+"&query.start_time_max="+at(end)))
+		assert.Equal(t, want, td.SpanCount(), end)
+	}
+}
+
+// A summary lists every service of its trace, as the document asks, not
+// the native summary's first 50.
+func TestJaegerV3SummaryListsEveryService(t *testing.T) {
+	st := store.New(store.Config{MaxBytes: 16 << 20})
+	td := ptrace.NewTraces()
+	for i := range 60 {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%02d", i))
+		parent := pcommon.SpanID{}
+		if i > 0 {
+			parent = pcommon.SpanID{1}
+		}
+		addSpan(rs.ScopeSpans().AppendEmpty(), pcommon.SpanID{byte(i + 1)}, parent, "op", ptrace.SpanKindServer, time.Duration(i)*time.Millisecond, time.Second)
+	}
+	st.Ingest("", td)
+	h := NewHandler(st, Options{})
+	var s v3Summaries
+	decodeStrict(t, get(t, h, http.MethodGet, "/api/v3/trace-summaries?query.service_name=svc-59&"+v3Window()).body, &s)
+	require.Len(t, s.Summaries, 1)
+	assert.Len(t, s.Summaries[0].Services, 60)
+	assert.Equal(t, "svc-00", s.Summaries[0].Services[0].Name)
 }

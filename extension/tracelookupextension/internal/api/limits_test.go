@@ -414,3 +414,81 @@ func pythonParses(t *testing.T, body []byte) {
 	out, err := cmd.CombinedOutput()
 	assert.NoError(t, err, "Python's json: %s", out)
 }
+
+// Tempo's, Jaeger's and Zipkin's answers keep to max_response_bytes as
+// the native one does: fewer spans, and they say so.
+func TestOtherContractsKeepToTheByteLimit(t *testing.T) {
+	whole := len(get(t, fixtureHandler(t, Options{}), http.MethodGet, "/api/traces/"+fixtureHex).body)
+	limit := whole * 2 / 3
+	h := fixtureHandler(t, Options{MaxResponseBytes: limit})
+
+	r := get(t, h, http.MethodGet, "/api/traces/"+fixtureHex)
+	require.Equal(t, http.StatusOK, r.code)
+	assert.LessOrEqual(t, len(r.body), limit+128, "the envelope comes on top")
+	var env jaegerEnvelope[[]jaegerTraceJSON]
+	decodeStrict(t, r.body, &env)
+	require.Len(t, env.Data, 1)
+	assert.Less(t, len(env.Data[0].Spans), 5)
+	require.NotEmpty(t, env.Data[0].Warnings)
+	assert.Contains(t, env.Data[0].Warnings[0], reasonResponseBytes)
+
+	zipkinWhole := len(get(t, fixtureHandler(t, Options{}), http.MethodGet, "/zipkin/api/v2/trace/"+fixtureHex).body)
+	r = get(t, fixtureHandler(t, Options{MaxResponseBytes: zipkinWhole * 2 / 3}), http.MethodGet, "/zipkin/api/v2/trace/"+fixtureHex)
+	require.Equal(t, http.StatusOK, r.code)
+	assert.LessOrEqual(t, len(r.body), zipkinWhole*2/3)
+	assert.Equal(t, reasonResponseBytes, r.hdr.Get(truncatedHeader))
+
+	r = get(t, h, http.MethodGet, "/api/v3/traces/"+fixtureHex)
+	require.Equal(t, http.StatusOK, r.code)
+	assert.LessOrEqual(t, len(r.body), limit+32)
+	assert.Contains(t, r.hdr.Get(truncatedHeader), reasonResponseBytes)
+
+	tiny := fixtureHandler(t, Options{MaxResponseBytes: 64})
+	r = get(t, tiny, http.MethodGet, "/api/traces/"+fixtureHex)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, r.code, "not one span fits")
+	decodeStrict(t, r.body, &env)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, get(t, tiny, http.MethodGet, "/zipkin/api/v2/trace/"+fixtureHex).code)
+
+	// Searches stop adding traces once past the limit.
+	three := threeTraces(t, Options{MaxResponseBytes: 64})
+	r = get(t, three, http.MethodGet, "/api/search?q=%7B%7D")
+	assert.Equal(t, http.StatusOK, r.code)
+	var res tempoSearchResponse
+	decodeStrict(t, r.body, &res)
+	assert.Len(t, res.Traces, 1, "the first is always answered")
+	assert.Equal(t, reasonResponseBytes, r.hdr.Get(truncatedHeader))
+}
+
+// threeTraces is a handler over three copies of the fixture's first
+// batch, trace ids 01..., 02... and 03... (the rest as the fixture's).
+func threeTraces(t *testing.T, opts Options) *Handler {
+	t.Helper()
+	st := store.New(store.Config{MaxBytes: 16 << 20})
+	for i := range 3 {
+		first, _ := fixtureBatches()
+		for _, rs := range first.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					id := s.TraceID()
+					id[0] = byte(i + 1)
+					s.SetTraceID(id)
+				}
+			}
+		}
+		st.Ingest("", first)
+	}
+	return NewHandler(st, opts)
+}
+
+// api_v3's search holds one trace's lookup memory at a time: a budget
+// that fits one trace answers them all.
+func TestJaegerV3SearchHoldsOneTraceAtATime(t *testing.T) {
+	st := threeTraces(t, Options{}).store
+	f, ok := st.Find("", [16]byte{1, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c})
+	require.True(t, ok)
+	h := NewHandler(st, Options{LookupMemoryBytes: otlpCost(f) * 3 / 2})
+	r := get(t, h, http.MethodGet, "/api/v3/traces?query.service_name=payment&"+v3Window())
+	td := v3Result(t, r)
+	assert.Equal(t, 12, td.SpanCount(), "three traces of four spans")
+	assert.Empty(t, r.hdr.Get(truncatedHeader))
+}

@@ -156,9 +156,10 @@ func (h *Handler) assemble(ctx context.Context, f store.Found, cost int64) (t *t
 
 // otlpCut picks the spans an OTLP answer keeps under the response limits:
 // the first max_response_spans by start, then fewer while the marshalled
-// size passes max_response_bytes. It returns the answer and the reasons
-// it is not the whole trace (baseCut's and the limits').
-func (h *Handler) otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byte, error)) ([]byte, []string, error) {
+// size passes max_response_bytes. It returns the answer, the spans it
+// holds, and the reasons it is not the whole trace (baseCut's and the
+// limits').
+func (h *Handler) otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byte, error)) ([]byte, int, []string, error) {
 	reasons := baseCut(t, false).reasons
 	n := len(t.Spans)
 	if m := h.opts.MaxResponseSpans; m > 0 && n > m {
@@ -169,11 +170,11 @@ func (h *Handler) otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byt
 		keep := func(i int) bool { return i < n }
 		body, err := marshal(otlpTrace(t, keep))
 		if err != nil {
-			return nil, nil, err
+			return nil, 0, nil, err
 		}
 		limit := h.opts.MaxResponseBytes
 		if limit <= 0 || len(body) <= limit || n == 0 {
-			return body, reasons, nil
+			return body, n, reasons, nil
 		}
 		// Fewer spans, in proportion, with a margin: a few rounds at most.
 		n = min(n-1, int(float64(n)*float64(limit)/float64(len(body))*0.9))
@@ -181,4 +182,32 @@ func (h *Handler) otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byt
 			reasons = append(reasons, reasonResponseBytes)
 		}
 	}
+}
+
+// fitSpans renders the first n spans of a trace with render, and fewer,
+// in proportion, while the answer passes budget bytes (0: no budget). It
+// returns the answer, the spans it holds, and whether bytes cut it.
+func fitSpans(n, budget int, render func(n int) []byte) ([]byte, int, bool) {
+	cut := false
+	for {
+		b := render(n)
+		if budget <= 0 || len(b) <= budget || n == 0 {
+			return b, n, cut
+		}
+		n = min(n-1, int(float64(n)*float64(budget)/float64(len(b))*0.9))
+		cut = true
+	}
+}
+
+// reasonLookupMemory says a search answer left traces out because the
+// lookup memory stayed full.
+const reasonLookupMemory = "lookup_memory"
+
+// leftOutReason is why a search answer stopped adding traces: the lookup
+// memory stayed full, or not one more span fit in the bytes left.
+func leftOutReason(o Outcome) string {
+	if o == OutcomeBusy {
+		return reasonLookupMemory
+	}
+	return reasonResponseBytes
 }

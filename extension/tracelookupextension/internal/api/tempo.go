@@ -174,7 +174,7 @@ func (t tempo) trace(w http.ResponseWriter, r *http.Request, tenant, id string, 
 		}
 		return (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 	}
-	body, reasons, err := t.h.otlpCut(tr, marshal)
+	body, _, reasons, err := t.h.otlpCut(tr, marshal)
 	if err != nil {
 		t.writeError(w, http.StatusInternalServerError, "", "the trace could not be written: "+err.Error())
 		return OutcomeError
@@ -278,6 +278,10 @@ func (t tempo) search(w http.ResponseWriter, r *http.Request, tenant string, que
 	}
 	b := append(make([]byte, 0, 256+512*len(res.Traces)), `{"traces":[`...)
 	for i := range res.Traces {
+		if m := t.h.opts.MaxResponseBytes; m > 0 && len(b) >= m {
+			w.Header().Set(truncatedHeader, reasonResponseBytes) // the traces past it are left out
+			break
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}

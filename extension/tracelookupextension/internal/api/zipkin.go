@@ -128,7 +128,7 @@ func (z zipkin) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 		z.writeError(w, http.StatusNotFound, "", "trace "+Echo(id)+" not found")
 		return OutcomeNotFound
 	}
-	b, _, outcome := z.appendTrace(r, nil, f)
+	b, reasons, outcome := z.appendTrace(r, nil, f, z.h.opts.MaxResponseBytes)
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
@@ -138,25 +138,41 @@ func (z zipkin) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 		z.writeError(w, http.StatusNotFound, "", "trace "+Echo(id)+" not found")
 		return outcome
 	}
+	if b == nil {
+		z.writeError(w, http.StatusRequestEntityTooLarge, "", "not even one span of the trace fits in max_response_mib")
+		return OutcomeError
+	}
+	if len(reasons) > 0 {
+		w.Header().Set(truncatedHeader, strings.Join(reasons, ","))
+	}
 	writeJSON(w, http.StatusOK, b)
 	return OutcomeFound
 }
 
 // appendTrace appends found trace f as a JSON array of Zipkin spans, cut
-// to max_response_spans (the cut is named in X-Trace-Truncated).
-func (z zipkin) appendTrace(r *http.Request, b []byte, f store.Found) ([]byte, []string, Outcome) {
+// to max_response_spans and to budget bytes (0: no budget); it returns
+// why spans are missing, and b as it was, nil if it was, when not one
+// span fits.
+func (z zipkin) appendTrace(r *http.Request, b []byte, f store.Found, budget int) ([]byte, []string, Outcome) {
 	t, release, outcome := z.h.assemble(r.Context(), f, assemblyCost(f)+int64(2*responseEstimate(f)))
 	if outcome != OutcomeFound {
 		return b, nil, outcome
 	}
 	defer release()
-	c := baseCut(t, false)
+	reasons := baseCut(t, false).reasons
 	n := len(t.Spans)
 	if m := z.h.opts.MaxResponseSpans; m > 0 && n > m {
 		n = m
-		c.reasons = append(c.reasons, reasonResponseSpans)
+		reasons = append(reasons, reasonResponseSpans)
 	}
-	return appendZipkinSpans(b, t, n), c.reasons, OutcomeFound
+	out, kept, byBytes := fitSpans(n, budget, func(k int) []byte { return appendZipkinSpans(nil, t, k) })
+	if kept == 0 && len(t.Spans) > 0 {
+		return b, nil, OutcomeError
+	}
+	if byBytes {
+		reasons = append(reasons, reasonResponseBytes)
+	}
+	return append(b, out...), reasons, OutcomeFound
 }
 
 // zipkinKinds are Zipkin's kinds by OTLP kind; internal has none.
@@ -280,8 +296,16 @@ func (z zipkin) traces(w http.ResponseWriter, r *http.Request, tenant string, qu
 	b := append(make([]byte, 0, 4096), '[')
 	n, spans := 0, 0
 	var reasons []string
+	maxBytes := z.h.opts.MaxResponseBytes
 	for i := range res.Traces {
-		if (z.h.opts.MaxResponseBytes > 0 && len(b) >= z.h.opts.MaxResponseBytes) || (z.h.opts.MaxResponseSpans > 0 && spans >= z.h.opts.MaxResponseSpans) {
+		budget := 0
+		if maxBytes > 0 {
+			if budget = maxBytes - len(b); budget <= 0 {
+				reasons = append(reasons, reasonResponseBytes)
+				break
+			}
+		}
+		if m := z.h.opts.MaxResponseSpans; m > 0 && spans >= m {
 			reasons = append(reasons, reasonResponseSpans)
 			break
 		}
@@ -295,10 +319,15 @@ func (z zipkin) traces(w http.ResponseWriter, r *http.Request, tenant string, qu
 		}
 		var cut []string
 		var outcome Outcome
-		b, cut, outcome = z.appendTrace(r, b, f)
-		if outcome != OutcomeFound {
-			b = b[:mark]
+		b, cut, outcome = z.appendTrace(r, b, f, budget)
+		if outcome == OutcomeNotFound {
+			b = b[:mark] // it left the index in between
 			continue
+		}
+		if outcome != OutcomeFound { // the lookup memory stays full, or not one span fits
+			b = b[:mark]
+			reasons = append(reasons, leftOutReason(outcome))
+			break
 		}
 		n++
 		spans += res.Traces[i].SpanCount

@@ -4,8 +4,11 @@
 package search // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
@@ -113,7 +116,8 @@ type Literal struct {
 
 // Compare compares one field of a span with a literal. A field the span
 // does not have (an attribute it lacks, a value of another type) meets no
-// operator, != included, as in TraceQL.
+// operator, != included, as in TraceQL. Numbers compare exactly, an int
+// with a double too (no rounding through float64 past 2^53).
 type Compare struct {
 	Field Field
 	Scope Scope  // FieldAttr
@@ -125,15 +129,39 @@ type Compare struct {
 	Regexp *regexp.Regexp
 }
 
-// NewCompare makes a comparison, compiling a regular expression operand.
+// Bounds of a regular expression operand: matching costs the input's
+// length times the program's size, on every span a search decodes, so a
+// few bytes of nested repetition must not buy seconds per span.
+const (
+	MaxRegexpBytes = 1024
+	MaxRegexpInsts = 2048
+)
+
+// ErrRegexpTooLarge refuses a regular expression past the bounds.
+var ErrRegexpTooLarge = errors.New("the regular expression is too large")
+
+// NewCompare makes a comparison, compiling a regular expression operand
+// (on its own first: anchoring must not change what it means).
 func NewCompare(field Field, scope Scope, key string, op Op, value Literal) (*Compare, error) {
 	c := &Compare{Field: field, Scope: scope, Key: key, Op: op, Value: value}
 	if op == OpMatch || op == OpNotMatch {
-		re, err := regexp.Compile("^(?:" + value.Str + ")$")
+		if len(value.Str) > MaxRegexpBytes {
+			return nil, fmt.Errorf("%w: at most %d bytes", ErrRegexpTooLarge, MaxRegexpBytes)
+		}
+		re, err := syntax.Parse(value.Str, syntax.Perl)
 		if err != nil {
 			return nil, err
 		}
-		c.Regexp = re
+		prog, err := syntax.Compile(re.Simplify())
+		if err != nil {
+			return nil, err
+		}
+		if len(prog.Inst) > MaxRegexpInsts {
+			return nil, fmt.Errorf("%w: its repetitions expand to %d instructions, at most %d", ErrRegexpTooLarge, len(prog.Inst), MaxRegexpInsts)
+		}
+		if c.Regexp, err = regexp.Compile("^(?:" + value.Str + ")$"); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -142,15 +170,18 @@ func NewCompare(field Field, scope Scope, key string, op Op, value Literal) (*Co
 func (c *Compare) Match(t *traceview.Trace, s *spancodec.Span) bool {
 	switch c.Field {
 	case FieldAttr:
+		// Unscoped, the span's value when it has the key, else the
+		// resource's: as Tempo reads .attr.
 		if c.Scope != ScopeResourceAttr {
-			if v, ok := s.Attr(c.Key); ok && c.value(v) {
-				return true
+			if v, ok := s.Attr(c.Key); ok {
+				return c.value(v)
+			}
+			if c.Scope == ScopeSpanAttr {
+				return false
 			}
 		}
-		if c.Scope != ScopeSpanAttr {
-			if v, ok := s.ResourceAttr(c.Key); ok && c.value(v) {
-				return true
-			}
+		if v, ok := s.ResourceAttr(c.Key); ok {
+			return c.value(v)
 		}
 		return false
 	case FieldName:
@@ -253,12 +284,12 @@ func (c *Compare) value(v spancodec.Value) bool {
 		case LitInt, LitDuration:
 			return ordered(c.Op, compareInts(v.Int(), c.Value.Int))
 		case LitFloat:
-			return ordered(c.Op, compareFloats(float64(v.Int()), c.Value.Float))
+			return ordered(c.Op, compareIntFloat(v.Int(), c.Value.Float))
 		}
 	case spancodec.ValueDouble:
 		switch c.Value.Type {
 		case LitInt, LitDuration:
-			return ordered(c.Op, compareFloats(v.Double(), float64(c.Value.Int)))
+			return ordered(c.Op, -compareIntFloat(c.Value.Int, v.Double()))
 		case LitFloat:
 			return ordered(c.Op, compareFloats(v.Double(), c.Value.Float))
 		}
@@ -275,7 +306,8 @@ func (c *Compare) value(v spancodec.Value) bool {
 	return false
 }
 
-// incomparable is a comparison that holds for no operator (NaN).
+// incomparable is a comparison that holds for no operator (NaN), negated
+// or not.
 const incomparable = 2
 
 func compareInts(a, b int64) int {
@@ -300,6 +332,29 @@ func compareFloats(a, b float64) int {
 	return incomparable
 }
 
+// compareIntFloat compares an int with a double exactly.
+func compareIntFloat(i int64, f float64) int {
+	switch {
+	case math.IsNaN(f):
+		return incomparable
+	case f >= 1<<63:
+		return -1
+	case f < -(1 << 63):
+		return 1
+	}
+	t := math.Trunc(f)
+	if c := compareInts(i, int64(t)); c != 0 {
+		return c
+	}
+	switch {
+	case f > t:
+		return -1
+	case f < t:
+		return 1
+	}
+	return 0
+}
+
 func compareStrings(a, b string) int {
 	switch {
 	case a < b:
@@ -312,7 +367,7 @@ func compareStrings(a, b string) int {
 
 // ordered says whether a comparison result meets op.
 func ordered(op Op, cmp int) bool {
-	if cmp == incomparable {
+	if cmp == incomparable || cmp == -incomparable {
 		return false
 	}
 	switch op {

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
@@ -33,6 +34,7 @@ const (
 	// budget of one search (see Options).
 	DefaultMaxScannedTraces = 2_000_000
 	DefaultMaxScannedSpans  = 200_000
+	DefaultTimeout          = 10 * time.Second
 )
 
 // Query is one search. Zero values are "any".
@@ -55,6 +57,9 @@ type Query struct {
 	// (MaxMatchedSpans when 0), and Report the attributes each keeps.
 	MatchedSpans int
 	Report       []AttrRef
+	// AllServices keeps every service in a summary, not the first
+	// MaxSummaryServices.
+	AllServices bool
 	// After continues a search below a cursor (see Result.Next).
 	After store.Key
 }
@@ -110,6 +115,9 @@ type Options struct {
 	// either it stops and says so (Result.Partial). 0: the defaults.
 	MaxScannedTraces int
 	MaxScannedSpans  int
+	// Timeout is the most time one search takes; past it, it stops and
+	// says so too. 0: no limit.
+	Timeout time.Duration
 	// MaxTreeDepth is as for lookups (see traceview.Build).
 	MaxTreeDepth int
 }
@@ -179,6 +187,12 @@ type Result struct {
 // Run searches tenant's traces; it stops early, with what it found, when
 // ctx is done (the client went away).
 func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options) Result {
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	timedOut := func() bool { return errors.Is(ctx.Err(), context.DeadlineExceeded) }
 	limit := q.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -206,6 +220,7 @@ func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options
 			return false
 		}
 		if ctx.Err() != nil {
+			res.Partial, res.HasNext = timedOut(), timedOut()
 			return false
 		}
 		if handled > 0 && res.Decoded >= maxSpans {
@@ -213,15 +228,24 @@ func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options
 			return false
 		}
 		handled++
-		last = h.Key
 		tr, ok := st.FetchHit(h)
 		if !ok {
+			last = h.Key
 			return true // it left in between
 		}
 		t := traceview.Build(tr, o.MaxTreeDepth)
 		defer t.Release()
 		res.Decoded += len(t.Spans)
-		if sum, ok := summarize(t, &q); ok {
+		sum, ok, done := summarize(ctx, t, &q)
+		if !done { // out of time within the trace: the next page starts with it,
+			if handled == 1 { // unless it alone took the time: then past it
+				last = h.Key
+			}
+			res.Partial, res.HasNext = timedOut(), timedOut()
+			return false
+		}
+		last = h.Key
+		if ok {
 			res.Traces = append(res.Traces, sum)
 		}
 		return true
@@ -234,10 +258,11 @@ func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options
 	return res
 }
 
-// summarize sums t up, and says whether it matches q's span conditions.
+// summarize sums t up, and says whether it matches q's span conditions;
+// done is false when ctx ended first (checked every spansPerCheck spans).
 // The decoded strings live in t's memory, which its next use overwrites:
 // what the summary keeps is copied.
-func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
+func summarize(ctx context.Context, t *traceview.Trace, q *Query) (_ Summary, matched, done bool) {
 	sum := Summary{
 		ID:        t.ID,
 		Status:    t.Status,
@@ -256,6 +281,9 @@ func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
 	}
 	var byName map[string]int // once there are many services
 	for i := range t.Spans {
+		if i%spansPerCheck == spansPerCheck-1 && ctx.Err() != nil {
+			return Summary{}, false, false
+		}
 		s := &t.Spans[i]
 		if s.StatusCode == spancodec.StatusError {
 			sum.ErrorCount++
@@ -297,14 +325,17 @@ func summarize(t *traceview.Trace, q *Query) (Summary, bool) {
 		}
 	}
 	sum.ServiceCount = len(sum.Services)
-	if len(sum.Services) > MaxSummaryServices {
+	if len(sum.Services) > MaxSummaryServices && !q.AllServices {
 		sum.Services = slices.Clip(sum.Services[:MaxSummaryServices])
 	}
 	if root := t.RootSpan(); root != nil {
 		sum.RootName, sum.RootService = strings.Clone(root.Name), strings.Clone(root.ServiceName())
 	}
-	return sum, sum.MatchedCount > 0 || (!spanConditions && len(t.Spans) == 0)
+	return sum, sum.MatchedCount > 0 || (!spanConditions && len(t.Spans) == 0), true
 }
+
+// spansPerCheck is how often summarize checks that its search has time left.
+const spansPerCheck = 1024
 
 // reported copies s's values of refs, scalars only (what a search result
 // shows next to a span).

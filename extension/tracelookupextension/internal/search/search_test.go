@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -425,4 +426,22 @@ func TestSearchStopsWithItsContext(t *testing.T) {
 	cancel()
 	res := Run(ctx, st, "", Query{Kind: AnyKind, Limit: 100}, Options{})
 	assert.Empty(t, res.Traces)
+}
+
+// A search past its time says so, and its cursor goes on: a trace that
+// alone outlasts the time is passed, so that paging always moves.
+func TestSearchStopsAtItsTimeout(t *testing.T) {
+	st := store.New(store.Config{MaxBytes: 8 << 20})
+	defer st.Close()
+	rnd := rand.New(rand.NewPCG(9, 10))
+	order := ingest(t, st, "", rnd, genTraces(rnd, 50, 1))
+	res := Run(context.Background(), st, "", Query{Kind: AnyKind, Limit: 100}, Options{Timeout: time.Nanosecond})
+	assert.True(t, res.Partial)
+	assert.True(t, res.HasNext)
+	assert.Empty(t, res.Traces)
+
+	// With time enough, the pages hold every trace once.
+	want := bruteForce(t, st, "", order, Query{Kind: AnyKind, Limit: 7})
+	got, _ := pages(t, st, "", Query{Kind: AnyKind, Limit: 7}, Options{Timeout: time.Minute})
+	assert.Equal(t, want, got)
 }

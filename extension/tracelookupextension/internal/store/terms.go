@@ -120,8 +120,8 @@ func (t termHasher) boolAttr(key string, v bool) uint64 {
 	return maphash.Bytes(t.seed, spancodec.AppendBoolAttr(buf[:0], key, v))
 }
 
-// numberAttr is the term of a number, by its canonical text; false for a
-// value that is not searchable.
+// numberAttr is the term of a number (see number); false for a value that
+// is not searchable.
 func (t termHasher) numberAttr(key string, v pcommon.Value) (uint64, bool) {
 	switch v.Type() {
 	case pcommon.ValueTypeInt:

@@ -373,11 +373,28 @@ func (p *parser) quoted() (string, error) {
 	return "", p.unexpected("the string is not closed")
 }
 
-// durationUnits are TraceQL's, which are Go's with d too.
-var durationUnits = []struct {
-	text string
-	unit time.Duration
-}{{"ns", time.Nanosecond}, {"us", time.Microsecond}, {"µs", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}}
+// isUnitStart says whether s starts with a letter of a duration unit.
+func isUnitStart(s string) bool {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r >= 'a' && r <= 'z' || r == 'µ' || r == 'μ'
+}
+
+// parseDuration reads a TraceQL duration: Go's, and whole days (2d), as
+// nanoseconds below 2^63; negative durations are refused.
+func parseDuration(text string) (int64, bool) {
+	if days, ok := strings.CutSuffix(text, "d"); ok {
+		f, err := strconv.ParseFloat(days, 64)
+		if err != nil || f < 0 || f*float64(24*time.Hour) >= math.MaxInt64 {
+			return 0, false
+		}
+		return int64(math.Round(f * float64(24*time.Hour))), true
+	}
+	d, err := time.ParseDuration(text)
+	if err != nil || d < 0 {
+		return 0, false
+	}
+	return int64(d), true
+}
 
 func (p *parser) number() (search.Literal, error) {
 	start := p.pos
@@ -391,25 +408,19 @@ func (p *parser) number() (search.Literal, error) {
 		p.pos++
 	}
 	text := p.src[start:p.pos]
-	// A unit right after the number makes it a duration: 150ms, 1.5s.
-	unitStart := p.pos
-	for !p.eof() && (p.src[p.pos] >= 'a' && p.src[p.pos] <= 'z' || strings.HasPrefix(p.src[p.pos:], "µ")) {
-		_, size := utf8.DecodeRuneInString(p.src[p.pos:])
-		p.pos += size
-	}
-	if unit := p.src[unitStart:p.pos]; unit != "" {
-		i := slices.IndexFunc(durationUnits, func(u struct {
-			text string
-			unit time.Duration
-		}) bool {
-			return u.text == unit
-		})
-		f, err := strconv.ParseFloat(text, 64)
-		if i < 0 || err != nil || f < 0 || f*float64(durationUnits[i].unit) > math.MaxInt64 {
-			p.pos = start
-			return search.Literal{}, p.unexpected("expected a duration such as 150ms, 1.5s or 2m (units ns, us, ms, s, m, h, d)")
+	// A unit right after the number makes it a duration: 150ms, 1.5s,
+	// 1m30s, as Go reads them, and d for days.
+	if !p.eof() && isUnitStart(p.src[p.pos:]) {
+		for !p.eof() && (isUnitStart(p.src[p.pos:]) || strings.IndexByte("0123456789.", p.src[p.pos]) >= 0) {
+			_, size := utf8.DecodeRuneInString(p.src[p.pos:])
+			p.pos += size
 		}
-		return search.Literal{Type: search.LitDuration, Int: int64(math.Round(f * float64(durationUnits[i].unit)))}, nil
+		d, ok := parseDuration(p.src[start:p.pos])
+		if !ok {
+			p.pos = start
+			return search.Literal{}, p.unexpected("expected a duration such as 150ms, 1.5s or 1m30s (units ns, us, µs, ms, s, m, h, d)")
+		}
+		return search.Literal{Type: search.LitDuration, Int: d}, nil
 	}
 	if i, err := strconv.ParseInt(text, 10, 64); err == nil {
 		return search.Literal{Type: search.LitInt, Int: i}, nil

@@ -94,6 +94,13 @@ func TestParseAndMatch(t *testing.T) {
 		{`{ duration < 1500ms }`, false},
 		{`{ duration <= 1500ms }`, true},
 		{`{ duration = 1.5s }`, true},
+		{`{ duration = 1s500ms }`, true},
+		{`{ duration > 1m30s }`, false},
+		{`{ duration > 100μs }`, true},
+		{`{ duration > 100µs }`, true},
+		{`{ duration < 1d }`, true},
+		{`{ duration < 9223372036854775807ns }`, true},
+		{`{ traceDuration > 9223372036854775807ns }`, false},
 		{`{ traceDuration = 2s }`, true},
 		{`{ trace:duration > 2s }`, false},
 		{`{ traceDuration >= 2000000000ns }`, true},
@@ -175,6 +182,11 @@ func TestRefusals(t *testing.T) {
 		{`{ kind > server }`, "= or !=", false},
 		{`{ duration > 5 }`, "duration such as", false},
 		{`{ duration > 5parsecs }`, "units ns", false},
+		{`{ duration > 9223372036854775808ns }`, "expected a duration", false},
+		{`{ duration > 200000000000d }`, "expected a duration", false},
+		{`{ name =~ "a)|(b" }`, "does not compile", false},
+		{`{ name =~ "(?:.?){1000}(?:.?){1000}" }`, "too large", false},
+		{`{ name =~ "` + strings.Repeat("a", 1025) + `" }`, "too large", false},
 		{`{ span.foo = error }`, "must be quoted", false},
 		{`{ span.foo =~ 5 }`, "quoted regular expression", false},
 		{`{ span.foo =~ "(" }`, "does not compile", false},
@@ -192,6 +204,40 @@ func TestRefusals(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.says)
 			assert.Equal(t, tc.unsupported, errors.Is(err, ErrUnsupported) || strings.Contains(err.Error(), ErrUnsupported.Error()), err.Error())
 		})
+	}
+}
+
+// Unscoped attributes read the span's value when it has the key, else
+// the resource's, as Tempo reads them; numbers compare exactly.
+func TestUnscopedAndExactNumbers(t *testing.T) {
+	res := &spancodec.Resource{Attributes: []spancodec.KeyValue{{Key: "foo", Value: spancodec.StrValue("y")}, {Key: "bar", Value: spancodec.StrValue("r")}}}
+	tr := traceview.FromSpans([16]byte{1}, []spancodec.Span{{SpanID: [8]byte{1}, Name: "s", Resource: res, Attributes: []spancodec.KeyValue{
+		{Key: "foo", Value: spancodec.StrValue("x")},
+		{Key: "big", Value: spancodec.IntValue(9007199254740993)},
+		{Key: "bigd", Value: spancodec.DoubleValue(9007199254740992)},
+		{Key: "half", Value: spancodec.DoubleValue(2.5)},
+	}}}, 0)
+	t.Cleanup(tr.Release)
+	for query, want := range map[string]bool{
+		`{ .foo = "x" }`:                 true,
+		`{ .foo = "y" }`:                 false, // the span's value hides the resource's
+		`{ .foo != "x" }`:                false,
+		`{ resource.foo = "y" }`:         true,
+		`{ .bar = "r" }`:                 true, // the span lacks it: the resource's
+		`{ span.bar = "r" }`:             false,
+		`{ .big = 9007199254740993 }`:    true,
+		`{ .big = 9007199254740992.0 }`:  false,
+		`{ .big > 9007199254740992.0 }`:  true,
+		`{ .bigd = 9007199254740992 }`:   true,
+		`{ .bigd = 9007199254740993 }`:   false,
+		`{ .bigd < 9007199254740993 }`:   true,
+		`{ .half > 2 && .half < 3 }`:     true,
+		`{ .half = 2 }`:                  false,
+		`{ .big >= 9007199254740993.5 }`: false, // 9007199254740993.5 is 9007199254740994 as a double
+	} {
+		q, err := Parse(query)
+		require.NoError(t, err, query)
+		assert.Equal(t, want, matches(tr, q), query)
 	}
 }
 
