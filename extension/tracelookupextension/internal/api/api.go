@@ -441,3 +441,13 @@ func appendTime(b []byte, unixNano int64) []byte {
 	b = time.Unix(0, unixNano).UTC().AppendFormat(b, rfc3339Nanos)
 	return append(b, '"')
 }
+
+// searchOff answers a search or listing route in c's format while the
+// search indexes are off; false when they are on.
+func (h *Handler) searchOff(w http.ResponseWriter, c contract) (Outcome, bool) {
+	if !h.opts.NoSearch {
+		return "", false
+	}
+	c.writeError(w, http.StatusNotFound, "SEARCH_DISABLED", "search is turned off in this collector's configuration (search::enabled: false)")
+	return OutcomeNotFound, true
+}

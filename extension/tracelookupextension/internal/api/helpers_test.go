@@ -117,3 +117,24 @@ func (r response) json(t *testing.T) map[string]any {
 	require.NoError(t, json.Unmarshal(r.body, &m), string(r.body))
 	return m
 }
+
+// fixtureCopies stores n copies of the fixture's first batch: copy i has
+// trace id byte 0 set to i+1 and starts i*shift later.
+func fixtureCopies(n int, shift time.Duration) *store.Store {
+	st := store.New(store.Config{MaxBytes: 16 << 20})
+	for i := range n {
+		first, _ := fixtureBatches()
+		for _, rs := range first.ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					id := s.TraceID()
+					id[0] = byte(i + 1)
+					s.SetTraceID(id)
+					s.SetStartTimestamp(s.StartTimestamp() + pcommon.Timestamp(time.Duration(i)*shift))
+				}
+			}
+		}
+		st.Ingest("", first)
+	}
+	return st
+}

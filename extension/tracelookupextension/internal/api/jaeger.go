@@ -64,14 +64,9 @@ func writeJaegerData(w http.ResponseWriter, data []byte, total int) {
 	writeJSON(w, http.StatusOK, append(b, `,"limit":0,"offset":0,"errors":null}`...))
 }
 
-func (j jaeger) searchOff(w http.ResponseWriter) Outcome {
-	j.writeError(w, http.StatusNotFound, "", "search is disabled in this collector's configuration (search::enabled)")
-	return OutcomeNotFound
-}
-
 func (j jaeger) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
-	if j.h.opts.NoSearch {
-		return j.searchOff(w)
+	if o, off := j.h.searchOff(w, j); off {
+		return o
 	}
 	var names []string
 	for _, s := range j.h.store.Services(tenant) {
@@ -83,8 +78,8 @@ func (j jaeger) services(w http.ResponseWriter, _ *http.Request, tenant string, 
 
 // operationNames answers the legacy /api/services/{service}/operations.
 func (j jaeger) operationNames(w http.ResponseWriter, r *http.Request, tenant string, _ url.Values) Outcome {
-	if j.h.opts.NoSearch {
-		return j.searchOff(w)
+	if o, off := j.h.searchOff(w, j); off {
+		return o
 	}
 	ops, _ := j.h.store.Operations(tenant, r.PathValue("service"))
 	var names []string
@@ -106,8 +101,8 @@ func jaegerKind(kind int32) string {
 }
 
 func (j jaeger) operations(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
-	if j.h.opts.NoSearch {
-		return j.searchOff(w)
+	if o, off := j.h.searchOff(w, j); off {
+		return o
 	}
 	service := query.Get("service")
 	if service == "" {
@@ -402,8 +397,8 @@ const (
 )
 
 func (j jaeger) search(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if j.h.opts.NoSearch {
-		return j.searchOff(w)
+	if o, off := j.h.searchOff(w, j); off {
+		return o
 	}
 	bad := func(message string) Outcome {
 		j.writeError(w, http.StatusBadRequest, "", message)

@@ -16,7 +16,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
 // The shapes of Jaeger's JSON query API (its UI model: the envelope,
@@ -250,20 +249,7 @@ func TestJaegerSearch(t *testing.T) {
 	}
 
 	// Past the response limits, the traces left out are named.
-	st := store.New(store.Config{MaxBytes: 16 << 20})
-	for i := range 3 {
-		first, _ := fixtureBatches()
-		for _, rs := range first.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, s := range ss.Spans().All() {
-					id := s.TraceID()
-					id[0] = byte(i)
-					s.SetTraceID(id)
-				}
-			}
-		}
-		st.Ingest("", first)
-	}
+	st := fixtureCopies(3, 0)
 	h2 := NewHandler(st, Options{MaxResponseSpans: 4})
 	env, _ = jaegerTraces(t, h2, "/api/traces?service=frontend")
 	assert.Len(t, env.Data, 1)

@@ -65,14 +65,9 @@ func (j jaegerV3) writeRateLimited(w http.ResponseWriter) {
 	j.writeError(w, http.StatusTooManyRequests, "", "rate limit exceeded for this tenant; retry after the Retry-After header's seconds")
 }
 
-func (j jaegerV3) searchOff(w http.ResponseWriter) Outcome {
-	j.writeError(w, http.StatusNotFound, "", "search is disabled in this collector's configuration (search::enabled)")
-	return OutcomeNotFound
-}
-
 func (j jaegerV3) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
-	if j.h.opts.NoSearch {
-		return j.searchOff(w)
+	if o, off := j.h.searchOff(w, j); off {
+		return o
 	}
 	var names []string
 	for _, s := range j.h.store.Services(tenant) {
@@ -84,8 +79,8 @@ func (j jaegerV3) services(w http.ResponseWriter, _ *http.Request, tenant string
 }
 
 func (j jaegerV3) operations(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
-	if j.h.opts.NoSearch {
-		return j.searchOff(w)
+	if o, off := j.h.searchOff(w, j); off {
+		return o
 	}
 	service := query.Get("service")
 	if service == "" {
@@ -308,8 +303,7 @@ func v3Query(query url.Values) (search.Query, error) {
 }
 
 func (j jaegerV3) run(w http.ResponseWriter, r *http.Request, tenant string, query url.Values, allServices bool) (search.Result, bool) {
-	if j.h.opts.NoSearch {
-		j.searchOff(w)
+	if _, off := j.h.searchOff(w, j); off {
 		return search.Result{}, false
 	}
 	q, err := v3Query(query)

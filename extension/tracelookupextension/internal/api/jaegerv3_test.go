@@ -182,21 +182,7 @@ func TestJaegerV3TraceSummaries(t *testing.T) {
 
 // Pages follow nextPageToken without duplicates or gaps.
 func TestJaegerV3SummaryPages(t *testing.T) {
-	st := store.New(store.Config{MaxBytes: 16 << 20})
-	for i := range 5 {
-		first, _ := fixtureBatches()
-		for _, rs := range first.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, s := range ss.Spans().All() {
-					id := s.TraceID()
-					id[0] = byte(i + 1)
-					s.SetTraceID(id)
-					s.SetStartTimestamp(s.StartTimestamp() + pcommon.Timestamp(1000*i))
-				}
-			}
-		}
-		st.Ingest("", first)
-	}
+	st := fixtureCopies(5, time.Microsecond)
 	h := NewHandler(st, Options{})
 	seen := map[string]bool{}
 	token := ""

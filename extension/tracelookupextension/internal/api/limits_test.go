@@ -450,7 +450,7 @@ func TestOtherContractsKeepToTheByteLimit(t *testing.T) {
 	assert.Equal(t, http.StatusRequestEntityTooLarge, get(t, tiny, http.MethodGet, "/zipkin/api/v2/trace/"+fixtureHex).code)
 
 	// Searches stop adding traces once past the limit.
-	three := threeTraces(t, Options{MaxResponseBytes: 64})
+	three := NewHandler(fixtureCopies(3, 0), Options{MaxResponseBytes: 64})
 	r = get(t, three, http.MethodGet, "/api/search?q=%7B%7D")
 	assert.Equal(t, http.StatusOK, r.code)
 	var res tempoSearchResponse
@@ -459,31 +459,10 @@ func TestOtherContractsKeepToTheByteLimit(t *testing.T) {
 	assert.Equal(t, reasonResponseBytes, r.hdr.Get(truncatedHeader))
 }
 
-// threeTraces is a handler over three copies of the fixture's first
-// batch, trace ids 01..., 02... and 03... (the rest as the fixture's).
-func threeTraces(t *testing.T, opts Options) *Handler {
-	t.Helper()
-	st := store.New(store.Config{MaxBytes: 16 << 20})
-	for i := range 3 {
-		first, _ := fixtureBatches()
-		for _, rs := range first.ResourceSpans().All() {
-			for _, ss := range rs.ScopeSpans().All() {
-				for _, s := range ss.Spans().All() {
-					id := s.TraceID()
-					id[0] = byte(i + 1)
-					s.SetTraceID(id)
-				}
-			}
-		}
-		st.Ingest("", first)
-	}
-	return NewHandler(st, opts)
-}
-
 // api_v3's search holds one trace's lookup memory at a time: a budget
 // that fits one trace answers them all.
 func TestJaegerV3SearchHoldsOneTraceAtATime(t *testing.T) {
-	st := threeTraces(t, Options{}).store
+	st := fixtureCopies(3, 0)
 	f, ok := st.Find("", [16]byte{1, 0x8e, 0xff, 0xf7, 0x98, 0x03, 0x81, 0x03, 0xd2, 0x69, 0xb6, 0x33, 0x81, 0x3f, 0xc6, 0x0c})
 	require.True(t, ok)
 	h := NewHandler(st, Options{LookupMemoryBytes: otlpCost(f) * 3 / 2})

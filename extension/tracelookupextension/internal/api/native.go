@@ -327,15 +327,6 @@ func (n native) writeParamError(w http.ResponseWriter, e *paramError) Outcome {
 	return OutcomeBadRequest
 }
 
-// searchOff answers a search or listing while the indexes are off.
-func (n native) searchOff(w http.ResponseWriter) (Outcome, bool) {
-	if !n.h.opts.NoSearch {
-		return "", false
-	}
-	n.writeError(w, http.StatusNotFound, "SEARCH_DISABLED", "search is turned off in this collector's configuration (search::enabled: false)")
-	return OutcomeNotFound, true
-}
-
 // parseKind reads a span kind as OTLP names it, with or without its
 // SPAN_KIND_ prefix, in any case.
 func parseKind(s string) (int32, bool) {
@@ -451,7 +442,7 @@ func parseSearch(query url.Values) (search.Query, *paramError) {
 // search answers GET /api/v1/traces: tenant's traces that match, newest
 // first by start, each summed up.
 func (n native) search(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if o, off := n.searchOff(w); off {
+	if o, off := n.h.searchOff(w, n); off {
 		return o
 	}
 	q, perr := parseSearch(query)
@@ -563,7 +554,7 @@ func appendSummary(b []byte, s *search.Summary, tenant string) []byte {
 // listingStarts answers what every listing answers before its own work:
 // search off, or a parameter not in allowed; false when it answered.
 func (n native) listingStarts(w http.ResponseWriter, query url.Values, allowed []string) (Outcome, bool) {
-	if o, off := n.searchOff(w); off {
+	if o, off := n.h.searchOff(w, n); off {
 		return o, false
 	}
 	if e := checkParams(query, allowed, ""); e != nil {

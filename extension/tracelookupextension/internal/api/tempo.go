@@ -234,9 +234,8 @@ const (
 )
 
 func (t tempo) search(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if t.h.opts.NoSearch {
-		t.writeError(w, http.StatusNotFound, "", "search is disabled in this collector's configuration (search::enabled)")
-		return OutcomeNotFound
+	if o, off := t.h.searchOff(w, t); off {
+		return o
 	}
 	bad := func(message string) Outcome {
 		t.writeError(w, http.StatusBadRequest, "", message)
@@ -423,9 +422,8 @@ var tagScopes = []string{search.ScopeResource, search.ScopeSpan, "intrinsic"}
 // /api/search/tags ({"tagNames":[...]}).
 func (t tempo) tags(v2 bool) endpoint {
 	return func(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-		if t.h.opts.NoSearch {
-			t.writeError(w, http.StatusNotFound, "", "search is disabled in this collector's configuration (search::enabled)")
-			return OutcomeNotFound
+		if o, off := t.h.searchOff(w, t); off {
+			return o
 		}
 		scope := query.Get("scope")
 		if scope != "" && scope != "none" && scope != "all" && !slices.Contains(tagScopes, scope) {
@@ -493,9 +491,8 @@ const maxTagValues = 1000
 // A q query narrows the values to the spans that match it.
 func (t tempo) tagValues(v2 bool) endpoint {
 	return func(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-		if t.h.opts.NoSearch {
-			t.writeError(w, http.StatusNotFound, "", "search is disabled in this collector's configuration (search::enabled)")
-			return OutcomeNotFound
+		if o, off := t.h.searchOff(w, t); off {
+			return o
 		}
 		tag := r.PathValue("tag")
 		field, scope, key := search.FieldAttr, search.ScopeAny, tag
@@ -637,28 +634,14 @@ func (t tempo) matchingTagValues(r *http.Request, tenant string, q search.Query,
 				note(tagValue{"string", m.Name})
 			case search.FieldAttr:
 				for _, a := range m.Attributes {
-					if typ, ok := searchType(a.Value); ok {
-						note(tagValue{typ, a.Value.AsString()})
+					if typ, ok := search.ValueType(a.Value); ok {
+						note(tagValue{tempoType(typ), a.Value.AsString()})
 					}
 				}
 			}
 		}
 	}
 	return out
-}
-
-func searchType(v spancodec.Value) (string, bool) {
-	switch v.Type {
-	case spancodec.ValueStr:
-		return "string", true
-	case spancodec.ValueInt:
-		return "int", true
-	case spancodec.ValueDouble:
-		return "float", true
-	case spancodec.ValueBool:
-		return "bool", true
-	}
-	return "", false
 }
 
 // tempoType is Tempo's name of a search value type.

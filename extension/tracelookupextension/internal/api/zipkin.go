@@ -51,14 +51,9 @@ func (z zipkin) writeRateLimited(w http.ResponseWriter) {
 	z.writeError(w, http.StatusTooManyRequests, "", "rate limit exceeded for this tenant; retry after the Retry-After header's seconds")
 }
 
-func (z zipkin) searchOff(w http.ResponseWriter) Outcome {
-	z.writeError(w, http.StatusNotFound, "", "search is disabled in this collector's configuration (search::enabled)")
-	return OutcomeNotFound
-}
-
 func (z zipkin) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
-	if z.h.opts.NoSearch {
-		return z.searchOff(w)
+	if o, off := z.h.searchOff(w, z); off {
+		return o
 	}
 	var names []string
 	for _, s := range z.h.store.Services(tenant) {
@@ -69,8 +64,8 @@ func (z zipkin) services(w http.ResponseWriter, _ *http.Request, tenant string, 
 }
 
 func (z zipkin) spanNames(w http.ResponseWriter, _ *http.Request, tenant string, query url.Values) Outcome {
-	if z.h.opts.NoSearch {
-		return z.searchOff(w)
+	if o, off := z.h.searchOff(w, z); off {
+		return o
 	}
 	service := query.Get("serviceName")
 	if service == "" {
@@ -90,8 +85,8 @@ func (z zipkin) spanNames(w http.ResponseWriter, _ *http.Request, tenant string,
 // remoteServices lists the peer.service values of a service's client and
 // producer spans among the newest traces.
 func (z zipkin) remoteServices(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if z.h.opts.NoSearch {
-		return z.searchOff(w)
+	if o, off := z.h.searchOff(w, z); off {
+		return o
 	}
 	service := query.Get("serviceName")
 	if service == "" {
@@ -281,8 +276,8 @@ const zipkinDefaultLookback = 24 * time.Hour
 
 // traces answers GET /zipkin/api/v2/traces: whole traces, newest first.
 func (z zipkin) traces(w http.ResponseWriter, r *http.Request, tenant string, query url.Values) Outcome {
-	if z.h.opts.NoSearch {
-		return z.searchOff(w)
+	if o, off := z.h.searchOff(w, z); off {
+		return o
 	}
 	q, err := zipkinQuery(query, time.Now())
 	if err != nil {

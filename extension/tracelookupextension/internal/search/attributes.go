@@ -88,8 +88,9 @@ func newestAttrs(ctx context.Context, st *store.Store, tenant string, o Options,
 	})
 }
 
-// searchable says whether a value can be searched for (see store.AttrQuery).
-func searchable(v spancodec.Value) (string, bool) {
+// ValueType names the type of a value that can be searched for (see
+// store.AttrQuery): string, int, double or bool; false for the others.
+func ValueType(v spancodec.Value) (string, bool) {
 	switch v.Type {
 	case spancodec.ValueStr:
 		return "string", true
@@ -180,7 +181,7 @@ func ScopedAttributeValues(ctx context.Context, st *store.Store, tenant, key, sc
 			if attrs[i].Key != key {
 				continue
 			}
-			if typ, ok := searchable(attrs[i].Value); ok {
+			if typ, ok := ValueType(attrs[i].Value); ok {
 				t.note(typed{attrs[i].Value.AsString(), typ}, own)
 			}
 		}

@@ -4,6 +4,7 @@
 package search // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -257,7 +258,7 @@ func (c *Compare) duration(d uint64) bool {
 	if c.Value.Type != LitDuration && c.Value.Type != LitInt {
 		return false
 	}
-	return ordered(c.Op, compareInts(int64(min(d, math.MaxInt64)), c.Value.Int))
+	return ordered(c.Op, cmp.Compare(int64(min(d, math.MaxInt64)), c.Value.Int))
 }
 
 func (c *Compare) str(s string) bool {
@@ -270,7 +271,7 @@ func (c *Compare) str(s string) bool {
 	if c.Value.Type != LitString {
 		return false
 	}
-	return ordered(c.Op, compareStrings(s, c.Value.Str))
+	return ordered(c.Op, cmp.Compare(s, c.Value.Str))
 }
 
 // value compares an attribute value: strings with strings, numbers with
@@ -282,7 +283,7 @@ func (c *Compare) value(v spancodec.Value) bool {
 	case spancodec.ValueInt:
 		switch c.Value.Type {
 		case LitInt, LitDuration:
-			return ordered(c.Op, compareInts(v.Int(), c.Value.Int))
+			return ordered(c.Op, cmp.Compare(v.Int(), c.Value.Int))
 		case LitFloat:
 			return ordered(c.Op, compareIntFloat(v.Int(), c.Value.Float))
 		}
@@ -310,16 +311,6 @@ func (c *Compare) value(v spancodec.Value) bool {
 // or not.
 const incomparable = 2
 
-func compareInts(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 func compareFloats(a, b float64) int {
 	switch {
 	case a < b:
@@ -343,23 +334,13 @@ func compareIntFloat(i int64, f float64) int {
 		return 1
 	}
 	t := math.Trunc(f)
-	if c := compareInts(i, int64(t)); c != 0 {
+	if c := cmp.Compare(i, int64(t)); c != 0 {
 		return c
 	}
 	switch {
 	case f > t:
 		return -1
 	case f < t:
-		return 1
-	}
-	return 0
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
 		return 1
 	}
 	return 0
