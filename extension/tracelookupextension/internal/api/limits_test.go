@@ -471,3 +471,24 @@ func TestJaegerV3SearchHoldsOneTraceAtATime(t *testing.T) {
 	assert.Equal(t, 12, td.SpanCount(), "three traces of four spans")
 	assert.Empty(t, r.hdr.Get(truncatedHeader))
 }
+
+// A large later span must not hide that the first spans fit.
+func TestFitSpansKeepsOneBeforeNone(t *testing.T) {
+	sizes := []int{100, 2000}
+	render := func(n int) []byte {
+		total := 10
+		for _, s := range sizes[:n] {
+			total += s
+		}
+		return make([]byte, total)
+	}
+	b, n, cut := fitSpans(2, 1000, render)
+	assert.Equal(t, 1, n)
+	assert.Len(t, b, 110)
+	assert.True(t, cut)
+	_, n, _ = fitSpans(2, 50, render)
+	assert.Zero(t, n, "not even the first")
+	_, n, cut = fitSpans(2, 0, render)
+	assert.Equal(t, 2, n, "no budget")
+	assert.False(t, cut)
+}

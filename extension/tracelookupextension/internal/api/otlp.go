@@ -177,7 +177,7 @@ func (h *Handler) otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byt
 			return body, n, reasons, nil
 		}
 		// Fewer spans, in proportion, with a margin: a few rounds at most.
-		n = min(n-1, int(float64(n)*float64(limit)/float64(len(body))*0.9))
+		n = fewerSpans(n, limit, len(body))
 		if !slices.Contains(reasons, reasonResponseBytes) {
 			reasons = append(reasons, reasonResponseBytes)
 		}
@@ -194,7 +194,7 @@ func fitSpans(n, budget int, render func(n int) []byte) ([]byte, int, bool) {
 		if budget <= 0 || len(b) <= budget || n == 0 {
 			return b, n, cut
 		}
-		n = min(n-1, int(float64(n)*float64(budget)/float64(len(b))*0.9))
+		n = fewerSpans(n, budget, len(b))
 		cut = true
 	}
 }
@@ -210,4 +210,15 @@ func leftOutReason(o Outcome) string {
 		return reasonLookupMemory
 	}
 	return reasonResponseBytes
+}
+
+// fewerSpans is how many of n spans to try next when they rendered to
+// size bytes, over budget: fewer in proportion, with a margin, and one
+// before none (a large later span must not hide that the first fits).
+func fewerSpans(n, budget, size int) int {
+	next := min(n-1, int(float64(n)*float64(budget)/float64(size)*0.9))
+	if next < 1 && n > 1 {
+		return 1
+	}
+	return max(next, 0)
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -343,7 +342,7 @@ func zipkinQuery(query url.Values, now time.Time) (search.Query, error) {
 	q := search.Query{Kind: search.AnyKind, Service: query.Get("serviceName"), Limit: 10}
 	var where search.All
 	if name := query.Get("spanName"); name != "" && name != "all" {
-		c, _ := search.NewCompare(search.FieldName, 0, "", search.OpMatch, search.Literal{Type: search.LitString, Str: "(?i)" + regexp.QuoteMeta(name)})
+		c, _ := search.NewCompare(search.FieldName, 0, "", search.OpEqualFold, search.Literal{Type: search.LitString, Str: name})
 		where = append(where, c)
 	}
 	if v := query.Get("remoteServiceName"); v != "" {

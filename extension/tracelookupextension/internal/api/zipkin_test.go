@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,6 +143,13 @@ func TestZipkinListingsAndSearch(t *testing.T) {
 		require.Len(t, traces, 1, tc.query)
 		assert.Len(t, traces[0], 5)
 	}
+	// A long span name is compared as it is, never as a pattern.
+	r := get(t, h, http.MethodGet, "/zipkin/api/v2/traces?serviceName=payment&endTs="+endTs+"&spanName="+strings.Repeat("a", 1100))
+	require.Equal(t, http.StatusOK, r.code)
+	assert.JSONEq(t, `[]`, string(r.body))
+	r = get(t, h, http.MethodGet, "/zipkin/api/v2/traces?serviceName=payment&endTs="+endTs+"&spanName=charge.card")
+	assert.JSONEq(t, `[]`, string(r.body), "a dot is a dot")
+
 	// Zipkin's default window is the last day: the fixture is older.
 	var traces [][]zipkinSpan
 	decodeStrict(t, get(t, h, http.MethodGet, "/zipkin/api/v2/traces?serviceName=payment").body, &traces)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"regexp"
 	"regexp/syntax"
+	"strings"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
@@ -91,6 +92,9 @@ const (
 	OpLe
 	OpMatch
 	OpNotMatch
+	// OpEqualFold is string equality without regard to case (Zipkin's
+	// span names); no TraceQL operator reads as it.
+	OpEqualFold
 )
 
 // LiteralType is the type of a comparison's literal.
@@ -126,13 +130,15 @@ type Compare struct {
 	Op    Op
 	Value Literal
 	// Regexp is the compiled Value.Str of OpMatch and OpNotMatch, anchored
-	// at both ends as TraceQL's are.
-	Regexp *regexp.Regexp
+	// at both ends as TraceQL's are, and RegexpInsts its program's size.
+	Regexp      *regexp.Regexp
+	RegexpInsts int
 }
 
-// Bounds of a regular expression operand: matching costs the input's
+// Bounds of regular expression operands: matching costs the input's
 // length times the program's size, on every span a search decodes, so a
 // few bytes of nested repetition must not buy seconds per span.
+// MaxRegexpInsts bounds the programs of one query together.
 const (
 	MaxRegexpBytes = 1024
 	MaxRegexpInsts = 2048
@@ -142,7 +148,8 @@ const (
 var ErrRegexpTooLarge = errors.New("the regular expression is too large")
 
 // NewCompare makes a comparison, compiling a regular expression operand
-// (on its own first: anchoring must not change what it means).
+// (parsed on its own, then anchored as a whole: anchoring must not change
+// what it means).
 func NewCompare(field Field, scope Scope, key string, op Op, value Literal) (*Compare, error) {
 	c := &Compare{Field: field, Scope: scope, Key: key, Op: op, Value: value}
 	if op == OpMatch || op == OpNotMatch {
@@ -153,14 +160,15 @@ func NewCompare(field Field, scope Scope, key string, op Op, value Literal) (*Co
 		if err != nil {
 			return nil, err
 		}
-		prog, err := syntax.Compile(re.Simplify())
+		anchored := &syntax.Regexp{Op: syntax.OpConcat, Sub: []*syntax.Regexp{{Op: syntax.OpBeginText}, re, {Op: syntax.OpEndText}}}
+		prog, err := syntax.Compile(anchored.Simplify())
 		if err != nil {
 			return nil, err
 		}
-		if len(prog.Inst) > MaxRegexpInsts {
-			return nil, fmt.Errorf("%w: its repetitions expand to %d instructions, at most %d", ErrRegexpTooLarge, len(prog.Inst), MaxRegexpInsts)
+		if c.RegexpInsts = len(prog.Inst); c.RegexpInsts > MaxRegexpInsts {
+			return nil, fmt.Errorf("%w: its repetitions expand to %d instructions, at most %d", ErrRegexpTooLarge, c.RegexpInsts, MaxRegexpInsts)
 		}
-		if c.Regexp, err = regexp.Compile("^(?:" + value.Str + ")$"); err != nil {
+		if c.Regexp, err = regexp.Compile(anchored.String()); err != nil {
 			return nil, err
 		}
 	}
@@ -263,6 +271,8 @@ func (c *Compare) duration(d uint64) bool {
 
 func (c *Compare) str(s string) bool {
 	switch c.Op {
+	case OpEqualFold:
+		return strings.EqualFold(s, c.Value.Str)
 	case OpMatch:
 		return c.Regexp.MatchString(s)
 	case OpNotMatch:

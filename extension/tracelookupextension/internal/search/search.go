@@ -213,13 +213,15 @@ func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options
 	}
 	var res Result
 	handled := 0
-	var last store.Key
+	last := q.After
+	// The first candidate of a page is always read whole, its time
+	// bounded by its spans: so every page moves on, whatever the timeout.
 	sr := st.Scan(tenant, f, q.After, maxTraces, func(h store.Hit) bool {
 		if len(res.Traces) == limit {
 			res.HasNext = true // one more candidate: the next page may hold more
 			return false
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && (handled > 0 || !timedOut()) {
 			res.Partial, res.HasNext = timedOut(), timedOut()
 			return false
 		}
@@ -236,11 +238,12 @@ func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options
 		t := traceview.Build(tr, o.MaxTreeDepth)
 		defer t.Release()
 		res.Decoded += len(t.Spans)
-		sum, ok, done := summarize(ctx, t, &q)
-		if !done { // out of time within the trace: the next page starts with it,
-			if handled == 1 { // unless it alone took the time: then past it
-				last = h.Key
-			}
+		stop := ctx
+		if handled == 1 {
+			stop = context.Background()
+		}
+		sum, ok, done := summarize(stop, t, &q)
+		if !done { // out of time within the trace: the next page starts with it
 			res.Partial, res.HasNext = timedOut(), timedOut()
 			return false
 		}
@@ -259,7 +262,9 @@ func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options
 }
 
 // summarize sums t up, and says whether it matches q's span conditions;
-// done is false when ctx ended first (checked every spansPerCheck spans).
+// done is false when ctx ended first (checked before each span that a
+// further condition reads, since a regular expression may be slow, else
+// every spansPerCheck spans).
 // The decoded strings live in t's memory, which its next use overwrites:
 // what the summary keeps is copied.
 func summarize(ctx context.Context, t *traceview.Trace, q *Query) (_ Summary, matched, done bool) {
@@ -281,7 +286,7 @@ func summarize(ctx context.Context, t *traceview.Trace, q *Query) (_ Summary, ma
 	}
 	var byName map[string]int // once there are many services
 	for i := range t.Spans {
-		if i%spansPerCheck == spansPerCheck-1 && ctx.Err() != nil {
+		if (q.Where != nil || i%spansPerCheck == spansPerCheck-1) && ctx.Err() != nil {
 			return Summary{}, false, false
 		}
 		s := &t.Spans[i]

@@ -428,20 +428,25 @@ func TestSearchStopsWithItsContext(t *testing.T) {
 	assert.Empty(t, res.Traces)
 }
 
-// A search past its time says so, and its cursor goes on: a trace that
-// alone outlasts the time is passed, so that paging always moves.
+// A search past its time says so, and its cursor goes on: the first
+// candidate of a page is always read, so that paging always moves, and
+// the pages still hold every match once.
 func TestSearchStopsAtItsTimeout(t *testing.T) {
 	st := store.New(store.Config{MaxBytes: 8 << 20})
 	defer st.Close()
 	rnd := rand.New(rand.NewPCG(9, 10))
 	order := ingest(t, st, "", rnd, genTraces(rnd, 50, 1))
-	res := Run(context.Background(), st, "", Query{Kind: AnyKind, Limit: 100}, Options{Timeout: time.Nanosecond})
+	q := Query{Kind: AnyKind, Limit: 100}
+	res := Run(context.Background(), st, "", q, Options{Timeout: time.Nanosecond})
 	assert.True(t, res.Partial)
 	assert.True(t, res.HasNext)
-	assert.Empty(t, res.Traces)
+	assert.Len(t, res.Traces, 1, "the first candidate, read whole")
+	_, err := DecodeCursor(EncodeCursor(res.Next))
+	require.NoError(t, err, "the cursor is one this search reads back")
 
-	// With time enough, the pages hold every trace once.
-	want := bruteForce(t, st, "", order, Query{Kind: AnyKind, Limit: 7})
-	got, _ := pages(t, st, "", Query{Kind: AnyKind, Limit: 7}, Options{Timeout: time.Minute})
-	assert.Equal(t, want, got)
+	want := bruteForce(t, st, "", order, q)
+	for _, timeout := range []time.Duration{time.Nanosecond, time.Minute} {
+		got, _ := pages(t, st, "", q, Options{Timeout: timeout})
+		assert.Equal(t, want, got, timeout)
+	}
 }

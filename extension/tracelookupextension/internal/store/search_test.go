@@ -356,3 +356,45 @@ func TestManyOperationsInOneRequest(t *testing.T) {
 	}
 	assert.Equal(t, []ServiceStat{{Name: "svc", SpanCount: 120, TraceCount: 3}}, s.Services(""))
 }
+
+// Numbers match whatever their type and spelling, exactly, at the ends of
+// the int64 range too: the index's terms and Matches agree.
+func TestNumberTermsAtTheEdges(t *testing.T) {
+	s := New(Config{MaxBytes: 8 << 20})
+	defer s.Close()
+	td := ptrace.NewTraces()
+	spans := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	values := []func(pcommon.Map){
+		func(m pcommon.Map) { m.PutDouble("n", -9223372036854775808) },
+		func(m pcommon.Map) { m.PutInt("n", -9223372036854775808) },
+		func(m pcommon.Map) { m.PutDouble("n", 9007199254740992) },
+		func(m pcommon.Map) { m.PutInt("n", 500) },
+		func(m pcommon.Map) { m.PutDouble("n", 0.1) },
+	}
+	for i, put := range values {
+		sp := spans.AppendEmpty()
+		sp.SetTraceID(pcommon.TraceID{byte(i + 1)})
+		sp.SetSpanID(pcommon.SpanID{1})
+		put(sp.Attributes())
+	}
+	s.Ingest("", td)
+	for query, want := range map[string]int{
+		"-9223372036854775808":     2,
+		"-9223372036854775808.0":   2,
+		"-9.223372036854775808e18": 2,
+		"9007199254740992":         1,
+		"9007199254740993":         0,
+		"500":                      1,
+		"5e2":                      1,
+		"500.0":                    1,
+		"0.1":                      1,
+		"0.10":                     1,
+		"0.2":                      0,
+	} {
+		q := ParseAttrQuery("n", query)
+		assert.Len(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{q}}}), want, query)
+	}
+	q := ParseAttrQuery("n", "-9223372036854775808.0")
+	assert.True(t, q.Matches(spancodec.IntValue(-9223372036854775808)))
+	assert.True(t, q.Matches(spancodec.DoubleValue(-9223372036854775808)))
+}

@@ -72,7 +72,7 @@ type number struct {
 func intNumber(i int64) number { return number{bits: uint64(i)} }
 
 func doubleNumber(f float64) number {
-	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
 		return intNumber(int64(f))
 	}
 	return number{bits: math.Float64bits(f), fraction: true}

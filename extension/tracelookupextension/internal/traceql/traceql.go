@@ -71,6 +71,7 @@ type parser struct {
 	src   string
 	pos   int
 	depth int
+	insts int // of the query's regular expressions together
 }
 
 func (p *parser) eof() bool { return p.pos >= len(p.src) }
@@ -241,6 +242,9 @@ func (p *parser) comparison() (*search.Compare, error) {
 	c, err := search.NewCompare(field, scope, key, op, lit)
 	if err != nil {
 		return nil, fmt.Errorf("the regular expression %q does not compile: %w", lit.Str, err)
+	}
+	if p.insts += c.RegexpInsts; p.insts > search.MaxRegexpInsts {
+		return nil, fmt.Errorf("%w: the query's regular expressions expand to more than %d instructions together", search.ErrRegexpTooLarge, search.MaxRegexpInsts)
 	}
 	return c, nil
 }

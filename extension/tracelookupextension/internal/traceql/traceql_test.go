@@ -127,6 +127,9 @@ func TestParseAndMatch(t *testing.T) {
 		{`{ span.peer =~ "bank" }`, false}, // anchored, as in TraceQL
 		{`{ span.peer !~ "bank-.*" }`, false},
 		{`{ span.peer !~ "cash.*" }`, true},
+		{`{ span.peer =~ "\\Qbank-1" }`, true}, // \Q to the end, anchored as a whole
+		{`{ span.peer =~ "\\Qbank-." }`, false},
+		{`{ span.peer =~ "(?i)BANK-1" }`, true},
 		{"{ span.peer = `bank-1` }", true},
 		{`{ name = "POST \/checkout" }`, false}, // not a Go escape: refused below, never reached
 		{`{ span.peer > "bank-0" }`, true},
@@ -187,6 +190,7 @@ func TestRefusals(t *testing.T) {
 		{`{ name =~ "a)|(b" }`, "does not compile", false},
 		{`{ name =~ "(?:.?){1000}(?:.?){1000}" }`, "too large", false},
 		{`{ name =~ "` + strings.Repeat("a", 1025) + `" }`, "too large", false},
+		{`{ name =~ "(?:.*){400}" || name =~ "(?:.*){400}" || name =~ "(?:.*){400}" }`, "together", false},
 		{`{ span.foo = error }`, "must be quoted", false},
 		{`{ span.foo =~ 5 }`, "quoted regular expression", false},
 		{`{ span.foo =~ "(" }`, "does not compile", false},
