@@ -29,6 +29,13 @@ func checkTempoJaegerZipkin(t *testing.T, api string, sent []string) {
 	resp := mustDo(t, http.MethodGet, api+"/api/echo", nil)
 	require.Equal(t, http.StatusOK, resp.Status)
 	assert.Equal(t, "echo", string(resp.Body))
+	resp = mustDo(t, http.MethodGet, api+"/api/status/buildinfo", nil)
+	require.Equal(t, http.StatusOK, resp.Status)
+	var info struct {
+		Version string `json:"version"`
+	}
+	require.NoError(t, json.Unmarshal(resp.Body, &info))
+	assert.NotEmpty(t, info.Version)
 	q := `{ resource.service.name = "payments" && status = error }`
 	resp = mustDo(t, http.MethodGet, api+"/api/search?q="+url.QueryEscape(q)+"&limit=20&spss=3", nil)
 	require.Equal(t, http.StatusOK, resp.Status, string(resp.Body))

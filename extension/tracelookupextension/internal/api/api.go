@@ -54,8 +54,8 @@ const (
 	// RouteListing is services, operations, attribute keys and values
 	// (tags and tag values, in Tempo's words).
 	RouteListing Route = "listing"
-	// RouteHealth is Tempo's /api/echo, which data sources call to check
-	// that the API answers.
+	// RouteHealth is Tempo's /api/echo and /api/status/buildinfo, which
+	// data sources call to check that the API answers and what it is.
 	RouteHealth Route = "health"
 )
 
@@ -150,6 +150,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		{"/api/v2/search/", tp, tempoLimit},
 		{"/api/search", tp, tempoLimit},
 		{"/api/echo", tp, tempoLimit},
+		{"/api/status/", tp, tempoLimit},
 		{"/jaeger/api/v3/", j3, jaegerLimit},
 		{"/api/v3/", j3, jaegerLimit},
 		{"/jaeger/", jg, jaegerLimit},
@@ -199,6 +200,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	}
 	for _, prefix := range []string{"", "/tempo"} {
 		h.handle(prefix+"/api/echo", tpr, RouteHealth, tp.echo)
+		h.handle(prefix+"/api/status/buildinfo", tpr, RouteHealth, tp.buildinfo)
 		for _, p := range []string{"{id}", "{$}"} {
 			h.handle(prefix+"/api/v2/traces/"+p, tpr, RouteLookup, lookupBy(tp))
 		}

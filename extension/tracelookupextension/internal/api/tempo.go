@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ import (
 // Tempo's HTTP query API, as Grafana's Tempo data source calls it:
 //
 //	GET /api/echo                            "echo"
+//	GET /api/status/buildinfo                {"version":"2.6.0",...}
 //	GET /api/v2/traces/{id}                  TraceByIDResponse, protobuf or JSON
 //	GET /api/traces/{id}                     Trace (v1), protobuf; JSON at /tempo/api/traces/{id}
 //	GET /api/search?q=&limit=&spss=&start=&end=
@@ -76,6 +78,18 @@ func writeBody(w http.ResponseWriter, contentType string, body []byte) {
 // echo answers exactly what Tempo answers, which data sources check.
 func (t tempo) echo(w http.ResponseWriter, _ *http.Request, _ string, _ url.Values) Outcome {
 	writeBody(w, "text/plain; charset=utf-8", []byte("echo"))
+	return OutcomeFound
+}
+
+// tempoAPIVersion is the Tempo release whose query API this one answers
+// as (v2 trace by id, spansets, scoped tags): Grafana reads it from
+// buildinfo to pick the features it uses.
+const tempoAPIVersion = "2.6.0"
+
+// buildinfo answers what Tempo's /api/status/buildinfo answers.
+func (t tempo) buildinfo(w http.ResponseWriter, _ *http.Request, _ string, _ url.Values) Outcome {
+	b := append([]byte(`{"version":"`+tempoAPIVersion+`","revision":"otelcol-tracelookup","branch":"","buildUser":"","buildDate":"","goVersion":`), strconv.Quote(runtime.Version())...)
+	writeJSON(w, http.StatusOK, append(b, '}'))
 	return OutcomeFound
 }
 

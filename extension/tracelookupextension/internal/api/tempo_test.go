@@ -122,6 +122,19 @@ func TestTempoEcho(t *testing.T) {
 	assert.Equal(t, http.StatusOK, r.code)
 	assert.Equal(t, "echo", string(r.body))
 	assert.Equal(t, "echo", string(get(t, h, http.MethodGet, "/tempo/api/echo").body))
+
+	var info struct {
+		Version   string `json:"version"`
+		Revision  string `json:"revision"`
+		Branch    string `json:"branch"`
+		BuildUser string `json:"buildUser"`
+		BuildDate string `json:"buildDate"`
+		GoVersion string `json:"goVersion"`
+	}
+	r = get(t, h, http.MethodGet, "/api/status/buildinfo")
+	require.Equal(t, http.StatusOK, r.code)
+	decodeStrict(t, r.body, &info)
+	assert.Equal(t, tempoAPIVersion, info.Version)
 }
 
 func TestTempoTraceByIDProtobuf(t *testing.T) {
