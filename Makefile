@@ -8,7 +8,7 @@ COLLECTOR := $(CURDIR)/bin/otelcol-tracelookup
 CONFIG    ?= config.yaml
 TOOLS_MOD := internal/tools/go.mod internal/tools/go.sum
 
-.PHONY: all build run test unit bench fuzz generate lint tools clean
+.PHONY: all build run test unit bench fuzz generate lint tools clean browser
 
 all: build
 
@@ -31,9 +31,17 @@ build: $(OCB)
 run: build
 	$(COLLECTOR) --config $(CONFIG)
 
-## test: the whole suite (unit, integration, end-to-end) with the race detector
-test: build
-	TRACELOOKUP_COLLECTOR=$(COLLECTOR) $(GO) test -race -count=1 -timeout 20m ./...
+## browser: Debian's chromium, for the viewer's browser test, when it is missing
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+## test: the whole suite (unit, integration, end-to-end, the viewer in headless
+## Chromium) with the race detector; screenshots and other artifacts go to test-output/
+test: build browser
+	@mkdir -p test-output
+	TRACELOOKUP_COLLECTOR=$(COLLECTOR) $(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/test-output ./...
 	# What a lookup allocates is measured without the race detector, which changes it.
 	$(GO) test -count=1 -run 'TestLookupCostCoversAllocations' ./extension/tracelookupextension/internal/api/
 

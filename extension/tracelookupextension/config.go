@@ -17,6 +17,7 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/ui"
 )
 
 // Config is the tracelookup extension's configuration.
@@ -53,6 +54,8 @@ type Config struct {
 
 	// Search configures the search indexes and bounds each search.
 	Search SearchConfig `mapstructure:"search"`
+	// UI serves the trace viewer page.
+	UI UIConfig `mapstructure:"ui"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -72,6 +75,18 @@ type SearchConfig struct {
 	// Timeout is the most time one search may take (a costly regular
 	// expression on every span, say); past it, the same.
 	Timeout time.Duration `mapstructure:"timeout"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// UIConfig configures the trace viewer page.
+type UIConfig struct {
+	// Enabled serves the page; off, the extension serves the API only.
+	Enabled bool `mapstructure:"enabled"`
+	// Path is where the page is served (its deep links are Path +
+	// "trace/{id}", its files under Path + "ui/").
+	Path string `mapstructure:"path"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -170,7 +185,7 @@ var (
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	known := map[string]bool{
 		"index": true, "max_response_spans": true, "max_response_mib": true, "max_tree_depth": true, "max_lookup_memory_mib": true,
-		"tenancy": true, "rate_limits": true, "search": true,
+		"tenancy": true, "rate_limits": true, "search": true, "ui": true,
 	}
 	addKeys(known, reflect.TypeFor[confighttp.ServerConfig]())
 	for key := range conf.ToStringMap() {
@@ -183,7 +198,7 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 		return err
 	}
 	// The sections again, strictly, so that their typos are reported too.
-	for key, section := range map[string]any{"index": &cfg.Index, "tenancy": &cfg.Tenancy, "rate_limits": &cfg.RateLimits, "search": &cfg.Search} {
+	for key, section := range map[string]any{"index": &cfg.Index, "tenancy": &cfg.Tenancy, "rate_limits": &cfg.RateLimits, "search": &cfg.Search, "ui": &cfg.UI} {
 		sub, err := conf.Sub(key)
 		if err != nil {
 			return err
@@ -268,6 +283,13 @@ func (cfg *Config) Validate() error {
 	if cfg.Search.MaxScannedSpans <= 0 {
 		errs = append(errs, fmt.Errorf(`"search::max_scanned_spans" must be positive, got %d`, cfg.Search.MaxScannedSpans))
 	}
+	if cfg.UI.Enabled {
+		if p := cfg.UI.Path; !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "{}?#") {
+			errs = append(errs, fmt.Errorf(`"ui::path" must be a path that starts with "/", got %q`, p))
+		} else if b := ui.Base(p); b != "/" && apiPathTaken(b) {
+			errs = append(errs, fmt.Errorf(`"ui::path" %q is under the API's routes; pick a path of its own, such as /ui/`, p))
+		}
+	}
 	if cfg.Search.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf(`"search::timeout" must be positive, got %s`, cfg.Search.Timeout))
 	}
@@ -319,4 +341,22 @@ func (cfg *Config) lookupMemoryBytes() int64 {
 // storeBytes is what the store may hold: the index's memory less the lookups'.
 func (cfg *Config) storeBytes() int64 {
 	return int64(cfg.Index.MaxMemoryMiB)<<20 - cfg.lookupMemoryBytes()
+}
+
+// apiPathTaken says whether the viewer's base path would shadow an API route.
+func apiPathTaken(base string) bool {
+	for _, prefix := range []string{"/api/", "/v1/", "/tempo/", "/jaeger/", "/zipkin/"} {
+		if strings.HasPrefix(base, prefix) || strings.HasPrefix(prefix, base) {
+			return true
+		}
+	}
+	return false
+}
+
+// uiPath is where the viewer is served, "" when it is off.
+func (cfg *Config) uiPath() string {
+	if !cfg.UI.Enabled {
+		return ""
+	}
+	return cfg.UI.Path
 }

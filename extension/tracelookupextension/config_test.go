@@ -52,6 +52,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Zero(t, cfg.RateLimits.Native.RequestsPerMinute)
 	assert.Zero(t, cfg.RateLimits.CallTrace.RequestsPerMinute)
 	assert.Equal(t, SearchConfig{Enabled: true, MaxScannedTraces: 2_000_000, MaxScannedSpans: 200_000, Timeout: 10 * time.Second}, cfg.Search)
+	assert.Equal(t, UIConfig{Enabled: true, Path: "/"}, cfg.UI)
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -84,6 +85,7 @@ func TestCustomConfig(t *testing.T) {
 	assert.Equal(t, 300, cfg.RateLimits.Tempo.RequestsPerMinute)
 	assert.Equal(t, 240, cfg.RateLimits.Jaeger.RequestsPerMinute)
 	assert.Equal(t, 60, cfg.RateLimits.Zipkin.RequestsPerMinute)
+	assert.Equal(t, UIConfig{Enabled: true, Path: "/viewer/"}, cfg.UI)
 	require.NoError(t, confmap.Validate(cfg))
 }
 
@@ -97,7 +99,7 @@ func TestInvalidConfig(t *testing.T) {
 		"index::max_attribute_value_bytes", "index::max_attributes_per_span", "index::max_events_per_span", "index::max_links_per_span", `"max_tree_depth"`, `"max_lookup_memory_mib"`,
 		`"tenancy::header"`, `"tenancy::default_tenant"`, `"tenancy::max_tenants"`, `"tenancy::max_share_percent"`, `"tenancy::auth_attribute" needs "auth"`,
 		`"tenancy::permissions::alice" names "../x"`, `"rate_limits::apm_trace::requests_per_minute"`,
-		`"search::max_scanned_traces"`, `"search::max_scanned_spans"`, `"search::timeout"`, `"rate_limits::tempo::requests_per_minute"`} {
+		`"search::max_scanned_traces"`, `"search::max_scanned_spans"`, `"search::timeout"`, `"rate_limits::tempo::requests_per_minute"`, `"ui::path" "/api/viewer"`} {
 		assert.ErrorContains(t, err, opt)
 	}
 }

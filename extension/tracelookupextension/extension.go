@@ -116,6 +116,7 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 			MaxTreeDepth:     cfg.MaxTreeDepth,
 		},
 		NoSearch: !cfg.Search.Enabled,
+		UIPath:   cfg.uiPath(),
 		OnLookup: e.recordLookup,
 		Logger:   set.Logger,
 	})

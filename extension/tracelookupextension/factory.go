@@ -67,6 +67,7 @@ func createDefaultConfig() component.Config {
 			MaxScannedSpans:  search.DefaultMaxScannedSpans,
 			Timeout:          search.DefaultTimeout,
 		},
+		UI:               UIConfig{Enabled: true, Path: "/"},
 		MaxResponseSpans: defaultMaxResponseSpans,
 		MaxResponseMiB:   defaultMaxResponseMiB,
 		MaxTreeDepth:     traceview.DefaultMaxTreeDepth,

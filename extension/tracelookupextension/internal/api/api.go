@@ -21,6 +21,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/ui"
 )
 
 // Outcome says how a lookup ended, for self-telemetry.
@@ -89,6 +90,8 @@ type Options struct {
 	Search search.Options
 	// NoSearch answers the search and listing routes that search is off.
 	NoSearch bool
+	// UIPath, when set, serves the trace viewer page under it (see package ui).
+	UIPath string
 }
 
 // Handler serves every contract.
@@ -98,6 +101,7 @@ type Handler struct {
 	routes []route
 	mux    *http.ServeMux
 	admit  *admission
+	ui     *ui.Handler // nil: no viewer
 }
 
 // RateLimits are the contracts' rate limits.
@@ -231,6 +235,14 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	for _, p := range []string{"{id}", "{$}"} {
 		h.handle("/zipkin/api/v2/trace/"+p, zkr, RouteLookup, lookupBy(zk))
 	}
+	if opts.UIPath != "" {
+		h.ui = ui.New(opts.UIPath)
+		base := ui.Base(opts.UIPath)
+		page := func(w http.ResponseWriter, r *http.Request) { h.ui.ServePage(w, r) }
+		h.mux.HandleFunc("GET "+base+"{$}", page)
+		h.mux.HandleFunc("GET "+base+"trace/{id}", page)
+		h.mux.HandleFunc("GET "+base+"ui/{file}", func(w http.ResponseWriter, r *http.Request) { h.ui.ServeAsset(w, r, r.PathValue("file")) })
+	}
 	// Everything else is the contract's 404; ServeMux would redirect a
 	// path that names a {$} pattern but its last slash.
 	for _, p := range []string{"/", "/api/v2/trace", "/v1/trace/call", "/api/v2/traces", "/tempo/api/v2/traces", "/tempo/api/traces", "/zipkin/api/v2/trace"} {
@@ -303,6 +315,10 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // (a failed authentication, a body that could not be decompressed) in
 // the format of the contract its path names: the server's error handler.
 func (h *Handler) WriteError(w http.ResponseWriter, r *http.Request, message string, status int) {
+	if h.isPage(r.URL.Path) {
+		ui.WriteError(w, status, Echo(message))
+		return
+	}
 	rt := h.routeOf(r.URL.Path)
 	code := "INVALID_REQUEST"
 	switch status {
@@ -452,4 +468,14 @@ func (h *Handler) searchOff(w http.ResponseWriter, c contract) (Outcome, bool) {
 	}
 	c.writeError(w, http.StatusNotFound, "SEARCH_DISABLED", "search is turned off in this collector's configuration (search::enabled: false)")
 	return OutcomeNotFound, true
+}
+
+// isPage says whether path names the viewer's page or its files.
+func (h *Handler) isPage(p string) bool {
+	if h.ui == nil {
+		return false
+	}
+	base := ui.Base(h.opts.UIPath)
+	rest, ok := strings.CutPrefix(p, base)
+	return ok && (rest == "" || strings.HasPrefix(rest, "trace/") || strings.HasPrefix(rest, "ui/"))
 }
