@@ -134,6 +134,21 @@ func bigTrace(n int) (ptrace.Traces, string) {
 	return td, hex.EncodeToString(id[:])
 }
 
+// browserContext starts headless Chromium for the test, stopped with it.
+func browserContext(t *testing.T, browser string) context.Context {
+	t.Helper()
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
+		// The machine's network is closed: Chromium must not try it.
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(actx)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
+	return ctx
+}
+
 // TestViewerInABrowser opens the extension's page in headless Chromium:
 // the list shows the traces sent, a search finds one, its waterfall has a
 // row per span in tree order with bars as wide as the spans are long and
@@ -196,17 +211,7 @@ service:
 		return nil
 	})
 
-	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
-		chromedp.ExecPath(browser), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900),
-		// The machine's network is closed: Chromium must not try it.
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
+	ctx := browserContext(t, browser)
 	shots := t.ArtifactDir()
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
@@ -315,4 +320,65 @@ service:
 	shoot("not-found.png")
 	assert.Contains(t, message, "404")
 	t.Logf("screenshots in %s", shots)
+}
+
+// TestViewerShowsRefusals: a page the API's authentication refuses, and a
+// request past the tenant's rate limit, are messages, not blank pages.
+func TestViewerShowsRefusals(t *testing.T) {
+	collectorBinary(t)
+	browser := chromium(t)
+	apiPort, grpcPort, limitedPort := freePort(t), freePort(t), freePort(t)
+	collector := func(api int, extra string) {
+		col := startCollector(t, fmt.Sprintf(`
+extensions:
+  bearertokenauth:
+    token: "s3cret"
+  tracelookup:
+    endpoint: 127.0.0.1:%d
+%s
+receivers:
+  tracelookup:
+    extension: tracelookup
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+
+exporters:
+  nop:
+
+service:
+  extensions: [bearertokenauth, tracelookup]
+  pipelines:
+    traces:
+      receivers: [tracelookup]
+      exporters: [nop]
+  telemetry:
+    metrics:
+      level: none
+`, api, extra, grpcPort))
+		col.waitReady(t, api, map[string]string{"Authorization": "Bearer s3cret"})
+	}
+	collector(apiPort, "    auth:\n      authenticator: bearertokenauth\n")
+	ctx := browserContext(t, browser)
+	shots := t.ArtifactDir()
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("http://"+addr(apiPort)+"/")))
+	body, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+	require.NoError(t, err)
+	assert.Contains(t, body, "401 Unauthorized")
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(shots, "unauthorized.png"), png, 0o600))
+
+	grpcPort = freePort(t)
+	collector(limitedPort, "    rate_limits:\n      native:\n        requests_per_minute: 2\n")
+	// Waiting for the collector spent the tenant's requests: the page's are refused.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("http://"+addr(limitedPort)+"/"), chromedp.WaitVisible(chromedp.CSS(`#message`))))
+	message, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#message`)))
+	require.NoError(t, err)
+	assert.Contains(t, message, "429")
+	assert.Contains(t, message, "Retry after")
+	png, err = chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(shots, "rate-limited.png"), png, 0o600))
 }
