@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -284,8 +285,8 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf(`"search::max_scanned_spans" must be positive, got %d`, cfg.Search.MaxScannedSpans))
 	}
 	if cfg.UI.Enabled {
-		if p := cfg.UI.Path; !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "{}?#") {
-			errs = append(errs, fmt.Errorf(`"ui::path" must be a path that starts with "/", got %q`, p))
+		if p := cfg.UI.Path; !uiPathRE.MatchString(p) {
+			errs = append(errs, fmt.Errorf(`"ui::path" must be a path that starts with "/" of letters, digits and - _ . /, got %q`, p))
 		} else if b := ui.Base(p); b != "/" && apiPathTaken(b) {
 			errs = append(errs, fmt.Errorf(`"ui::path" %q is under the API's routes; pick a path of its own, such as /ui/`, p))
 		}
@@ -342,6 +343,9 @@ func (cfg *Config) lookupMemoryBytes() int64 {
 func (cfg *Config) storeBytes() int64 {
 	return int64(cfg.Index.MaxMemoryMiB)<<20 - cfg.lookupMemoryBytes()
 }
+
+// uiPathRE is a path that needs no escaping in a URL or an HTML attribute.
+var uiPathRE = regexp.MustCompile(`^/[A-Za-z0-9_./-]*$`)
 
 // apiPathTaken says whether the viewer's base path would shadow an API route.
 func apiPathTaken(base string) bool {

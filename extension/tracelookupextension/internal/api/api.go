@@ -236,9 +236,12 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		h.handle("/zipkin/api/v2/trace/"+p, zkr, RouteLookup, lookupBy(zk))
 	}
 	if opts.UIPath != "" {
-		h.ui = ui.New(opts.UIPath)
+		h.ui = ui.New(opts.UIPath, opts.Tenancy.Header)
 		base := ui.Base(opts.UIPath)
 		page := func(w http.ResponseWriter, r *http.Request) { h.ui.ServePage(w, r) }
+		for _, p := range []string{base + "{$}", base + "trace/{id}", base + "ui/{file}"} {
+			h.mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) { ui.WriteMethodNotAllowed(w) })
+		}
 		h.mux.HandleFunc("GET "+base+"{$}", page)
 		h.mux.HandleFunc("GET "+base+"trace/{id}", page)
 		h.mux.HandleFunc("GET "+base+"ui/{file}", func(w http.ResponseWriter, r *http.Request) { h.ui.ServeAsset(w, r, r.PathValue("file")) })

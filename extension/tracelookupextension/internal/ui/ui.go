@@ -31,14 +31,15 @@ type Handler struct {
 }
 
 // New returns the viewer served under base ("/" when empty; a trailing
-// slash is added).
-func New(base string) *Handler {
+// slash is added); the page names the tenant in tenantHeader.
+func New(base, tenantHeader string) *Handler {
 	base = Base(base)
 	page, err := fs.ReadFile(assets, "assets/index.html")
 	if err != nil {
 		panic(err) // embedded at build time
 	}
 	page = bytes.ReplaceAll(page, []byte("{{BASE}}"), []byte(html.EscapeString(base)))
+	page = bytes.ReplaceAll(page, []byte("{{TENANT_HEADER}}"), []byte(html.EscapeString(tenantHeader)))
 	return &Handler{base: base, index: page}
 }
 
@@ -97,10 +98,16 @@ func setSecurityHeaders(h http.Header) {
 func WriteError(w http.ResponseWriter, status int, message string) {
 	body := "<!doctype html><meta charset=utf-8><title>Trace lookup: " + strconv.Itoa(status) + "</title>" +
 		"<p>" + strconv.Itoa(status) + " " + html.EscapeString(http.StatusText(status)) + ": " + html.EscapeString(message) +
-		"</p><p>The trace lookup API refused the page. With <code>auth:</code> configured, sign in the way its authenticator expects (a browser sends basic credentials when asked), or read the API with a client that sends them.</p>"
+		"</p><p>The trace lookup API refused the page: with <code>auth:</code> configured, the page's own requests need credentials too. Open it through a proxy that adds them, or read the API with a client that sends them.</p>"
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
 	setSecurityHeaders(hdr)
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body))
+}
+
+// WriteMethodNotAllowed answers a method other than GET or HEAD on a page path.
+func WriteMethodNotAllowed(w http.ResponseWriter) {
+	w.Header().Set("Allow", "GET, HEAD")
+	WriteError(w, http.StatusMethodNotAllowed, "the page answers GET and HEAD")
 }

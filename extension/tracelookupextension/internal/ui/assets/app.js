@@ -9,6 +9,7 @@
 import { buildTree, criticalPath, selfTimes, serviceColor, formatDuration, relative } from './model.js';
 
 const base = document.querySelector('meta[name="tracelookup-base"]').content;
+const tenantHeader = document.querySelector('meta[name="tracelookup-tenant-header"]').content;
 const $ = (id) => document.getElementById(id);
 const ROW = 24;
 
@@ -22,7 +23,7 @@ function headers() {
   const h = { Accept: 'application/json' };
   const tenant = sessionStorage.getItem('tenant');
   const auth = sessionStorage.getItem('authorization');
-  if (tenant) h['X-Scope-OrgID'] = tenant;
+  if (tenant) h[tenantHeader] = tenant;
   if (auth) h.Authorization = auth;
   return h;
 }
@@ -43,7 +44,8 @@ async function api(path) {
     if (resp.status === 401) hint = ' Set the credentials under Access.';
     if (resp.status === 403) hint = ' Set a tenant you may read under Access.';
     if (resp.status === 429) hint = ' Retry after ' + (resp.headers.get('Retry-After') || 'a few') + ' seconds.';
-    throw new APIError(resp.status, resp.status + ' ' + resp.statusText + ': ' + msg + hint);
+    const text2 = String(msg).trim();
+    throw new APIError(resp.status, resp.status + ' ' + resp.statusText + ': ' + text2 + (hint && !/[.!?]$/.test(text2) ? '.' : '') + hint);
   }
   return body;
 }
@@ -66,8 +68,14 @@ function showMessage(err) {
 
 // --- routing ---------------------------------------------------------------
 
+// nav counts navigations: an answer that arrives after the user moved on
+// is dropped, not drawn over the page they are on.
+let nav = 0;
+
 function route() {
-  const rest = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : '';
+  nav++;
+  const path = decodeURI(location.pathname);
+  const rest = path.startsWith(base) ? path.slice(base.length) : '';
   const m = rest.match(/^trace\/([^/]+)$/);
   stopLive();
   if (m) {
@@ -94,11 +102,14 @@ function stopLive() {
   if (liveTimer) { clearInterval(liveTimer); liveTimer = null; }
 }
 
+// fillServices lists the tenant's services now, keeping the one chosen.
 async function fillServices() {
   const sel = $('f-service');
-  if (sel.options.length > 1) return;
+  const keep = sel.value;
   const services = await api('/api/v1/services');
+  sel.length = 1;
   for (const s of services) sel.add(new Option(s.name, s.name));
+  sel.value = services.some((s) => s.name === keep) ? keep : '';
 }
 
 async function fillOperations() {
@@ -128,19 +139,31 @@ function searchQuery() {
 }
 
 async function showList() {
+  const me = nav;
   $('trace-view').hidden = true;
   $('list-view').hidden = false;
   document.title = 'Trace lookup';
   showMessage(null);
   await fillServices();
+  if (me !== nav) return;
   await runSearch(false);
-  if ($('live').checked) startLive();
+  if (me === nav && $('live').checked) startLive();
 }
 
+let searching = false;
+
 async function runSearch(more) {
+  const me = nav;
   const q = searchQuery();
   if (more && nextCursor) q.set('next', nextCursor);
-  const page = await api('/api/v1/traces?' + q.toString());
+  searching = true;
+  let page;
+  try {
+    page = await api('/api/v1/traces?' + q.toString());
+  } finally {
+    searching = false;
+  }
+  if (me !== nav) return;
   showMessage(null);
   const tbody = $('results');
   if (!more) tbody.textContent = '';
@@ -182,34 +205,47 @@ function text(tag, s, cls) {
 
 function startLive() {
   stopLive();
-  liveTimer = setInterval(() => runSearch(false).catch(showMessage), 5000);
+  const me = nav;
+  liveTimer = setInterval(() => {
+    if (me !== nav) { stopLive(); return; }
+    if (!searching) runSearch(false).catch(showMessage); // one at a time: a slow search is not overtaken
+  }, 5000);
 }
 
 // --- one trace --------------------------------------------------------------
 
 const view = { trace: null, tree: null, rows: [], collapsed: new Set(), selected: null, critical: new Set(), self: new Map(), t0: 0, span: 1 };
 
-const UUID = /^(urn:uuid:)?\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$/i;
+// A call id as the 000 contract takes it that no trace id form reads:
+// hyphenated 8-4-4-4-12, in braces or after urn:uuid:.
+const CALL_ID = /^(urn:uuid:[0-9a-f-]{36}|\{[0-9a-f-]{36}\}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
 
-// lookupTrace reads a trace by id, or by call id when the input is a UUID
-// that is no trace id.
+// lookupTrace reads a trace by id, or by call id: the 000 contract names
+// the trace (its id field), which the native API then reads.
 async function lookupTrace(id) {
-  try {
-    return await api('/api/v1/traces/' + encodeURIComponent(id) + '?flat=true');
-  } catch (e) {
-    if (!(e instanceof APIError) || (e.status !== 404 && e.status !== 400) || !UUID.test(id)) throw e;
+  if (CALL_ID.test(id)) {
     const call = await api('/v1/trace/call/' + encodeURIComponent(id));
-    const traceId = call && (call.trace_id || (call.data && call.data.trace_id));
-    if (!traceId) throw e;
-    return api('/api/v1/traces/' + encodeURIComponent(traceId) + '?flat=true');
+    id = call.id;
   }
+  return api('/api/v1/traces/' + encodeURIComponent(id) + '?flat=true');
 }
 
 async function showTrace(id, spanId) {
+  const me = nav;
   $('list-view').hidden = true;
   $('trace-view').hidden = false;
   showMessage(null);
+  // Nothing of the trace shown before stays while this one loads, or fails.
+  $('trace-head').textContent = '';
+  $('trace-banner').hidden = true;
+  $('waterfall-inner').textContent = '';
+  $('waterfall-inner').style.height = '0';
+  $('axis').textContent = '';
+  $('details').hidden = true;
+  view.rows = [];
+  view.drawn = new Map();
   const trace = await lookupTrace(id);
+  if (me !== nav) return;
   view.trace = trace;
   view.tree = buildTree(trace.spans);
   view.collapsed = new Set();
@@ -280,6 +316,18 @@ function layout() {
   inner.textContent = '';
   view.drawn = new Map();
   draw();
+  alignAxis();
+}
+
+// alignAxis puts the time axis over the bars' lane.
+function alignAxis() {
+  const lane = document.querySelector('#waterfall-inner .lane');
+  if (!lane) return;
+  const axis = $('axis');
+  const from = axis.parentElement.getBoundingClientRect().left;
+  const box = lane.getBoundingClientRect();
+  axis.style.marginLeft = (box.left - from) + 'px';
+  axis.style.width = box.width + 'px';
 }
 
 // draw renders the rows in sight and a margin around them, no others: a
@@ -428,6 +476,7 @@ function table(rows) {
 // --- wiring ----------------------------------------------------------------
 
 $('waterfall').addEventListener('scroll', () => requestAnimationFrame(draw));
+window.addEventListener('resize', () => requestAnimationFrame(() => { if (view.rows.length) { draw(); alignAxis(); } }));
 $('lookup').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const id = $('lookup-id').value.trim();

@@ -74,17 +74,29 @@ function isAncestor(node, other) {
   return false;
 }
 
-// criticalPath is the chain that decides when the trace ends: from the
-// root that ends last, each time the child that ends last.
+// criticalPath is the chain of spans that decides when the trace ends:
+// from the root that ends last, walking back in time, the child that ends
+// last, then the child that ends before that one starts, and so on, each
+// followed into its own children the same way (children are clipped to
+// their parent's end; those that start after it are not on the path). An
+// explicit stack: a deep tree must not exhaust the call stack.
 export function criticalPath(tree) {
   const path = new Set();
-  let n = null;
-  for (const r of tree.roots) if (!n || r.end > n.end) n = r;
-  while (n) {
+  let root = null;
+  for (const r of tree.roots) if (!root || r.end > root.end) root = r;
+  const stack = root ? [root] : [];
+  while (stack.length) {
+    const n = stack.pop();
     path.add(n.id);
-    let next = null;
-    for (const c of n.children) if (!next || c.end > next.end) next = c;
-    n = next;
+    const within = n.children.filter((c) => c.start < n.end || (c.start === n.start && c.end === n.end));
+    const byEnd = within.sort((a, b) => Math.min(b.end, n.end) - Math.min(a.end, n.end));
+    let until = n.end;
+    for (const c of byEnd) {
+      if (Math.min(c.end, n.end) <= until) {
+        stack.push(c);
+        until = c.start;
+      }
+    }
   }
   return path;
 }
