@@ -49,11 +49,11 @@ func (jaeger) writeError(w http.ResponseWriter, status int, _, message string) {
 }
 
 func (j jaeger) writeBusy(w http.ResponseWriter) {
-	j.writeError(w, http.StatusServiceUnavailable, "", "the lookup memory is in use by other lookups; retry shortly")
+	j.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
 }
 
 func (j jaeger) writeRateLimited(w http.ResponseWriter) {
-	j.writeError(w, http.StatusTooManyRequests, "", "rate limit exceeded for this tenant; retry after the Retry-After header's seconds")
+	j.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
 }
 
 // writeData answers the envelope around data (a JSON array) of total items.
@@ -68,10 +68,7 @@ func (j jaeger) services(w http.ResponseWriter, _ *http.Request, tenant string, 
 	if o, off := j.h.searchOff(w, j); off {
 		return o
 	}
-	var names []string
-	for _, s := range j.h.store.Services(tenant) {
-		names = append(names, s.Name)
-	}
+	names := j.h.serviceNames(tenant)
 	writeJaegerData(w, appendStrings(nil, names), len(names))
 	return OutcomeFound
 }
@@ -92,6 +89,35 @@ func (j jaeger) operationNames(w http.ResponseWriter, r *http.Request, tenant st
 	return OutcomeFound
 }
 
+// appendOperations appends a service's operations of kind ("" for any) as
+// Jaeger's [{"name","spanKind"}] items, and says how many.
+func (h *Handler) appendOperations(b []byte, tenant, service, kind string) ([]byte, int) {
+	ops, _ := h.store.Operations(tenant, service)
+	n := 0
+	for _, op := range ops {
+		k := jaegerKind(op.Kind)
+		if kind != "" && kind != k {
+			continue
+		}
+		if n++; n > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = spancodec.AppendJSONString(b, op.Name)
+		b = append(b, `,"spanKind":"`+k+`"}`...)
+	}
+	return b, n
+}
+
+// serviceNames lists the tenant's services by name.
+func (h *Handler) serviceNames(tenant string) []string {
+	var names []string
+	for _, s := range h.store.Services(tenant) {
+		names = append(names, s.Name)
+	}
+	return names
+}
+
 // jaegerKind is a span kind as Jaeger names it ("" for unspecified).
 func jaegerKind(kind int32) string {
 	if kind <= spancodec.KindUnspecified || int(kind) >= len(search.KindKeywords) {
@@ -109,22 +135,7 @@ func (j jaeger) operations(w http.ResponseWriter, _ *http.Request, tenant string
 		j.writeError(w, http.StatusBadRequest, "", "parameter 'service' is required")
 		return OutcomeBadRequest
 	}
-	kind := query.Get("spanKind")
-	ops, _ := j.h.store.Operations(tenant, service)
-	b := []byte{'['}
-	n := 0
-	for _, op := range ops {
-		k := jaegerKind(op.Kind)
-		if kind != "" && kind != k {
-			continue
-		}
-		if n++; n > 1 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"name":`...)
-		b = spancodec.AppendJSONString(b, op.Name)
-		b = append(b, `,"spanKind":"`+k+`"}`...)
-	}
+	b, n := j.h.appendOperations([]byte{'['}, tenant, service, query.Get("spanKind"))
 	writeJaegerData(w, append(b, ']'), n)
 	return OutcomeFound
 }

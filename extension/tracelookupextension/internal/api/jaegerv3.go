@@ -58,22 +58,18 @@ func (jaegerV3) writeError(w http.ResponseWriter, status int, _, message string)
 }
 
 func (j jaegerV3) writeBusy(w http.ResponseWriter) {
-	j.writeError(w, http.StatusServiceUnavailable, "", "the lookup memory is in use by other lookups; retry shortly")
+	j.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
 }
 
 func (j jaegerV3) writeRateLimited(w http.ResponseWriter) {
-	j.writeError(w, http.StatusTooManyRequests, "", "rate limit exceeded for this tenant; retry after the Retry-After header's seconds")
+	j.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
 }
 
 func (j jaegerV3) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
 	if o, off := j.h.searchOff(w, j); off {
 		return o
 	}
-	var names []string
-	for _, s := range j.h.store.Services(tenant) {
-		names = append(names, s.Name)
-	}
-	b := appendStrings([]byte(`{"services":`), names)
+	b := appendStrings([]byte(`{"services":`), j.h.serviceNames(tenant))
 	writeJSON(w, http.StatusOK, append(b, '}'))
 	return OutcomeFound
 }
@@ -87,22 +83,7 @@ func (j jaegerV3) operations(w http.ResponseWriter, _ *http.Request, tenant stri
 		j.writeError(w, http.StatusBadRequest, "", "service is required")
 		return OutcomeBadRequest
 	}
-	kind := query.Get("spanKind")
-	ops, _ := j.h.store.Operations(tenant, service)
-	b := []byte(`{"operations":[`)
-	n := 0
-	for _, op := range ops {
-		k := jaegerKind(op.Kind)
-		if kind != "" && kind != k {
-			continue
-		}
-		if n++; n > 1 {
-			b = append(b, ',')
-		}
-		b = append(b, `{"name":`...)
-		b = spancodec.AppendJSONString(b, op.Name)
-		b = append(b, `,"spanKind":"`+k+`"}`...)
-	}
+	b, _ := j.h.appendOperations([]byte(`{"operations":[`), tenant, service, query.Get("spanKind"))
 	writeJSON(w, http.StatusOK, append(b, "]}"...))
 	return OutcomeFound
 }

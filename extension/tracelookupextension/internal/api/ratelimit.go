@@ -102,5 +102,5 @@ func (l *limiter) secondsUntil(n float64) int {
 	return int(math.Ceil(n / float64(l.rate)))
 }
 
-// rateLimitedMessage explains a 429 of the native and 000 contracts.
+// rateLimitedMessage explains a 429 of every contract but 003.
 const rateLimitedMessage = "this tenant made more requests than its rate limit allows; retry after the time in Retry-After"

@@ -44,11 +44,11 @@ func (tempo) writeError(w http.ResponseWriter, status int, _, message string) {
 }
 
 func (t tempo) writeBusy(w http.ResponseWriter) {
-	t.writeError(w, http.StatusServiceUnavailable, "", "the lookup memory is in use by other lookups; retry shortly")
+	t.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
 }
 
 func (t tempo) writeRateLimited(w http.ResponseWriter) {
-	t.writeError(w, http.StatusTooManyRequests, "", "rate limit exceeded for this tenant; retry after the Retry-After header's seconds")
+	t.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
 }
 
 // serve answers GET /api/v2/traces/{id}.

@@ -43,22 +43,18 @@ func (zipkin) writeError(w http.ResponseWriter, status int, _, message string) {
 }
 
 func (z zipkin) writeBusy(w http.ResponseWriter) {
-	z.writeError(w, http.StatusServiceUnavailable, "", "the lookup memory is in use by other lookups; retry shortly")
+	z.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
 }
 
 func (z zipkin) writeRateLimited(w http.ResponseWriter) {
-	z.writeError(w, http.StatusTooManyRequests, "", "rate limit exceeded for this tenant; retry after the Retry-After header's seconds")
+	z.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
 }
 
 func (z zipkin) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
 	if o, off := z.h.searchOff(w, z); off {
 		return o
 	}
-	var names []string
-	for _, s := range z.h.store.Services(tenant) {
-		names = append(names, s.Name)
-	}
-	writeJSON(w, http.StatusOK, appendStrings(nil, names))
+	writeJSON(w, http.StatusOK, appendStrings(nil, z.h.serviceNames(tenant)))
 	return OutcomeFound
 }
 
