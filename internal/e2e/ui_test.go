@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -243,7 +244,17 @@ service:
 	shoot("list.png")
 	assert.ElementsMatch(t, []string{exampleID, bigID}, listed)
 
-	// Status alone: the big trace has no error, the example two.
+	// Live: a trace sent while the list is open appears in it.
+	do("live", chromedp.Click(chromedp.CSS(`#live`)))
+	lateID := "1a7e00000000000000000000000000aa"
+	late := strings.ReplaceAll(string(raw), exampleID, lateID)
+	late = strings.ReplaceAll(late, "3f2b6c1e-8d4a-4f3b-9a51-2c7e0d9b1a42", "3f2b6c1e-8d4a-4f3b-9a51-2c7e0d9b1a43") // its own call id
+	status, _ = post(t, "http://"+addr(httpPort)+"/v1/traces", "application/json", []byte(late), false)
+	require.Equal(t, http.StatusOK, status)
+	waitFor(`document.querySelector('#results tr[data-trace-id="`+lateID+`"]') !== null`, 30*time.Second)
+	do("live off", chromedp.Click(chromedp.CSS(`#live`)))
+
+	// Status alone: the big trace has no error, the example (and its copy) two.
 	waitFor(`document.querySelector('#f-service option[value="payment"]') !== null`, 20*time.Second)
 	do("search by status", chromedp.SetValue(chromedp.CSS(`#f-status`), "success"), chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)))
 	waitFor(`document.querySelectorAll('#results tr').length === 1 && document.querySelector('#results tr').dataset.traceId === '`+bigID+`'`, 20*time.Second)
@@ -251,10 +262,10 @@ service:
 	// A search by service and status finds the example only.
 	do("search", chromedp.SetValue(chromedp.CSS(`#f-service`), "payment"), chromedp.SetValue(chromedp.CSS(`#f-status`), "error"),
 		chromedp.Click(chromedp.CSS(`#filters button[type=submit]`)))
-	waitFor(`document.querySelectorAll('#results tr').length === 1 && document.querySelector('#results tr').dataset.traceId === '`+exampleID+`'`, 20*time.Second)
+	waitFor(`document.querySelectorAll('#results tr').length === 2 && [...document.querySelectorAll('#results tr')].every(r => r.dataset.traceId !== '`+bigID+`')`, 20*time.Second)
 	eval(`[...document.querySelectorAll('#results tr')].map(r => r.dataset.traceId)`, &listed)
 	shoot("search.png")
-	assert.Equal(t, []string{exampleID}, listed)
+	assert.ElementsMatch(t, []string{exampleID, lateID}, listed)
 
 	// Its waterfall: a row per span in tree order, bars as long as the
 	// spans, error spans marked.
