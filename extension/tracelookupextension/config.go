@@ -19,6 +19,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/ui"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/configkeys"
 )
 
 // Config is the tracelookup extension's configuration.
@@ -188,11 +189,11 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 		"index": true, "max_response_spans": true, "max_response_mib": true, "max_tree_depth": true, "max_lookup_memory_mib": true,
 		"tenancy": true, "rate_limits": true, "search": true, "ui": true,
 	}
-	addKeys(known, reflect.TypeFor[confighttp.ServerConfig]())
-	for key := range conf.ToStringMap() {
-		if !known[key] {
-			return fmt.Errorf("unknown option %q; see the tracelookup extension's README for its options", key)
-		}
+	for key := range configkeys.Of(reflect.TypeFor[confighttp.ServerConfig]()) {
+		known[key] = true
+	}
+	if err := configkeys.Check(conf.ToStringMap(), known, "", "tracelookup extension's README"); err != nil {
+		return err
 	}
 	type plain Config // no methods: decodes the fields without calling back here
 	if err := conf.Unmarshal((*plain)(cfg)); err != nil {
@@ -209,20 +210,6 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 		}
 	}
 	return nil
-}
-
-// addKeys adds the mapstructure keys of struct type t, following squashed fields.
-func addKeys(keys map[string]bool, t reflect.Type) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, opts, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		switch {
-		case strings.Contains(opts, "squash") && f.Type.Kind() == reflect.Struct:
-			addKeys(keys, f.Type)
-		case name != "" && name != "-":
-			keys[name] = true
-		}
-	}
 }
 
 // Validate checks every option and names the one that is wrong.

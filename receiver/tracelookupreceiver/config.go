@@ -4,15 +4,21 @@
 package tracelookupreceiver // import "github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver"
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"net/url"
 	"path"
+	"reflect"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configgrpc"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/configkeys"
 )
 
 // HTTPConfig is the OTLP/HTTP server, as in the otlp receiver.
@@ -20,7 +26,8 @@ type HTTPConfig struct {
 	ServerConfig confighttp.ServerConfig `mapstructure:",squash"`
 
 	// TracesURLPath is where traces are received; "/v1/traces" by default.
-	TracesURLPath string `mapstructure:"traces_url_path,omitempty"`
+	// A path without its leading slash gets one, as the otlp receiver reads it.
+	TracesURLPath URLPath `mapstructure:"traces_url_path,omitempty"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -49,7 +56,46 @@ type Config struct {
 	_ struct{}
 }
 
-var _ component.Config = (*Config)(nil)
+// URLPath is a URL path as the otlp receiver sanitizes it: the path of
+// what is given (no query), with a leading slash.
+type URLPath string
+
+var _ encoding.TextUnmarshaler = (*URLPath)(nil)
+
+// UnmarshalText reads and sanitizes a URL path.
+func (p *URLPath) UnmarshalText(text []byte) error {
+	u, err := url.Parse(string(text))
+	if err != nil {
+		return fmt.Errorf("invalid URL path %q: %w", text, err)
+	}
+	if !path.IsAbs(u.Path) {
+		u.Path = "/" + u.Path
+	}
+	*p = URLPath(u.Path)
+	return nil
+}
+
+var (
+	_ component.Config    = (*Config)(nil)
+	_ confmap.Unmarshaler = (*Config)(nil)
+)
+
+// Unmarshal decodes the configuration and refuses unknown keys under
+// protocols::http, which confighttp.ServerConfig, squashed into
+// HTTPConfig, would otherwise silently ignore (a misspelt option).
+func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
+	if conf.IsSet("protocols::http") {
+		sub, err := conf.Sub("protocols::http")
+		if err != nil {
+			return err
+		}
+		if err := configkeys.Check(sub.ToStringMap(), configkeys.Of(reflect.TypeFor[HTTPConfig]()), "protocols::http::", "tracelookup receiver's README"); err != nil {
+			return err
+		}
+	}
+	type plain Config // no methods: decodes the fields without calling back here
+	return conf.Unmarshal((*plain)(cfg))
+}
 
 // maxAttributeDepthLimit keeps pdata's recursion, one stack frame per
 // level, far from the goroutine stack's limit.
@@ -62,8 +108,9 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New(`"protocols" must enable at least one of grpc and http`))
 	}
 	if cfg.Protocols.HTTP.HasValue() {
-		p := cfg.Protocols.HTTP.Get().TracesURLPath
-		if u, err := url.Parse(p); err != nil || !path.IsAbs(u.Path) || u.Path != p {
+		p := string(cfg.Protocols.HTTP.Get().TracesURLPath)
+		// A route pattern cannot hold spaces or braces (ServeMux reads them as its syntax).
+		if u, err := url.Parse(p); err != nil || !path.IsAbs(u.Path) || u.Path != p || strings.ContainsAny(p, " \t{}") {
 			errs = append(errs, fmt.Errorf(`"protocols::http::traces_url_path" must be an absolute URL path such as "/v1/traces", got %q`, p))
 		}
 	}

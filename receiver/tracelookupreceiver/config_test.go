@@ -34,7 +34,7 @@ func TestConfig(t *testing.T) {
 	assert.Equal(t, component.MustNewID("tracelookup"), cfg.Extension)
 	assert.Equal(t, "localhost:4317", cfg.Protocols.GRPC.Get().NetAddr.Endpoint)
 	assert.Equal(t, "localhost:4318", cfg.Protocols.HTTP.Get().ServerConfig.NetAddr.Endpoint)
-	assert.Equal(t, "/v1/traces", cfg.Protocols.HTTP.Get().TracesURLPath)
+	assert.Equal(t, URLPath("/v1/traces"), cfg.Protocols.HTTP.Get().TracesURLPath)
 
 	_, err = loadConfig(t, "")
 	assert.ErrorContains(t, err, `"protocols"`, "no protocol named")
@@ -44,7 +44,7 @@ func TestConfig(t *testing.T) {
 	assert.Equal(t, component.MustNewIDWithName("tracelookup", "index_b"), cfg.Extension)
 	assert.Equal(t, "127.0.0.1:14317", cfg.Protocols.GRPC.Get().NetAddr.Endpoint)
 	assert.Equal(t, "127.0.0.1:14318", cfg.Protocols.HTTP.Get().ServerConfig.NetAddr.Endpoint)
-	assert.Equal(t, "/otlp/traces", cfg.Protocols.HTTP.Get().TracesURLPath)
+	assert.Equal(t, URLPath("/otlp/traces"), cfg.Protocols.HTTP.Get().TracesURLPath)
 
 	cfg, err = loadConfig(t, "grpc_only")
 	require.NoError(t, err)
@@ -56,4 +56,20 @@ func TestConfig(t *testing.T) {
 
 	_, err = loadConfig(t, "bad_path")
 	assert.ErrorContains(t, err, "traces_url_path")
+
+	// As the otlp receiver reads it, a path without its leading slash gets one.
+	cfg, err = loadConfig(t, "relative_path")
+	require.NoError(t, err)
+	assert.Equal(t, URLPath("/v1/traces"), cfg.Protocols.HTTP.Get().TracesURLPath)
+}
+
+// A misspelt option under protocols::http is refused, not ignored.
+func TestConfigRefusesTyposUnderHTTP(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, "typo").String())
+	require.NoError(t, err)
+	err = sub.Unmarshal(NewFactory().CreateDefaultConfig())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `unknown option "protocols::http::endpont"`)
 }

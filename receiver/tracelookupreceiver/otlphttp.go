@@ -9,10 +9,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -148,6 +151,15 @@ func writeStatus(w http.ResponseWriter, isJSON bool, s *status.Status) {
 }
 
 func writeStatusAs(w http.ResponseWriter, isJSON bool, s *status.Status, httpStatus int) {
+	// A throttled request says when to retry, if the pipeline said so (a
+	// RetryInfo detail), as the otlp receiver does.
+	if httpStatus == http.StatusTooManyRequests || httpStatus == http.StatusServiceUnavailable {
+		for _, d := range s.Details() {
+			if info, ok := d.(*errdetails.RetryInfo); ok {
+				w.Header().Set("Retry-After", strconv.FormatInt(int64(info.GetRetryDelay().AsDuration()/time.Second), 10))
+			}
+		}
+	}
 	var (
 		msg []byte
 		err error

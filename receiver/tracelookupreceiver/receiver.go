@@ -116,7 +116,7 @@ func (r *tracelookupReceiver) startHTTP(ctx context.Context, host component.Host
 	cfg := r.cfg.Protocols.HTTP.Get()
 	exp := r.newExporter(index, r.obsHTTP)
 	mux := http.NewServeMux()
-	mux.HandleFunc(cfg.TracesURLPath, func(w http.ResponseWriter, req *http.Request) { handleTraces(w, req, exp) })
+	mux.HandleFunc(string(cfg.TracesURLPath), func(w http.ResponseWriter, req *http.Request) { handleTraces(w, req, exp) })
 	ln, err := cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
 		return err

@@ -37,6 +37,8 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/metadata"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 type host struct {
@@ -379,4 +381,29 @@ func TestTenantHeaderReachesTheIndex(t *testing.T) {
 
 	assert.Equal(t, map[string]int{"team-grpc": 3, "team-http": 2, "": 1, "team-a,team-b": 2}, index.byTenant())
 	assert.Equal(t, 8, sink.SpanCount(), "every span goes on down the pipeline")
+}
+
+// A throttled request says when to retry when the pipeline said so (a
+// RetryInfo detail), as the otlp receiver's HTTP server does; without one
+// it says nothing.
+func TestRetryAfterFromRetryInfo(t *testing.T) {
+	st, err := status.New(codes.Unavailable, "memory limit").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(7 * time.Second)})
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, want string
+		err        error
+	}{
+		{"with retry info", "7", st.Err()},
+		{"without", "", errors.New("queue full")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startReceiver(t, &fakeIndex{}, consumertest.NewErr(tc.err))
+			js, _ := ptraceotlp.NewExportRequestFromTraces(testTraces(1)).MarshalJSON()
+			resp, err := http.Post(s.httpURL, "application/json", bytes.NewReader(js))
+			require.NoError(t, err)
+			require.NoError(t, resp.Body.Close())
+			assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+			assert.Equal(t, tc.want, resp.Header.Get("Retry-After"))
+		})
+	}
 }
