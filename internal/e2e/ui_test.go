@@ -121,9 +121,6 @@ func bigTrace(n int) (ptrace.Traces, string) {
 		s.SetSpanID(sid)
 		if i > 0 {
 			parent := (i - 1) / 10 * 10 // groups of ten under one parent
-			if parent == i {
-				parent = i - 10
-			}
 			var pid pcommon.SpanID
 			pid[0], pid[1], pid[2] = 0x5b, byte(parent>>8), byte(parent)
 			s.SetParentSpanID(pid)
@@ -326,6 +323,9 @@ service:
 	require.NoError(t, err)
 	eval(`document.querySelector('#waterfall-inner .row.selected').dataset.spanId`, &selected)
 	eval(`location.pathname + location.search`, &location)
+	var misalign float64
+	eval(`(() => { const a = document.getElementById('axis').getBoundingClientRect(); const l = document.querySelector('#waterfall-inner .lane').getBoundingClientRect(); return Math.abs(a.left - l.left) + Math.abs(a.width - l.width) })()`, &misalign)
+	assert.Less(t, misalign, 2.0, "the time axis lies over the bars with the details panel open")
 	shoot("deeplink.png")
 	assert.Equal(t, errSpan.Name, title)
 	assert.Equal(t, errSpan.SpanID, selected)
@@ -335,19 +335,22 @@ service:
 	// and scrolls to the last. (The deadline is a hang check, not a speed
 	// figure.)
 	var head string
-	var inPage, lastIndex int
+	var inPage, lastIndex, criticalInBig int
 	opened := time.Now()
 	do("open the big trace", chromedp.Navigate(api+"/trace/"+bigID))
 	waitFor(`document.querySelectorAll('#waterfall-inner .row').length > 0 && document.querySelector('#trace-head').textContent.includes('10000 spans')`, time.Minute)
 	t.Logf("the 10,000-span trace: %s from navigation to drawn rows (a figure, not a test)", time.Since(opened).Round(time.Millisecond))
 	eval(`document.querySelector('#trace-head').textContent`, &head)
 	eval(`document.querySelectorAll('#waterfall-inner .row').length`, &inPage)
+	eval(`document.querySelectorAll('#waterfall-inner .row.critical').length`, &criticalInBig)
 	shoot("big.png")
 	eval(`(() => { const w = document.getElementById('waterfall'); w.scrollTop = w.scrollHeight; w.dispatchEvent(new Event('scroll')); return 0 })()`, new(int))
 	waitFor(`document.querySelector('#waterfall-inner .row[data-index="9999"]') !== null`, 30*time.Second)
 	eval(`Math.max(...[...document.querySelectorAll('#waterfall-inner .row')].map(r => +r.dataset.index))`, &lastIndex)
 	assert.Positive(t, inPage)
 	assert.Less(t, inPage, 200, "only the rows in sight are in the page")
+	// Each child starts after its parent ends: the critical path is the root alone.
+	assert.Equal(t, 1, criticalInBig, "the children that start after their parent ends are not on its path")
 	assert.Equal(t, 9999, lastIndex)
 
 	// The lookup box opens a trace by its call id (the example's).
@@ -421,7 +424,8 @@ service:
 
 	grpcPort = freePort(t)
 	collector(limitedPort, "    rate_limits:\n      native:\n        requests_per_minute: 2\n")
-	// Waiting for the collector spent the tenant's requests: the page's are refused.
+	// Waiting for the collector spent one of the tenant's two requests: the
+	// page's second is refused.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("http://"+addr(limitedPort)+"/"), chromedp.WaitVisible(chromedp.CSS(`#message`))))
 	message, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#message`)))
 	require.NoError(t, err)

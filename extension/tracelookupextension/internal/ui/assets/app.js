@@ -39,7 +39,8 @@ async function api(path) {
   let body = null;
   try { body = text ? JSON.parse(text, exactNanos) : null; } catch { /* not JSON */ }
   if (!resp.ok) {
-    const msg = (body && (body.message || (body.errors && body.errors[0] && (body.errors[0].detail || body.errors[0])))) || text || resp.statusText;
+    const msg = (body && (body.message || (body.errors && body.errors[0] && (body.errors[0].detail || body.errors[0])) ||
+      (Array.isArray(body.detail) && body.detail[0] && body.detail[0].msg))) || text || resp.statusText;
     let hint = '';
     if (resp.status === 401) hint = ' Set the credentials under Access.';
     if (resp.status === 403) hint = ' Set a tenant you may read under Access.';
@@ -68,22 +69,35 @@ function showMessage(err) {
 
 // --- routing ---------------------------------------------------------------
 
-// nav counts navigations: an answer that arrives after the user moved on
-// is dropped, not drawn over the page they are on.
+// nav counts navigations: an answer (or an error) that arrives after the
+// user moved on is dropped, not drawn over the page they are on.
 let nav = 0;
 
 function route() {
   nav++;
-  const path = decodeURI(location.pathname);
-  const rest = path.startsWith(base) ? path.slice(base.length) : '';
-  const m = rest.match(/^trace\/([^/]+)$/);
+  const me = nav;
   stopLive();
+  const rest = location.pathname.startsWith(base) ? location.pathname.slice(base.length) : '';
+  const m = rest.match(/^trace\/([^/]+)$/);
   if (m) {
+    let id;
+    try {
+      id = decodeURIComponent(m[1]);
+    } catch {
+      showTraceView();
+      showMessage(new Error('The address does not hold a trace id that can be read: ' + m[1]));
+      return;
+    }
     const span = new URLSearchParams(location.search).get('span');
-    showTrace(decodeURIComponent(m[1]), span).catch(showMessage);
+    showTrace(id, span).catch(guard(me));
   } else {
-    showList().catch(showMessage);
+    showList().catch(guard(me));
   }
+}
+
+// guard shows an error only while the user is still where it arose.
+function guard(me) {
+  return (err) => { if (me === nav) showMessage(err); };
 }
 
 function go(path) {
@@ -144,26 +158,37 @@ async function showList() {
   $('list-view').hidden = false;
   document.title = 'Trace lookup';
   showMessage(null);
-  await fillServices();
-  if (me !== nav) return;
-  await runSearch(false);
-  if (me === nav && $('live').checked) startLive();
+  try {
+    await fillServices();
+    if (me !== nav) return;
+    await runSearch(false);
+  } finally {
+    // Live goes on refreshing even when this first answer was an error.
+    if (me === nav && $('live').checked) startLive();
+  }
 }
 
-let searching = false;
+// searches counts the searches started: only the latest one's answer is
+// drawn, and inFlight says whether one is still out.
+let searches = 0;
+let inFlight = 0;
 
 async function runSearch(more) {
   const me = nav;
+  const mine = ++searches;
   const q = searchQuery();
-  if (more && nextCursor) q.set('next', nextCursor);
-  searching = true;
+  if (more) {
+    if (!nextCursor) return;
+    q.set('next', nextCursor);
+  }
+  inFlight++;
   let page;
   try {
     page = await api('/api/v1/traces?' + q.toString());
   } finally {
-    searching = false;
+    inFlight--;
   }
-  if (me !== nav) return;
+  if (me !== nav || mine !== searches) return;
   showMessage(null);
   const tbody = $('results');
   if (!more) tbody.textContent = '';
@@ -208,7 +233,7 @@ function startLive() {
   const me = nav;
   liveTimer = setInterval(() => {
     if (me !== nav) { stopLive(); return; }
-    if (!searching) runSearch(false).catch(showMessage); // one at a time: a slow search is not overtaken
+    if (!inFlight) runSearch(false).catch(guard(me)); // one at a time: a slow search is not overtaken
   }, 5000);
 }
 
@@ -216,24 +241,39 @@ function startLive() {
 
 const view = { trace: null, tree: null, rows: [], collapsed: new Set(), selected: null, critical: new Set(), self: new Map(), t0: 0, span: 1 };
 
-// A call id as the 000 contract takes it that no trace id form reads:
-// hyphenated 8-4-4-4-12, in braces or after urn:uuid:.
-const CALL_ID = /^(urn:uuid:[0-9a-f-]{36}|\{[0-9a-f-]{36}\}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
+// Call ids as the 000 contract takes them: a UUID, hyphenated or as 32
+// hex digits, bare, in braces or after urn:uuid:. Only the bare 32 hex
+// digits are a trace id too.
+const UUID = '([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})';
+const CALL_ID = new RegExp('^(urn:uuid:' + UUID + '|\\{' + UUID + '\\}|' + UUID + ')$', 'i');
+const TRACE_ID_TOO = /^[0-9a-f]{32}$/i;
 
 // lookupTrace reads a trace by id, or by call id: the 000 contract names
-// the trace (its id field), which the native API then reads.
+// the trace (its id field), which the native API then reads. 32 hex digits
+// are tried as a trace id first, then as a call id.
 async function lookupTrace(id) {
-  if (CALL_ID.test(id)) {
+  const byCall = async () => {
     const call = await api('/v1/trace/call/' + encodeURIComponent(id));
-    id = call.id;
+    return api('/api/v1/traces/' + encodeURIComponent(call.id) + '?flat=true');
+  };
+  if (!CALL_ID.test(id)) return api('/api/v1/traces/' + encodeURIComponent(id) + '?flat=true');
+  if (!TRACE_ID_TOO.test(id)) return byCall();
+  try {
+    return await api('/api/v1/traces/' + encodeURIComponent(id) + '?flat=true');
+  } catch (e) {
+    if (!(e instanceof APIError) || e.status !== 404) throw e;
+    try { return await byCall(); } catch { throw e; } // the trace id's answer says it best
   }
-  return api('/api/v1/traces/' + encodeURIComponent(id) + '?flat=true');
+}
+
+function showTraceView() {
+  $('list-view').hidden = true;
+  $('trace-view').hidden = false;
 }
 
 async function showTrace(id, spanId) {
   const me = nav;
-  $('list-view').hidden = true;
-  $('trace-view').hidden = false;
+  showTraceView();
   showMessage(null);
   // Nothing of the trace shown before stays while this one loads, or fails.
   $('trace-head').textContent = '';
@@ -407,7 +447,7 @@ function select(id, scroll) {
   const url = new URL(location.href);
   if (id) url.searchParams.set('span', id); else url.searchParams.delete('span');
   history.replaceState(null, '', url);
-  if (!id) { $('details').hidden = true; return; }
+  if (!id) { $('details').hidden = true; alignAxis(); return; }
   if (scroll) {
     // Open the collapsed subtrees above it, then bring its row in sight.
     for (let n = view.tree.byId.get(id).parent; n; n = n.parent) view.collapsed.delete(n.id);
@@ -417,6 +457,7 @@ function select(id, scroll) {
     draw();
   }
   renderDetails(view.tree.byId.get(id));
+  alignAxis(); // the details panel narrows the waterfall
 }
 
 function renderDetails(n) {
@@ -482,9 +523,9 @@ $('lookup').addEventListener('submit', (ev) => {
   const id = $('lookup-id').value.trim();
   if (id) go(base + 'trace/' + encodeURIComponent(id));
 });
-$('filters').addEventListener('submit', (ev) => { ev.preventDefault(); runSearch(false).catch(showMessage); });
-$('f-service').addEventListener('change', () => fillOperations().catch(showMessage));
-$('more').addEventListener('click', () => runSearch(true).catch(showMessage));
+$('filters').addEventListener('submit', (ev) => { ev.preventDefault(); runSearch(false).catch(guard(nav)); });
+$('f-service').addEventListener('change', () => fillOperations().catch(guard(nav)));
+$('more').addEventListener('click', () => { if (!inFlight) runSearch(true).catch(guard(nav)); });
 $('live').addEventListener('change', () => { if ($('live').checked) startLive(); else stopLive(); });
 for (const key of ['tenant', 'authorization']) {
   const input = $(key);
