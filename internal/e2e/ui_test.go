@@ -371,6 +371,46 @@ service:
 	assert.Contains(t, message, "not found")
 	eval(`document.querySelectorAll('#waterfall-inner .row').length`, &count)
 	assert.Zero(t, count)
+	// The waterfall's model, run in the page itself on traces worked out
+	// by hand: which spans the critical path holds, self times, orphans and
+	// parent-id cycles.
+	var model map[string]any
+	out, err := chromedp.Run(ctx, chromedp.Evaluate[json.RawMessage](`import('/ui/model.js').then((m) => {
+		const sp = (id, parent, start, end) => ({span_id: id, parent_span_id: parent, start_time_unix_nano: BigInt(start), end_time_unix_nano: BigInt(end)});
+		const run = (spans) => { const t = m.buildTree(spans); return {crit: [...m.criticalPath(t)].sort(), self: Object.fromEntries(m.selfTimes(t)), roots: t.roots.map((r) => r.id), orphans: t.orphans, depth: t.depth}; };
+		return {
+			sequential: run([sp('r', null, 0, 100), sp('a', 'r', 0, 90), sp('b', 'r', 95, 96)]),
+			overlapping: run([sp('r', null, 0, 100), sp('a', 'r', 0, 60), sp('b', 'r', 50, 100)]),
+			after: run([sp('r', null, 0, 10), sp('c', 'r', 20, 30)]),
+			cycle: run([sp('x', 'y', 0, 10), sp('y', 'x', 1, 9)]),
+			orphan: run([sp('r', null, 0, 10), sp('o', 'gone', 2, 3)]),
+		};
+	})`, chromedp.EvalAwaitPromise))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(out, &model))
+	check := func(name, field string, want any) {
+		t.Helper()
+		got, _ := json.Marshal(model[name].(map[string]any)[field])
+		w, _ := json.Marshal(want)
+		assert.JSONEq(t, string(w), string(got), "%s.%s", name, field)
+	}
+	// Sequential children: the one that ends last, then the one that ends
+	// before it starts; the root's self time is what neither covers.
+	check("sequential", "crit", []string{"a", "b", "r"})
+	check("sequential", "self", map[string]int{"r": 9, "a": 90, "b": 1})
+	// Overlapping children: the one that ends last starts before the other
+	// ends, so only it is on the path; the children cover the root whole.
+	check("overlapping", "crit", []string{"b", "r"})
+	check("overlapping", "self", map[string]int{"r": 0, "a": 60, "b": 50})
+	// A child that starts after its parent ends is not on the path.
+	check("after", "crit", []string{"r"})
+	// A parent-id cycle never loops: one span of it becomes a root.
+	check("cycle", "roots", []string{"y"})
+	check("cycle", "depth", 2)
+	// A span whose parent never arrived is a root, and counted.
+	check("orphan", "roots", []string{"r", "o"})
+	check("orphan", "orphans", 1)
+
 	t.Logf("screenshots in %s", shots)
 }
 
