@@ -250,3 +250,36 @@ service:
       level: info
 `, apiPort, grpcPort, httpPort, sinkPort)
 }
+
+// nopConfig is a collector whose tracelookup receiver (gRPC and HTTP)
+// feeds a nop exporter; extension holds more options of the tracelookup
+// extension, indented under it ("" for none).
+func nopConfig(apiPort, grpcPort, httpPort int, extension string) string {
+	return fmt.Sprintf(`
+extensions:
+  tracelookup:
+    endpoint: 127.0.0.1:%d
+%s
+receivers:
+  tracelookup:
+    extension: tracelookup
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+      http:
+        endpoint: 127.0.0.1:%d
+
+exporters:
+  nop:
+
+service:
+  extensions: [tracelookup]
+  pipelines:
+    traces:
+      receivers: [tracelookup]
+      exporters: [nop]
+  telemetry:
+    metrics:
+      level: none
+`, apiPort, extension, grpcPort, httpPort)
+}

@@ -52,33 +52,7 @@ type searchPage struct {
 func TestSearch(t *testing.T) {
 	collectorBinary(t)
 	apiPort, grpcPort, httpPort := freePort(t), freePort(t), freePort(t)
-	col := startCollector(t, fmt.Sprintf(`
-extensions:
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-
-receivers:
-  tracelookup:
-    extension: tracelookup
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-      http:
-        endpoint: 127.0.0.1:%d
-
-exporters:
-  nop:
-
-service:
-  extensions: [tracelookup]
-  pipelines:
-    traces:
-      receivers: [tracelookup]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      level: none
-`, apiPort, grpcPort, httpPort))
+	col := startCollector(t, nopConfig(apiPort, grpcPort, httpPort, ""))
 	col.waitReady(t, apiPort, nil, grpcPort, httpPort)
 
 	ctx := context.Background()

@@ -157,36 +157,7 @@ func TestViewerInABrowser(t *testing.T) {
 	collectorBinary(t)
 	browser := chromium(t)
 	apiPort, grpcPort, httpPort := freePort(t), freePort(t), freePort(t)
-	col := startCollector(t, fmt.Sprintf(`
-extensions:
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-    ui:
-      enabled: true
-      path: /
-
-receivers:
-  tracelookup:
-    extension: tracelookup
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-      http:
-        endpoint: 127.0.0.1:%d
-
-exporters:
-  nop:
-
-service:
-  extensions: [tracelookup]
-  pipelines:
-    traces:
-      receivers: [tracelookup]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      level: none
-`, apiPort, grpcPort, httpPort))
+	col := startCollector(t, nopConfig(apiPort, grpcPort, httpPort, "    ui:\n      enabled: true\n      path: /\n"))
 	col.waitReady(t, apiPort, nil, grpcPort, httpPort)
 	api := "http://" + addr(apiPort)
 

@@ -237,7 +237,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 	}
 	if opts.UIPath != "" {
 		h.ui = ui.New(opts.UIPath, opts.Tenancy.Header)
-		base := ui.Base(opts.UIPath)
+		base := h.ui.Base()
 		page := func(w http.ResponseWriter, r *http.Request) { h.ui.ServePage(w, r) }
 		for _, p := range []string{base + "{$}", base + "trace/{id}", base + "ui/{file}"} {
 			h.mux.HandleFunc(p, func(w http.ResponseWriter, _ *http.Request) { ui.WriteMethodNotAllowed(w) })
@@ -478,7 +478,6 @@ func (h *Handler) isPage(p string) bool {
 	if h.ui == nil {
 		return false
 	}
-	base := ui.Base(h.opts.UIPath)
-	rest, ok := strings.CutPrefix(p, base)
+	rest, ok := strings.CutPrefix(p, h.ui.Base())
 	return ok && (rest == "" || strings.HasPrefix(rest, "trace/") || strings.HasPrefix(rest, "ui/"))
 }

@@ -118,7 +118,7 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 		j.writeError(w, http.StatusNotFound, "", "trace not found")
 		return outcome
 	}
-	body, _, reasons, err := j.h.otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces)
+	body, _, reasons, err := otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces, j.h.opts.MaxResponseSpans, j.h.opts.MaxResponseBytes)
 	release()
 	if err != nil {
 		j.writeError(w, http.StatusInternalServerError, "", "the trace could not be written: "+err.Error())
@@ -163,14 +163,15 @@ func (j jaegerV3) writeResult(w http.ResponseWriter, r *http.Request, founds []s
 		if outcome != OutcomeFound {
 			continue // it left the index in between
 		}
-		h := *j.h
+		// What is left of the limits, for this trace.
+		leftSpans, leftBytes := 0, 0
 		if maxSpans > 0 {
-			h.opts.MaxResponseSpans = maxSpans - spans
+			leftSpans = maxSpans - spans
 		}
 		if maxBytes > 0 {
-			h.opts.MaxResponseBytes = maxBytes - len(b)
+			leftBytes = maxBytes - len(b)
 		}
-		body, kept, cut, err := h.otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces)
+		body, kept, cut, err := otlpCut(t, (&ptrace.JSONMarshaler{}).MarshalTraces, leftSpans, leftBytes)
 		release()
 		if err != nil {
 			j.writeError(w, http.StatusInternalServerError, "", "the trace could not be written: "+err.Error())

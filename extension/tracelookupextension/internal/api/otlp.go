@@ -6,7 +6,6 @@ package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extens
 import (
 	"context"
 	"encoding/hex"
-	"slices"
 
 	"go.uber.org/zap"
 
@@ -154,34 +153,34 @@ func (h *Handler) assemble(ctx context.Context, f store.Found, cost int64) (t *t
 	return t, func() { t.Release(); free() }, OutcomeFound
 }
 
-// otlpCut picks the spans an OTLP answer keeps under the response limits:
-// the first max_response_spans by start, then fewer while the marshalled
-// size passes max_response_bytes. It returns the answer, the spans it
-// holds, and the reasons it is not the whole trace (baseCut's and the
-// limits').
-func (h *Handler) otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byte, error)) ([]byte, int, []string, error) {
+// otlpCut picks the spans an OTLP answer keeps under maxSpans and
+// maxBytes (0: no limit): the first maxSpans by start, then fewer while
+// the marshalled size passes maxBytes (see fitSpans). It returns the
+// answer, the spans it holds, and the reasons it is not the whole trace
+// (baseCut's and the limits').
+func otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byte, error), maxSpans, maxBytes int) ([]byte, int, []string, error) {
 	reasons := baseCut(t, false).reasons
 	n := len(t.Spans)
-	if m := h.opts.MaxResponseSpans; m > 0 && n > m {
-		n = m
+	if maxSpans > 0 && n > maxSpans {
+		n = maxSpans
 		reasons = append(reasons, reasonResponseSpans)
 	}
-	for {
-		keep := func(i int) bool { return i < n }
-		body, err := marshal(otlpTrace(t, keep))
-		if err != nil {
-			return nil, 0, nil, err
+	var err error
+	body, kept, byBytes := fitSpans(n, maxBytes, func(k int) []byte {
+		b, e := marshal(otlpTrace(t, func(i int) bool { return i < k }))
+		if e != nil {
+			err = e
+			return nil // fits any budget: fitSpans stops
 		}
-		limit := h.opts.MaxResponseBytes
-		if limit <= 0 || len(body) <= limit || n == 0 {
-			return body, n, reasons, nil
-		}
-		// Fewer spans, in proportion, with a margin: a few rounds at most.
-		n = fewerSpans(n, limit, len(body))
-		if !slices.Contains(reasons, reasonResponseBytes) {
-			reasons = append(reasons, reasonResponseBytes)
-		}
+		return b
+	})
+	if err != nil {
+		return nil, 0, nil, err
 	}
+	if byBytes {
+		reasons = append(reasons, reasonResponseBytes)
+	}
+	return body, kept, reasons, nil
 }
 
 // fitSpans renders the first n spans of a trace with render, and fewer,

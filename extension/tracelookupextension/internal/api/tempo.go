@@ -188,7 +188,7 @@ func (t tempo) trace(w http.ResponseWriter, r *http.Request, tenant, id string, 
 		}
 		return (&ptrace.JSONMarshaler{}).MarshalTraces(td)
 	}
-	body, _, reasons, err := t.h.otlpCut(tr, marshal)
+	body, _, reasons, err := otlpCut(tr, marshal, t.h.opts.MaxResponseSpans, t.h.opts.MaxResponseBytes)
 	if err != nil {
 		t.writeError(w, http.StatusInternalServerError, "", "the trace could not be written: "+err.Error())
 		return OutcomeError

@@ -30,6 +30,9 @@ type Handler struct {
 	index []byte
 }
 
+// Base is the path the page is served under.
+func (h *Handler) Base() string { return h.base }
+
 // New returns the viewer served under base ("/" when empty; a trailing
 // slash is added); the page names the tenant in tenantHeader.
 func New(base, tenantHeader string) *Handler {

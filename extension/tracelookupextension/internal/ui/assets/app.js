@@ -239,7 +239,7 @@ function startLive() {
 
 // --- one trace --------------------------------------------------------------
 
-const view = { trace: null, tree: null, rows: [], collapsed: new Set(), selected: null, critical: new Set(), self: new Map(), t0: 0, span: 1 };
+const view = { trace: null, tree: null, rows: [], collapsed: new Set(), selected: null, critical: new Set(), self: new Map(), span: 1 };
 
 // Call ids as the 000 contract takes them: a UUID, hyphenated or as 32
 // hex digits, bare, in braces or after urn:uuid:. Only the bare 32 hex
@@ -291,7 +291,6 @@ async function showTrace(id, spanId) {
   view.collapsed = new Set();
   view.critical = criticalPath(view.tree);
   view.self = selfTimes(view.tree);
-  view.t0 = 0;
   view.span = Math.max(1, view.tree.end);
   document.title = (trace.name || trace.trace_id) + ' · Trace lookup';
   renderHead();
@@ -412,7 +411,7 @@ function rowElement(r, i) {
   lane.className = 'lane';
   const bar = document.createElement('div');
   bar.className = 'bar';
-  const left = 100 * (n.start - view.t0) / view.span;
+  const left = 100 * n.start / view.span; // times are after the trace's start
   const width = 100 * (n.end - n.start) / view.span;
   bar.style.left = left.toFixed(4) + '%';
   bar.style.width = width.toFixed(4) + '%';
