@@ -465,11 +465,20 @@ type Scratch struct {
 // What cannot be read is skipped: Decode returns every span it could read,
 // and the first error; a block that does not unseal costs its own spans only.
 func (sc *Scratch) Decode(traceID [16]byte, blocks []byte, resolve Resolver, sizeHint int) ([]Span, error) {
-	sc.records = slices.Grow(sc.records[:0], UnsealedLen(blocks))
-	sc.kv = sc.kv[:0]
+	sc.records, sc.kv, sc.spans = sc.records[:0], sc.kv[:0], sc.spans[:0]
+	return sc.DecodeMore(traceID, blocks, resolve, sizeHint)
+}
+
+// DecodeMore is Decode keeping the spans of the Decode and DecodeMore
+// calls before it: the result holds them all, and they all stay valid.
+// Each call's blocks name resources by ids of their own (resolve's).
+func (sc *Scratch) DecodeMore(traceID [16]byte, blocks []byte, resolve Resolver, sizeHint int) ([]Span, error) {
+	// Growing may move the buffers: what was decoded before keeps the
+	// memory it points into.
+	sc.records = slices.Grow(sc.records, UnsealedLen(blocks))
 	clear(sc.seen) // the resources of the last trace are not to be kept alive
 	sc.seen = sc.seen[:0]
-	spans := slices.Grow(sc.spans[:0], sizeHint)
+	spans := slices.Grow(sc.spans, sizeHint)
 	var first error
 	for len(blocks) > 0 {
 		block, rest, err := SplitBlock(blocks)

@@ -445,6 +445,12 @@ func (t *Trace) SpansInto(sc *spancodec.Scratch) ([]spancodec.Span, error) {
 	return sc.Decode(t.ID, t.blocks, resolver(t.resources), t.SpanCount)
 }
 
+// MoreSpansInto is SpansInto keeping the spans sc decoded before: the
+// result holds them and t's (see spancodec.Scratch.DecodeMore).
+func (t *Trace) MoreSpansInto(sc *spancodec.Scratch) ([]spancodec.Span, error) {
+	return sc.DecodeMore(t.ID, t.blocks, resolver(t.resources), t.SpanCount)
+}
+
 // BlockBytes is the size of the trace's blocks as stored.
 func (t *Trace) BlockBytes() int { return len(t.blocks) }
 

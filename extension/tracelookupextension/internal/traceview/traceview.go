@@ -109,6 +109,69 @@ func Build(st store.Trace, maxTreeDepth int) *Trace {
 	return t
 }
 
+// BuildAll is Build for a trace held in parts: what the index holds, and
+// what peer replicas and a long-term store hold (see store.Import). Parts
+// go newest data first: a span in more than one part (the same span id,
+// parent and kind, as the store tells spans apart) is kept from the first.
+// It releases every part's memory.
+func BuildAll(parts []store.Trace, maxTreeDepth int) *Trace {
+	if len(parts) == 1 {
+		return Build(parts[0], maxTreeDepth)
+	}
+	t := traces.Get()
+	t.pooled = true
+	t.Spans, t.FirstSeen, t.LastSeen, t.Truncated, t.Unreadable, t.UnreadableErr = nil, 0, 0, false, 0, nil
+	var spans []spancodec.Span
+	for i, st := range parts {
+		before := len(spans)
+		var err error
+		if i == 0 {
+			t.ID = st.ID
+			spans, err = st.SpansInto(&t.scratch)
+		} else {
+			spans, err = st.MoreSpansInto(&t.scratch)
+		}
+		st.Release()
+		if err != nil {
+			t.Unreadable += max(1, st.SpanCount-(len(spans)-before))
+			t.UnreadableErr = cmp.Or(t.UnreadableErr, err)
+		}
+		if st.SpanCount > 0 {
+			if t.FirstSeen == 0 || st.FirstSeen < t.FirstSeen {
+				t.FirstSeen = st.FirstSeen
+			}
+			t.LastSeen = max(t.LastSeen, st.LastSeen)
+		}
+		t.Truncated = t.Truncated || st.Truncated
+	}
+	t.Spans = dedupe(spans)
+	t.assemble()
+	t.limitDepth(cmp.Or(maxTreeDepth, DefaultMaxTreeDepth))
+	return t
+}
+
+// spanKey tells spans apart as the store does: the client and server
+// halves of a Zipkin-style shared span (one id, two kinds) are two spans.
+type spanKey struct {
+	id, parent [8]byte
+	kind       int32
+}
+
+// dedupe keeps the first of spans with the same key, in order.
+func dedupe(spans []spancodec.Span) []spancodec.Span {
+	seen := make(map[spanKey]struct{}, len(spans))
+	out := spans[:0]
+	for i := range spans {
+		k := spanKey{spans[i].SpanID, spans[i].ParentSpanID, spans[i].Kind}
+		if _, dup := seen[k]; dup {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, spans[i])
+	}
+	return out
+}
+
 // Release returns a Build's memory for reuse; t and its spans must not be
 // used after it.
 func (t *Trace) Release() {
