@@ -6,6 +6,7 @@ package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-t
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"regexp"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/remote"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/ui"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/configkeys"
@@ -58,6 +60,59 @@ type Config struct {
 	Search SearchConfig `mapstructure:"search"`
 	// UI serves the trace viewer page.
 	UI UIConfig `mapstructure:"ui"`
+
+	// Peers are the collector's other replicas: lookups and searches ask
+	// them too, and merge what they hold.
+	Peers PeersConfig `mapstructure:"peers"`
+	// LongTermStore is the Tempo or Jaeger asked for traces the index and
+	// the peers do not hold, or hold only part of.
+	LongTermStore LongTermStoreConfig `mapstructure:"long_term_store"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// PeersConfig lists the collector's other replicas, statically and/or by
+// a DNS name, and how to reach them: timeout (the fan-out's deadline),
+// tls, auth (a client authenticator extension), headers and the rest of
+// confighttp's client settings.
+type PeersConfig struct {
+	// Endpoints are the peers' base URLs, such as http://10.0.0.2:8088.
+	Endpoints []string `mapstructure:"endpoints"`
+	// DNS names the peers by a DNS name, re-resolved every interval.
+	DNS PeersDNSConfig `mapstructure:"dns"`
+	// ClientConfig reaches the peers; its endpoint is not used (see Endpoints).
+	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// PeersDNSConfig finds the peers by a DNS name: each of its A and AAAA
+// records is a replica (a Kubernetes headless Service lists its pods so);
+// the replica's own address is recognised and skipped.
+type PeersDNSConfig struct {
+	Name     string        `mapstructure:"name"`
+	Port     int           `mapstructure:"port"`
+	Interval time.Duration `mapstructure:"interval"`
+	// Scheme is the peers' URL scheme: http, or https (with tls settings).
+	Scheme string `mapstructure:"scheme"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// LongTermStoreConfig is the long-term store: kind tempo or jaeger, its
+// query API's endpoint, timeout, and the rest of confighttp's client
+// settings (tls, auth, headers).
+type LongTermStoreConfig struct {
+	// Kind is tempo or jaeger; "" means no long-term store.
+	Kind string `mapstructure:"kind"`
+	// CallIDLookback is how far back a call-id lookup searches Jaeger,
+	// whose search needs a time range.
+	CallIDLookback time.Duration `mapstructure:"call_id_lookback"`
+	// ClientConfig reaches the store: endpoint, timeout, tls, auth...
+	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -187,7 +242,7 @@ var (
 func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	known := map[string]bool{
 		"index": true, "max_response_spans": true, "max_response_mib": true, "max_tree_depth": true, "max_lookup_memory_mib": true,
-		"tenancy": true, "rate_limits": true, "search": true, "ui": true,
+		"tenancy": true, "rate_limits": true, "search": true, "ui": true, "peers": true, "long_term_store": true,
 	}
 	for key := range configkeys.Of(reflect.TypeFor[confighttp.ServerConfig]()) {
 		known[key] = true
@@ -199,8 +254,27 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	if err := conf.Unmarshal((*plain)(cfg)); err != nil {
 		return err
 	}
+	// The client sections squash confighttp's client settings, which
+	// ignore unknown keys: their keys are checked here.
+	clientKeys := configkeys.Of(reflect.TypeFor[confighttp.ClientConfig]())
+	for key, own := range map[string][]string{"peers": {"endpoints", "dns"}, "long_term_store": {"kind", "call_id_lookback"}} {
+		sub, err := conf.Sub(key)
+		if err != nil {
+			return err
+		}
+		known := map[string]bool{}
+		for k := range clientKeys {
+			known[k] = true
+		}
+		for _, k := range own {
+			known[k] = true
+		}
+		if err := configkeys.Check(sub.ToStringMap(), known, key+"::", "tracelookup extension's README"); err != nil {
+			return err
+		}
+	}
 	// The sections again, strictly, so that their typos are reported too.
-	for key, section := range map[string]any{"index": &cfg.Index, "tenancy": &cfg.Tenancy, "rate_limits": &cfg.RateLimits, "search": &cfg.Search, "ui": &cfg.UI} {
+	for key, section := range map[string]any{"index": &cfg.Index, "tenancy": &cfg.Tenancy, "rate_limits": &cfg.RateLimits, "search": &cfg.Search, "ui": &cfg.UI, "peers::dns": &cfg.Peers.DNS} {
 		sub, err := conf.Sub(key)
 		if err != nil {
 			return err
@@ -281,10 +355,82 @@ func (cfg *Config) Validate() error {
 	if cfg.Search.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf(`"search::timeout" must be positive, got %s`, cfg.Search.Timeout))
 	}
+	errs = append(errs, cfg.Peers.validate()...)
+	errs = append(errs, cfg.LongTermStore.validate()...)
 	if m := cfg.MaxLookupMemoryMiB; m < 0 || (m > 0 && m >= cfg.Index.MaxMemoryMiB) {
 		errs = append(errs, fmt.Errorf(`"max_lookup_memory_mib" must be 0 (an eighth of "index::max_memory_mib") or positive and less than "index::max_memory_mib" (%d), got %d`, cfg.Index.MaxMemoryMiB, m))
 	}
 	return errors.Join(errs...)
+}
+
+func (p *PeersConfig) validate() []error {
+	var errs []error
+	for _, e := range p.Endpoints {
+		if err := checkBaseURL(e); err != nil {
+			errs = append(errs, fmt.Errorf(`"peers::endpoints" %q: %w`, e, err))
+		}
+	}
+	if p.ClientConfig.Endpoint != "" {
+		errs = append(errs, errors.New(`"peers::endpoint" is not used: list the peers in "peers::endpoints" or name them in "peers::dns"`))
+	}
+	if d := p.DNS; d.Name != "" {
+		if d.Port < 1 || d.Port > 65535 {
+			errs = append(errs, fmt.Errorf(`"peers::dns::port" must be a port number, got %d`, d.Port))
+		}
+		if d.Scheme != "http" && d.Scheme != "https" {
+			errs = append(errs, fmt.Errorf(`"peers::dns::scheme" must be http or https, got %q`, d.Scheme))
+		}
+		if d.Interval < time.Second {
+			errs = append(errs, fmt.Errorf(`"peers::dns::interval" must be at least 1s, got %s`, d.Interval))
+		}
+	}
+	if p.enabled() && p.ClientConfig.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf(`"peers::timeout" must be positive, got %s`, p.ClientConfig.Timeout))
+	}
+	return errs
+}
+
+// enabled says whether any peer is configured.
+func (p *PeersConfig) enabled() bool { return len(p.Endpoints) > 0 || p.DNS.Name != "" }
+
+func (s *LongTermStoreConfig) validate() []error {
+	switch s.Kind {
+	case "":
+		if s.ClientConfig.Endpoint != "" {
+			return []error{errors.New(`"long_term_store::kind" must be set (tempo or jaeger) with "long_term_store::endpoint"`)}
+		}
+		return nil
+	case remote.KindTempo, remote.KindJaeger:
+	default:
+		return []error{fmt.Errorf(`"long_term_store::kind" must be tempo or jaeger, got %q`, s.Kind)}
+	}
+	var errs []error
+	if err := checkBaseURL(s.ClientConfig.Endpoint); err != nil {
+		errs = append(errs, fmt.Errorf(`"long_term_store::endpoint" %q: %w`, s.ClientConfig.Endpoint, err))
+	}
+	if s.ClientConfig.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf(`"long_term_store::timeout" must be positive, got %s`, s.ClientConfig.Timeout))
+	}
+	if s.CallIDLookback <= 0 {
+		errs = append(errs, fmt.Errorf(`"long_term_store::call_id_lookback" must be positive, got %s`, s.CallIDLookback))
+	}
+	return errs
+}
+
+// checkBaseURL accepts an http or https URL with a host and no query.
+func checkBaseURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return err
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("it must start with http:// or https://")
+	case u.Host == "":
+		return errors.New("it names no host")
+	case u.RawQuery != "" || u.Fragment != "":
+		return errors.New("it must not have a query or a fragment")
+	}
+	return nil
 }
 
 func (t *TenancyConfig) validate(authenticated bool) []error {

@@ -6,6 +6,8 @@ package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-t
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/metadata"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/pool"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/remote"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
@@ -58,6 +61,7 @@ type tracelookupExtension struct {
 	telemetry *metadata.TelemetryBuilder
 
 	server *http.Server
+	peers  *remote.Peers // nil: no peers
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -115,10 +119,11 @@ func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, e
 			Timeout:          cfg.Search.Timeout,
 			MaxTreeDepth:     cfg.MaxTreeDepth,
 		},
-		NoSearch: !cfg.Search.Enabled,
-		UIPath:   cfg.uiPath(),
-		OnLookup: e.recordLookup,
-		Logger:   set.Logger,
+		NoSearch:        !cfg.Search.Enabled,
+		UIPath:          cfg.uiPath(),
+		OnLookup:        e.recordLookup,
+		CallIDAttribute: cfg.Index.CallIDAttribute,
+		Logger:          set.Logger,
 	})
 	if err := e.registerGauges(); err != nil {
 		tb.Shutdown()
@@ -243,6 +248,10 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 		_ = ln.Close()
 		return err
 	}
+	if err = e.startRemote(ctx, host, ln.Addr()); err != nil {
+		_ = ln.Close()
+		return err
+	}
 	e.set.Logger.Info("Trace lookup API listening", zap.String("endpoint", ln.Addr().String()))
 	if e.cfg.ServerConfig.Auth.HasValue() && e.cfg.Tenancy.AuthAttribute == "" {
 		e.set.Logger.Warn("Without tenancy::auth_attribute, every authenticated client reads whichever tenant its tenant header names",
@@ -261,6 +270,78 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 	stop := e.stop
 	e.wg.Go(func() { e.maintain(interval, stop) })
 	return nil
+}
+
+// startRemote makes the peers' and the long-term store's clients (through
+// confighttp, so tls and client authenticators apply) and hands them to the
+// API; the peers are resolved once before the API serves.
+func (e *tracelookupExtension) startRemote(ctx context.Context, host component.Host, addr net.Addr) error {
+	var peers *remote.Peers
+	var lts *remote.LongTermStore
+	if p := e.cfg.Peers; p.enabled() {
+		client, err := p.ClientConfig.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
+		if err != nil {
+			return fmt.Errorf("peers: %w", err)
+		}
+		port := 0
+		if tcp, ok := addr.(*net.TCPAddr); ok {
+			port = tcp.Port
+		}
+		self, err := remote.LocalAddresses(port)
+		if err != nil {
+			return fmt.Errorf("peers: %w", err)
+		}
+		peers = remote.NewPeers(remote.PeersConfig{
+			Endpoints:        p.Endpoints,
+			DNSName:          p.DNS.Name,
+			DNSPort:          p.DNS.Port,
+			DNSInterval:      p.DNS.Interval,
+			Scheme:           p.DNS.Scheme,
+			Timeout:          p.ClientConfig.Timeout,
+			TenantHeader:     e.cfg.Tenancy.Header,
+			MaxResponseBytes: int64(e.cfg.MaxResponseMiB) << 20,
+		}, client, nil, self, e.recordRemote, e.set.Logger)
+		peers.Start(ctx)
+		if err := e.telemetry.RegisterTracelookupPeersCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(len(peers.Endpoints())))
+			return nil
+		}); err != nil {
+			peers.Shutdown()
+			return err
+		}
+		e.peers = peers
+	}
+	if s := e.cfg.LongTermStore; s.Kind != "" {
+		client, err := s.ClientConfig.ToClient(ctx, host.GetExtensions(), e.set.TelemetrySettings)
+		if err != nil {
+			return fmt.Errorf("long_term_store: %w", err)
+		}
+		lts = remote.NewLongTermStore(remote.StoreConfig{
+			Kind:             s.Kind,
+			Endpoint:         s.ClientConfig.Endpoint,
+			Timeout:          s.ClientConfig.Timeout,
+			CallIDAttribute:  e.cfg.Index.CallIDAttribute,
+			CallIDLookback:   s.CallIDLookback,
+			MaxResponseBytes: int64(e.cfg.MaxResponseMiB) << 20,
+		}, client, e.recordRemote)
+	}
+	e.handler.UseRemote(peers, lts)
+	return nil
+}
+
+// recordRemote counts a request to a peer or the long-term store.
+func (e *tracelookupExtension) recordRemote(target, endpoint, outcome string, d time.Duration) {
+	ctx := context.Background()
+	ms := float64(d) / float64(time.Millisecond)
+	if target == "peer" {
+		attrs := metric.WithAttributes(attribute.String("peer", endpoint), attribute.String("outcome", outcome))
+		e.telemetry.TracelookupPeerRequests.Add(ctx, 1, attrs)
+		e.telemetry.TracelookupPeerRequestDuration.Record(ctx, ms, attrs)
+		return
+	}
+	attrs := metric.WithAttributes(attribute.String("outcome", outcome))
+	e.telemetry.TracelookupLongTermStoreRequests.Add(ctx, 1, attrs)
+	e.telemetry.TracelookupLongTermStoreRequestDuration.Record(ctx, ms, attrs)
 }
 
 // maintain expires old traces in the background, so that they leave even
@@ -293,6 +374,9 @@ func (e *tracelookupExtension) Shutdown(ctx context.Context) error {
 	if e.stop != nil {
 		close(e.stop)
 		e.stop = nil
+	}
+	if e.peers != nil {
+		e.peers.Shutdown()
 	}
 	e.wg.Wait()
 	e.store.Close()

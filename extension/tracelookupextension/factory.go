@@ -4,6 +4,8 @@
 package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
 
 import (
+	"time"
+
 	"context"
 
 	"go.opentelemetry.io/collector/component"
@@ -25,6 +27,12 @@ const (
 	defaultCallIDAttribute  = "call.id"
 	defaultMaxResponseSpans = 10000
 	defaultMaxResponseMiB   = 64
+	// The fan-out waits this long for peers on loopback or a cluster network;
+	// the long-term store, a query frontend searching object storage, longer.
+	defaultPeersTimeout         = 500 * time.Millisecond
+	defaultPeersDNSInterval     = 30 * time.Second
+	defaultLongTermStoreTimeout = 5 * time.Second
+	defaultCallIDLookback       = 24 * time.Hour
 	// The defaults of the OpenTelemetry SDKs' span limits, and Tempo's
 	// attribute value limit.
 	defaultMaxAttributeValueBytes = 4096
@@ -40,6 +48,10 @@ func NewFactory() extension.Factory {
 
 func createDefaultConfig() component.Config {
 	server := confighttp.NewDefaultServerConfig()
+	peersClient := confighttp.NewDefaultClientConfig()
+	peersClient.Timeout = defaultPeersTimeout
+	storeClient := confighttp.NewDefaultClientConfig()
+	storeClient.Timeout = defaultLongTermStoreTimeout
 	server.NetAddr.Endpoint = defaultEndpoint
 	return &Config{
 		ServerConfig: server,
@@ -68,6 +80,8 @@ func createDefaultConfig() component.Config {
 			Timeout:          search.DefaultTimeout,
 		},
 		UI:               UIConfig{Enabled: true, Path: "/"},
+		Peers:            PeersConfig{DNS: PeersDNSConfig{Interval: defaultPeersDNSInterval, Scheme: "http"}, ClientConfig: peersClient},
+		LongTermStore:    LongTermStoreConfig{CallIDLookback: defaultCallIDLookback, ClientConfig: storeClient},
 		MaxResponseSpans: defaultMaxResponseSpans,
 		MaxResponseMiB:   defaultMaxResponseMiB,
 		MaxTreeDepth:     traceview.DefaultMaxTreeDepth,

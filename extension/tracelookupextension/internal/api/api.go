@@ -6,7 +6,6 @@
 package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 
 import (
-	"encoding/hex"
 	"net/http"
 	"net/url"
 	"path"
@@ -17,10 +16,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/remote"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
-	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/ui"
 )
 
@@ -79,8 +78,14 @@ type Options struct {
 	// LookupMemoryBytes is the memory lookups in flight may use together;
 	// a lookup waits up to admissionWait for its share, else is refused. 0: no limit.
 	LookupMemoryBytes int64
-	// CallTraceFallback, when set, is asked for call ids the index does not hold.
-	CallTraceFallback CallTraceFallback
+	// Peers, when set, are the other replicas: lookups and searches ask
+	// them too (see package remote), unless the request is a peer's own.
+	Peers *remote.Peers
+	// LongTermStore, when set, is asked for traces the index and the peers
+	// do not hold, or hold only part of.
+	LongTermStore *remote.LongTermStore
+	// CallIDAttribute is the attribute the 000 contract's call ids are in.
+	CallIDAttribute string
 	// OnLookup, when set, is told the kind, outcome, tenant and latency of
 	// every request on a route ("" when no tenant was settled).
 	OnLookup func(route Route, outcome Outcome, tenant string, latency time.Duration)
@@ -395,9 +400,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route, ep en
 	return ep(w, r, a.tenant, query), a.tenant
 }
 
-// findTrace resolves a parsed trace id: an exact match first, then, for a
-// 64-bit id, the newest trace whose low 64 bits match.
-func (h *Handler) findTrace(tenant string, cands []traceid.Candidate) (store.Found, bool) {
+// findLocal resolves a parsed trace id in the index: an exact match
+// first, then, for a 64-bit id, the newest trace whose low 64 bits match.
+func (h *Handler) findLocal(tenant string, cands []traceid.Candidate) (store.Found, bool) {
 	for _, c := range cands {
 		if f, ok := h.store.Find(tenant, c.ID); ok {
 			return f, true
@@ -415,8 +420,9 @@ func (h *Handler) findTrace(tenant string, cands []traceid.Candidate) (store.Fou
 
 // lookup admits, reads, assembles and answers one found trace; every
 // contract answers a found trace this way. It answers 404 when the trace
-// left the index in between.
-func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c contract, f store.Found, v view, notFound func()) Outcome {
+// left the index in between (and nothing else holds it).
+func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c contract, hd held, v view, notFound func()) Outcome {
+	f := hd.found()
 	release, ok := h.admit.acquire(r.Context(), lookupCost(f, v))
 	if !ok {
 		w.Header().Set("Retry-After", "1")
@@ -424,17 +430,13 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c contract, f s
 		return OutcomeBusy
 	}
 	defer release()
-	st, ok := h.store.Fetch(f)
+	t, ok := h.build(r.Context(), &hd)
 	if !ok {
 		notFound()
 		return OutcomeNotFound
 	}
-	t := traceview.Build(st, h.opts.MaxTreeDepth)
 	defer t.Release()
-	if t.Unreadable > 0 {
-		h.opts.Logger.Warn("Stored spans could not be read; the trace is served without them",
-			zap.String("trace_id", hex.EncodeToString(t.ID[:])), zap.Int("unreadable_spans", t.Unreadable), zap.Error(t.UnreadableErr))
-	}
+	setSources(w, &hd)
 	return h.respond(w, c, v, t, &f)
 }
 

@@ -102,12 +102,15 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment 
 		return OutcomeBadRequest
 	}
 	notFound := func() { writeAPMError(w, http.StatusNotFound, "trace "+Echo(segment)+" not found", "") }
-	f, ok := a.h.findTrace(tenant, cands)
+	hd, ok, err := a.h.findTrace(r, tenant, cands)
+	if err != nil {
+		return writeStoreError(w, a, err)
+	}
 	if !ok {
 		notFound()
 		return OutcomeNotFound
 	}
-	return a.h.lookup(w, r, a, f, &apmView{include: include}, notFound)
+	return a.h.lookup(w, r, a, hd, &apmView{include: include}, notFound)
 }
 
 // apmView renders the envelope around flat spans. Spans past

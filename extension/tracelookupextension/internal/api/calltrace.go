@@ -4,14 +4,13 @@
 package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 
 import (
-	"context"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
@@ -22,13 +21,6 @@ import (
 // with a SpanResponse tree. Errors: {"status","error_code","message"}, and
 // HTTPValidationError for an id that is not a UUID (422).
 type callTrace struct{ h *Handler }
-
-// Errors a long-term trace store behind the index may return. The 000
-// document answers them with 503 TEMPO_UNAVAILABLE and 504 TEMPO_TIMEOUT_API.
-var (
-	ErrTraceStoreUnavailable = errors.New("trace store unavailable")
-	ErrTraceStoreTimeout     = errors.New("trace store timed out")
-)
 
 // unknownService stands for a span without service.name, as OpenTelemetry SDKs name it.
 const unknownService = "unknown_service"
@@ -52,31 +44,74 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment
 		return OutcomeBadRequest
 	}
 	notFound := func() { c.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "Trace not found") }
+	v := &callView{callID: callID}
 	// The canonical form first (as SDKs write UUIDs), then the form as given.
 	f, ok := c.h.store.FindByCallID(tenant, callID)
 	if !ok && segment != callID {
 		f, ok = c.h.store.FindByCallID(tenant, segment)
 	}
 	if ok {
-		return c.h.lookup(w, r, c, f, &callView{callID: callID}, notFound)
+		hd := c.h.localHeld(r, tenant, f)
+		if hd.fanOut {
+			c.h.askPeers(r.Context(), &hd, f.ID, hex.EncodeToString(f.ID[:]))
+		}
+		return c.h.lookup(w, r, c, hd, v, notFound)
 	}
-	if c.h.opts.CallTraceFallback != nil {
-		st, found, err := c.h.opts.CallTraceFallback(r.Context(), tenant, callID)
-		switch {
-		case errors.Is(err, ErrTraceStoreTimeout):
-			c.writeError(w, http.StatusGatewayTimeout, "TEMPO_TIMEOUT_API", "Timeout fetching trace")
-			return OutcomeError
-		case err != nil:
-			c.writeError(w, http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable")
-			return OutcomeError
-		case found:
-			t := traceview.Build(st, c.h.opts.MaxTreeDepth)
-			defer t.Release()
-			return c.h.respond(w, c, &callView{callID: callID}, t, nil)
+	hd, ok, err := c.h.findCall(r, tenant, callID)
+	switch {
+	case err != nil:
+		return writeStoreError(w, c, err)
+	case !ok:
+		notFound()
+		return OutcomeNotFound
+	}
+	return c.h.lookup(w, r, c, hd, v, notFound)
+}
+
+// findCall looks a call id the index does not hold up at the peers (a
+// search for the call-id attribute, then the trace it names from every
+// peer), then in the long-term store. An error is the store's, when
+// nothing else holds the call.
+func (h *Handler) findCall(r *http.Request, tenant, callID string) (held, bool, error) {
+	hd := held{tenant: tenant, fanOut: h.fansOut(r)}
+	if !hd.fanOut || h.opts.CallIDAttribute == "" {
+		return hd, false, nil
+	}
+	if h.opts.Peers != nil {
+		cond, err := search.NewCompare(search.FieldAttr, search.ScopeAny, h.opts.CallIDAttribute, search.OpEq, search.Literal{Type: search.LitString, Str: callID})
+		if err == nil {
+			q := search.Query{Kind: search.AnyKind, Where: cond, Limit: 1, Attrs: []store.AttrQuery{store.ParseAttrQuery(h.opts.CallIDAttribute, callID)}}
+			answers, _, failed := h.opts.Peers.Search(r.Context(), tenant, q)
+			for _, p := range failed {
+				hd.missing = append(hd.missing, "peer "+p+" did not answer")
+			}
+			for _, sums := range answers {
+				if len(sums) > 0 {
+					id := sums[0].ID
+					if f, ok := h.store.Find(tenant, id); ok {
+						hd.f, hd.local, hd.sources = f, true, []string{sourceMemory} // spans without the call id
+					}
+					h.askPeers(r.Context(), &hd, id, hex.EncodeToString(id[:]))
+					break
+				}
+			}
+		}
+		if hd.any() {
+			return hd, true, nil
 		}
 	}
-	notFound()
-	return OutcomeNotFound
+	if h.opts.LongTermStore == nil {
+		return hd, false, nil
+	}
+	hd.asked = true
+	td, ok, err := h.opts.LongTermStore.CallTrace(r.Context(), tenant, callID)
+	if err != nil {
+		return hd, false, err
+	}
+	if ok {
+		h.addRemote(&hd, firstTraceID(td, [16]byte{}), td, sourceLongTermStore)
+	}
+	return hd, hd.any(), nil
 }
 
 // parseUUID accepts what the document's uuid format accepts: 32 hex digits,
@@ -203,8 +238,3 @@ func (*callView) span(b []byte, t *traceview.Trace, i int) []byte {
 	b = spancodec.AppendJSONObject(b, s.Attributes)
 	return append(b, `,"children":[`...)
 }
-
-// CallTraceFallback looks a tenant's call id up in a long-term trace store when the
-// index does not hold it. An error wrapping ErrTraceStoreTimeout answers 504;
-// any other error answers 503.
-type CallTraceFallback func(ctx context.Context, tenant, callID string) (store.Trace, bool, error)

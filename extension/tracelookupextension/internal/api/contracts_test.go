@@ -5,9 +5,7 @@ package api
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -131,28 +129,6 @@ func TestContract000Errors(t *testing.T) {
 	assert.Equal(t, "NOT_FOUND", r.json(t)["error_code"])
 	r = get(t, h, http.MethodGet, "/v1/trace/call/")
 	require.Equal(t, http.StatusUnprocessableEntity, r.code)
-}
-
-func TestContract000LongTermStoreErrors(t *testing.T) {
-	for _, tt := range []struct {
-		err    error
-		status int
-		code   string
-		msg    string
-	}{
-		{fmt.Errorf("query: %w", ErrTraceStoreTimeout), http.StatusGatewayTimeout, "TEMPO_TIMEOUT_API", "Timeout fetching trace"},
-		{ErrTraceStoreUnavailable, http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable"},
-		{errors.New("connection refused"), http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable"},
-	} {
-		opts := defaultOptions()
-		opts.CallTraceFallback = func(context.Context, string, string) (store.Trace, bool, error) { return store.Trace{}, false, tt.err }
-		h := fixtureHandler(t, opts)
-		r := get(t, h, http.MethodGet, "/v1/trace/call/9b2c1d4e-0000-4000-8000-000000000000")
-		require.Equal(t, tt.status, r.code)
-		assert.Equal(t, map[string]any{"status": "error", "error_code": tt.code, "message": tt.msg}, r.json(t))
-		// A call id the index holds never reaches the long-term store.
-		assert.Equal(t, http.StatusOK, get(t, h, http.MethodGet, "/v1/trace/call/"+callID).code)
-	}
 }
 
 func TestContract003Spans(t *testing.T) {

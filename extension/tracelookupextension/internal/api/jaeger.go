@@ -149,12 +149,15 @@ func (j jaeger) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 			return OutcomeBadRequest
 		}
 	}
-	f, ok := j.h.findTrace(tenant, cands)
+	hd, ok, err := j.h.findTrace(r, tenant, cands)
+	if err != nil {
+		return writeStoreError(w, j, err)
+	}
 	if !ok {
 		j.writeError(w, http.StatusNotFound, "", "trace not found")
 		return OutcomeNotFound
 	}
-	b, wrote, outcome := j.appendTrace(r, nil, f, j.h.opts.MaxResponseBytes)
+	b, wrote, outcome := j.appendTrace(r, nil, &hd, j.h.opts.MaxResponseBytes)
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
@@ -168,6 +171,7 @@ func (j jaeger) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 		j.writeError(w, http.StatusRequestEntityTooLarge, "", "not even one span of the trace fits in max_response_mib")
 		return OutcomeError
 	}
+	setSources(w, &hd)
 	writeJaegerData(w, append(append([]byte{'['}, b...), ']'), 1)
 	return OutcomeFound
 }
@@ -175,8 +179,8 @@ func (j jaeger) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 // appendTrace appends found trace f in Jaeger's JSON within budget bytes
 // (0: no budget), its cut reasons as the trace's warnings; it returns how
 // many spans it wrote, -1 when not one fits.
-func (j jaeger) appendTrace(r *http.Request, b []byte, f store.Found, budget int) ([]byte, int, Outcome) {
-	t, release, outcome := j.h.assemble(r.Context(), f, assemblyCost(f)+int64(2*responseEstimate(f)))
+func (j jaeger) appendTrace(r *http.Request, b []byte, hd *held, budget int) ([]byte, int, Outcome) {
+	t, release, outcome := j.h.assemble(r.Context(), hd, renderCost)
 	if outcome != OutcomeFound {
 		return b, 0, outcome
 	}
@@ -468,16 +472,11 @@ func (j jaeger) search(w http.ResponseWriter, r *http.Request, tenant string, qu
 	if q.StartTo != 0 {
 		q.StartTo += 999 // the end's microsecond, whole
 	}
-	res := search.Run(r.Context(), j.h.store, tenant, q, j.h.opts.Search)
+	res := j.h.runSearch(r, tenant, q)
 	if res.Partial {
 		w.Header().Set(searchPartialHeader, "true")
 	}
-	founds := make([]store.Found, 0, len(res.Traces))
-	for i := range res.Traces {
-		if f, ok := j.h.store.Find(tenant, res.Traces[i].ID); ok {
-			founds = append(founds, f)
-		}
-	}
+	founds := j.h.heldOf(r, tenant, res.Traces)
 	return j.writeTraces(w, r, founds)
 }
 
@@ -487,7 +486,7 @@ func (j jaeger) byIDs(w http.ResponseWriter, r *http.Request, tenant string, ids
 		j.writeError(w, http.StatusBadRequest, "", "at most "+strconv.Itoa(search.MaxLimit)+" traceID parameters")
 		return OutcomeBadRequest
 	}
-	var founds []store.Found
+	var founds []held
 	for _, id := range ids {
 		cands, err := traceid.Parse(id)
 		if err != nil {
@@ -496,8 +495,8 @@ func (j jaeger) byIDs(w http.ResponseWriter, r *http.Request, tenant string, ids
 				return OutcomeBadRequest
 			}
 		}
-		if f, ok := j.h.findTrace(tenant, cands); ok {
-			founds = append(founds, f)
+		if hd, ok, _ := j.h.findTrace(r, tenant, cands); ok {
+			founds = append(founds, hd)
 		}
 	}
 	return j.writeTraces(w, r, founds)
@@ -505,11 +504,11 @@ func (j jaeger) byIDs(w http.ResponseWriter, r *http.Request, tenant string, ids
 
 // writeTraces answers whole traces, as Jaeger's search does, until the
 // response limits are reached; the traces left out are named in errors.
-func (j jaeger) writeTraces(w http.ResponseWriter, r *http.Request, founds []store.Found) Outcome {
+func (j jaeger) writeTraces(w http.ResponseWriter, r *http.Request, founds []held) Outcome {
 	b := append(make([]byte, 0, 4096), '[')
 	n, spans, left := 0, 0, 0
 	maxBytes := j.h.opts.MaxResponseBytes
-	for i, f := range founds {
+	for i := range founds {
 		budget := 0
 		if maxBytes > 0 {
 			if budget = maxBytes - len(b); budget <= 0 {
@@ -527,7 +526,7 @@ func (j jaeger) writeTraces(w http.ResponseWriter, r *http.Request, founds []sto
 		}
 		var wrote int
 		var outcome Outcome
-		b, wrote, outcome = j.appendTrace(r, b, f, budget)
+		b, wrote, outcome = j.appendTrace(r, b, &founds[i], budget)
 		switch {
 		case outcome == OutcomeFound && wrote >= 0:
 			n++

@@ -18,7 +18,6 @@ import (
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
-	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
 // Jaeger's api_v3, as the current Jaeger UI calls and validates it (its
@@ -103,12 +102,15 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 			}
 		}
 	}
-	f, ok := j.h.findTrace(tenant, cands)
+	hd, ok, err := j.h.findTrace(r, tenant, cands)
+	if err != nil {
+		return writeStoreError(w, j, err)
+	}
 	if !ok {
 		j.writeError(w, http.StatusNotFound, "", "trace not found")
 		return OutcomeNotFound
 	}
-	t, release, outcome := j.h.assemble(r.Context(), f, otlpCost(f))
+	t, release, outcome := j.h.assemble(r.Context(), &hd, otlpCost)
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
@@ -127,6 +129,7 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 	if len(reasons) > 0 {
 		w.Header().Set(truncatedHeader, strings.Join(reasons, ","))
 	}
+	setSources(w, &hd)
 	out := append([]byte(`{"result":{"resourceSpans":`), resourceSpansArray(body)...)
 	writeJSON(w, http.StatusOK, append(out, "}}"...))
 	return OutcomeFound
@@ -136,7 +139,7 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 // envelope: each found trace is assembled, cut to the response limits
 // that remain and written in turn, holding one trace's lookup memory at
 // a time. Traces left out are named in X-Trace-Truncated.
-func (j jaegerV3) writeResult(w http.ResponseWriter, r *http.Request, founds []store.Found) Outcome {
+func (j jaegerV3) writeResult(w http.ResponseWriter, r *http.Request, founds []held) Outcome {
 	var reasons []string
 	note := func(reason string) {
 		if !slices.Contains(reasons, reason) {
@@ -146,7 +149,7 @@ func (j jaegerV3) writeResult(w http.ResponseWriter, r *http.Request, founds []s
 	maxBytes, maxSpans := j.h.opts.MaxResponseBytes, j.h.opts.MaxResponseSpans
 	b := []byte(`{"result":{"resourceSpans":[`)
 	spans := 0
-	for _, f := range founds {
+	for i := range founds {
 		if maxBytes > 0 && len(b) >= maxBytes {
 			note(reasonResponseBytes)
 			break
@@ -155,7 +158,7 @@ func (j jaegerV3) writeResult(w http.ResponseWriter, r *http.Request, founds []s
 			note(reasonResponseSpans)
 			break
 		}
-		t, release, outcome := j.h.assemble(r.Context(), f, otlpCost(f))
+		t, release, outcome := j.h.assemble(r.Context(), &founds[i], otlpCost)
 		if outcome == OutcomeBusy {
 			note(reasonLookupMemory)
 			break
@@ -294,7 +297,7 @@ func (j jaegerV3) run(w http.ResponseWriter, r *http.Request, tenant string, que
 		return search.Result{}, false
 	}
 	q.AllServices = allServices
-	res := search.Run(r.Context(), j.h.store, tenant, q, j.h.opts.Search)
+	res := j.h.runSearch(r, tenant, q)
 	if res.Partial {
 		w.Header().Set(searchPartialHeader, "true")
 	}
@@ -308,13 +311,7 @@ func (j jaegerV3) search(w http.ResponseWriter, r *http.Request, tenant string, 
 	if !ok {
 		return OutcomeBadRequest
 	}
-	founds := make([]store.Found, 0, len(res.Traces))
-	for i := range res.Traces {
-		if f, ok := j.h.store.Find(tenant, res.Traces[i].ID); ok {
-			founds = append(founds, f)
-		}
-	}
-	return j.writeResult(w, r, founds)
+	return j.writeResult(w, r, j.h.heldOf(r, tenant, res.Traces))
 }
 
 // summaries answers GET /api/v3/trace-summaries.

@@ -69,12 +69,15 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, tenant, segment st
 		return OutcomeBadRequest
 	}
 	notFound := func() { n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+Echo(segment)+" not found") }
-	f, ok := n.h.findTrace(tenant, cands)
+	hd, ok, err := n.h.findTrace(r, tenant, cands)
+	if err != nil {
+		return writeStoreError(w, n, err)
+	}
 	if !ok {
 		notFound()
 		return OutcomeNotFound
 	}
-	return n.h.lookup(w, r, n, f, &nativeView{nativeSpanWriter{org: tenant, include: include, tree: !flat}}, notFound)
+	return n.h.lookup(w, r, n, hd, &nativeView{nativeSpanWriter{org: tenant, include: include, tree: !flat}}, notFound)
 }
 
 var kindNames = [...]string{"UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"}
@@ -445,11 +448,23 @@ func (n native) search(w http.ResponseWriter, r *http.Request, tenant string, qu
 	if o, off := n.h.searchOff(w, n); off {
 		return o
 	}
-	q, perr := parseSearch(query)
-	if perr != nil {
-		return n.writeParamError(w, perr)
+	var q search.Query
+	if v, ok := query["query"]; ok {
+		// A whole search as JSON, as a peer replica asks it (see package remote).
+		if len(query) > 1 || len(v) > 1 {
+			return n.writeParamError(w, &paramError{"query", "it comes alone, once: it holds the whole search"})
+		}
+		var err error
+		if q, err = search.UnmarshalQuery([]byte(v[0])); err != nil {
+			return n.writeParamError(w, &paramError{"query", Echo(err.Error())})
+		}
+	} else {
+		var perr *paramError
+		if q, perr = parseSearch(query); perr != nil {
+			return n.writeParamError(w, perr)
+		}
 	}
-	res := search.Run(r.Context(), n.h.store, tenant, q, n.h.opts.Search)
+	res := n.h.runSearch(r, tenant, q)
 	b := append([]byte(nil), `{"traces":[`...)
 	for i := range res.Traces {
 		if i > 0 {

@@ -5,9 +5,6 @@ package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extens
 
 import (
 	"context"
-	"encoding/hex"
-
-	"go.uber.org/zap"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -132,23 +129,19 @@ func otlpCost(f store.Found) int64 {
 	return assemblyCost(f) + int64(f.SpanCount*pdataSpan+f.Items*pdataItem+2*responseEstimate(f))
 }
 
-// assemble admits a lookup of f costing cost, then fetches and assembles
-// it: OutcomeBusy when the lookup memory stays full, OutcomeNotFound when
-// the trace left the index in between. Call release when done with t.
-func (h *Handler) assemble(ctx context.Context, f store.Found, cost int64) (t *traceview.Trace, release func(), _ Outcome) {
-	free, ok := h.admit.acquire(ctx, cost)
+// assemble admits a lookup of hd costing cost (of hd.found()), then
+// fetches and assembles it: OutcomeBusy when the lookup memory stays
+// full, OutcomeNotFound when the trace left the index in between and
+// nothing else holds it. Call release when done with t.
+func (h *Handler) assemble(ctx context.Context, hd *held, cost func(store.Found) int64) (t *traceview.Trace, release func(), _ Outcome) {
+	free, ok := h.admit.acquire(ctx, cost(hd.found()))
 	if !ok {
 		return nil, nil, OutcomeBusy
 	}
-	st, ok := h.store.Fetch(f)
+	t, ok = h.build(ctx, hd)
 	if !ok {
 		free()
 		return nil, nil, OutcomeNotFound
-	}
-	t = traceview.Build(st, h.opts.MaxTreeDepth)
-	if t.Unreadable > 0 {
-		h.opts.Logger.Warn("Stored spans could not be read; the trace is served without them",
-			zap.String("trace_id", hex.EncodeToString(t.ID[:])), zap.Int("unreadable_spans", t.Unreadable), zap.Error(t.UnreadableErr))
 	}
 	return t, func() { t.Release(); free() }, OutcomeFound
 }

@@ -72,6 +72,9 @@ func baseCut(t *traceview.Trace, tree bool) cut {
 	if t.Unreadable > 0 {
 		c.reasons = append(c.reasons, reasonUnreadable)
 	}
+	if t.Partial != "" {
+		c.reasons = append(c.reasons, reasonPartial)
+	}
 	if tree && t.Hoisted > 0 {
 		c.reasons = append(c.reasons, reasonTreeDepth)
 	}

@@ -167,11 +167,14 @@ func (t tempo) trace(w http.ResponseWriter, r *http.Request, tenant, id string, 
 		t.writeError(w, http.StatusNotFound, "", "trace not found")
 		return OutcomeNotFound
 	}
-	f, ok := t.h.findTrace(tenant, cands)
+	hd, ok, err := t.h.findTrace(r, tenant, cands)
+	if err != nil {
+		return writeStoreError(w, t, err)
+	}
 	if !ok {
 		return notFound()
 	}
-	tr, release, outcome := t.h.assemble(r.Context(), f, otlpCost(f))
+	tr, release, outcome := t.h.assemble(r.Context(), &hd, otlpCost)
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
@@ -199,7 +202,11 @@ func (t tempo) trace(w http.ResponseWriter, r *http.Request, tenant, id string, 
 	message := ""
 	if len(reasons) > 0 {
 		message = "partial trace: " + strings.Join(reasons, ", ")
+		if tr.Partial != "" {
+			message += " (" + tr.Partial + ")"
+		}
 	}
+	setSources(w, &hd)
 	switch {
 	case proto && v2:
 		// TraceByIDResponse: 1 trace (always written: Grafana reads it),
@@ -285,7 +292,7 @@ func (t tempo) search(w http.ResponseWriter, r *http.Request, tenant string, que
 		return bad(err.Error())
 	}
 	q.StartFrom, q.StartTo = start, end
-	res := search.Run(r.Context(), t.h.store, tenant, q, t.h.opts.Search)
+	res := t.h.runSearch(r, tenant, q)
 	if res.Partial {
 		w.Header().Set(searchPartialHeader, "true")
 	}

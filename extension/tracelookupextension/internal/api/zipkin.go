@@ -17,6 +17,7 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
 
@@ -113,12 +114,15 @@ func (z zipkin) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 		z.writeError(w, http.StatusBadRequest, "", err.Error())
 		return OutcomeBadRequest
 	}
-	f, ok := z.h.findTrace(tenant, cands)
+	hd, ok, err := z.h.findTrace(r, tenant, cands)
+	if err != nil {
+		return writeStoreError(w, z, err)
+	}
 	if !ok {
 		z.writeError(w, http.StatusNotFound, "", "trace "+Echo(id)+" not found")
 		return OutcomeNotFound
 	}
-	b, reasons, outcome := z.appendTrace(r, nil, f, z.h.opts.MaxResponseBytes)
+	b, reasons, outcome := z.appendTrace(r, nil, &hd, z.h.opts.MaxResponseBytes)
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
@@ -135,6 +139,7 @@ func (z zipkin) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 	if len(reasons) > 0 {
 		w.Header().Set(truncatedHeader, strings.Join(reasons, ","))
 	}
+	setSources(w, &hd)
 	writeJSON(w, http.StatusOK, b)
 	return OutcomeFound
 }
@@ -143,8 +148,8 @@ func (z zipkin) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 // to max_response_spans and to budget bytes (0: no budget); it returns
 // why spans are missing, and b as it was, nil if it was, when not one
 // span fits.
-func (z zipkin) appendTrace(r *http.Request, b []byte, f store.Found, budget int) ([]byte, []string, Outcome) {
-	t, release, outcome := z.h.assemble(r.Context(), f, assemblyCost(f)+int64(2*responseEstimate(f)))
+func (z zipkin) appendTrace(r *http.Request, b []byte, hd *held, budget int) ([]byte, []string, Outcome) {
+	t, release, outcome := z.h.assemble(r.Context(), hd, renderCost)
 	if outcome != OutcomeFound {
 		return b, nil, outcome
 	}
@@ -279,7 +284,7 @@ func (z zipkin) traces(w http.ResponseWriter, r *http.Request, tenant string, qu
 		z.writeError(w, http.StatusBadRequest, "", err.Error())
 		return OutcomeBadRequest
 	}
-	res := search.Run(r.Context(), z.h.store, tenant, q, z.h.opts.Search)
+	res := z.h.runSearch(r, tenant, q)
 	if res.Partial {
 		w.Header().Set(searchPartialHeader, "true")
 	}
@@ -299,7 +304,7 @@ func (z zipkin) traces(w http.ResponseWriter, r *http.Request, tenant string, qu
 			reasons = append(reasons, reasonResponseSpans)
 			break
 		}
-		f, ok := z.h.store.Find(tenant, res.Traces[i].ID)
+		hd, ok, _ := z.h.findTrace(r, tenant, []traceid.Candidate{{ID: res.Traces[i].ID}})
 		if !ok {
 			continue
 		}
@@ -309,7 +314,7 @@ func (z zipkin) traces(w http.ResponseWriter, r *http.Request, tenant string, qu
 		}
 		var cut []string
 		var outcome Outcome
-		b, cut, outcome = z.appendTrace(r, b, f, budget)
+		b, cut, outcome = z.appendTrace(r, b, &hd, budget)
 		if outcome == OutcomeNotFound {
 			b = b[:mark] // it left the index in between
 			continue

@@ -25,20 +25,25 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                         metric.Meter
-	mu                            sync.Mutex
-	registrations                 []metric.Registration
-	TracelookupIndexBytes         metric.Int64ObservableGauge
-	TracelookupIndexSpanCuts      metric.Int64ObservableCounter
-	TracelookupIndexSpans         metric.Int64ObservableGauge
-	TracelookupIndexSpansDropped  metric.Int64ObservableCounter
-	TracelookupIndexTraces        metric.Int64ObservableGauge
-	TracelookupIndexTracesEvicted metric.Int64ObservableCounter
-	TracelookupLookupDuration     metric.Float64Histogram
-	TracelookupLookupMemory       metric.Int64ObservableGauge
-	TracelookupLookups            metric.Int64Counter
-	TracelookupTenantBytes        metric.Int64ObservableGauge
-	TracelookupTenantTraces       metric.Int64ObservableGauge
+	meter                                   metric.Meter
+	mu                                      sync.Mutex
+	registrations                           []metric.Registration
+	TracelookupIndexBytes                   metric.Int64ObservableGauge
+	TracelookupIndexSpanCuts                metric.Int64ObservableCounter
+	TracelookupIndexSpans                   metric.Int64ObservableGauge
+	TracelookupIndexSpansDropped            metric.Int64ObservableCounter
+	TracelookupIndexTraces                  metric.Int64ObservableGauge
+	TracelookupIndexTracesEvicted           metric.Int64ObservableCounter
+	TracelookupLongTermStoreRequestDuration metric.Float64Histogram
+	TracelookupLongTermStoreRequests        metric.Int64Counter
+	TracelookupLookupDuration               metric.Float64Histogram
+	TracelookupLookupMemory                 metric.Int64ObservableGauge
+	TracelookupLookups                      metric.Int64Counter
+	TracelookupPeerRequestDuration          metric.Float64Histogram
+	TracelookupPeerRequests                 metric.Int64Counter
+	TracelookupPeers                        metric.Int64ObservableGauge
+	TracelookupTenantBytes                  metric.Int64ObservableGauge
+	TracelookupTenantTraces                 metric.Int64ObservableGauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -157,6 +162,21 @@ func (builder *TelemetryBuilder) RegisterTracelookupLookupMemoryCallback(cb metr
 	return nil
 }
 
+// RegisterTracelookupPeersCallback sets callback for observable TracelookupPeers metric.
+func (builder *TelemetryBuilder) RegisterTracelookupPeersCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.TracelookupPeers, obs: o})
+		return nil
+	}, builder.TracelookupPeers)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 // RegisterTracelookupTenantBytesCallback sets callback for observable TracelookupTenantBytes metric.
 func (builder *TelemetryBuilder) RegisterTracelookupTenantBytesCallback(cb metric.Int64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -251,6 +271,19 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{trace}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.TracelookupLongTermStoreRequestDuration, err = builder.meter.Float64Histogram(
+		"otelcol_tracelookup_long_term_store_request_duration",
+		metric.WithDescription("Time one lookup in the long-term store took (a call-id lookup's search included), by outcome. [Development]"),
+		metric.WithUnit("ms"),
+		metric.WithExplicitBucketBoundaries([]float64{1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.TracelookupLongTermStoreRequests, err = builder.meter.Int64Counter(
+		"otelcol_tracelookup_long_term_store_requests",
+		metric.WithDescription("Lookups this replica made in the long-term store, by outcome. [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.TracelookupLookupDuration, err = builder.meter.Float64Histogram(
 		"otelcol_tracelookup_lookup_duration",
 		metric.WithDescription("Time to serve one API request (a lookup, a search or a listing), from request to encoded response. [Development]"),
@@ -268,6 +301,25 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_tracelookup_lookups",
 		metric.WithDescription("Requests served by the API, by route and outcome (and tenant, with tenancy::telemetry_per_tenant). [Development]"),
 		metric.WithUnit("{lookup}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.TracelookupPeerRequestDuration, err = builder.meter.Float64Histogram(
+		"otelcol_tracelookup_peer_request_duration",
+		metric.WithDescription("Time one request to a peer took, by peer and outcome. [Development]"),
+		metric.WithUnit("ms"),
+		metric.WithExplicitBucketBoundaries([]float64{0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000}...),
+	)
+	errs = errors.Join(errs, err)
+	builder.TracelookupPeerRequests, err = builder.meter.Int64Counter(
+		"otelcol_tracelookup_peer_requests",
+		metric.WithDescription("Requests this replica sent its peers (lookups, call-id lookups and searches fanned out), by peer and outcome. [Development]"),
+		metric.WithUnit("{request}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.TracelookupPeers, err = builder.meter.Int64ObservableGauge(
+		"otelcol_tracelookup_peers",
+		metric.WithDescription("Peer replicas known now (the static endpoints and the DNS name's addresses, less this replica). [Development]"),
+		metric.WithUnit("{peer}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.TracelookupTenantBytes, err = builder.meter.Int64ObservableGauge(

@@ -261,6 +261,13 @@ func Run(ctx context.Context, st *store.Store, tenant string, q Query, o Options
 	return res
 }
 
+// Summarize sums up t, a trace assembled from all of its parts, and says
+// whether it matches q's span conditions.
+func Summarize(ctx context.Context, t *traceview.Trace, q Query) (Summary, bool) {
+	s, ok, _ := summarize(ctx, t, &q)
+	return s, ok
+}
+
 // summarize sums t up, and says whether it matches q's span conditions;
 // done is false when ctx ended first (checked before each span that a
 // further condition reads, since a regular expression may be slow, else

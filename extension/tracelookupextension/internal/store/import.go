@@ -67,6 +67,7 @@ func (s *Store) Import(id [16]byte, tenant string, td ptrace.Traces, received in
 		resources: held,
 	}
 	f := Found{
+		ID:           id,
 		BlockBytes:   len(blocks),
 		RawBytes:     len(records) + resRaw,
 		Items:        int(enc.Items),

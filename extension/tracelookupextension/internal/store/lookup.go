@@ -75,6 +75,8 @@ func trimExtents(ext []extent, n int) []extent {
 // it is copied: a lookup is admitted on these figures (see package api).
 type Found struct {
 	ref traceRef
+	// ID is the trace's id.
+	ID [16]byte
 	// BlockBytes is the size of the trace's blocks, copied out by Fetch.
 	BlockBytes int
 	// RawBytes is the size of its records once unsealed.
@@ -92,6 +94,7 @@ func (sh *shard) found(ref entryRef, e *traceEntry) Found {
 	var exts [inlineExtents]extent
 	return Found{
 		ref:          traceRef{low: low64(e.id), seq: e.seq},
+		ID:           e.id,
 		BlockBytes:   totalBytes(sh.entries.extents(exts[:0], ref, e)),
 		RawBytes:     int(e.rawBytes),
 		Items:        int(e.items),

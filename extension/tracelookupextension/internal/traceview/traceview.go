@@ -55,6 +55,10 @@ type Trace struct {
 	Hoisted int
 	// Orphans counts the spans whose parent is not in the trace (yet).
 	Orphans int
+	// Partial, when set, says parts of the trace may be missing from it:
+	// peer replicas that did not answer in time, a long-term store that
+	// could not be read. The reader sets it; Build leaves it empty.
+	Partial string
 	// Unreadable counts the stored spans that could not be decoded; the
 	// trace is served without them. UnreadableErr says why.
 	Unreadable    int
@@ -183,7 +187,7 @@ func (t *Trace) Release() {
 		t.sorted, t.order, t.parent, t.seen, t.Children, t.levels = nil, nil, nil, nil, nil, nil
 		t.byID = make(map[[8]byte]int)
 	}
-	t.Spans, t.Roots, t.UnreadableErr = nil, t.Roots[:0], nil
+	t.Spans, t.Roots, t.UnreadableErr, t.Partial = nil, t.Roots[:0], nil, ""
 	traces.Put(t)
 }
 

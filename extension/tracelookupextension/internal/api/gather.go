@@ -1,0 +1,415 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/remote"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/search"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceid"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+)
+
+// Where an answer's spans came from, as the X-Trace-Sources header lists them.
+const (
+	sourceMemory        = "memory"
+	sourcePeers         = "peers"
+	sourceLongTermStore = "long_term_store"
+)
+
+// sourcesHeader lists where an answer's spans came from.
+const sourcesHeader = "X-Trace-Sources"
+
+// reasonPartial says peers that may hold part of the trace did not
+// answer in time, or the long-term store could not complete it.
+const reasonPartial = "partial"
+
+// held is a trace an answer is made of: what the index holds of it, and
+// what peers and the long-term store hold (imported, see store.Import).
+type held struct {
+	tenant string
+	f      store.Found // valid when local
+	local  bool
+	remote []store.Trace
+	// remoteFound sums the remote parts' figures, for admission.
+	remoteFound store.Found
+	sources     []string
+	// missing says what may be missing: the peers that did not answer,
+	// the long-term store's error.
+	missing []string
+	// asked says the long-term store was asked already, and fanOut that
+	// this replica may ask peers and the store (not a peer's own request).
+	asked  bool
+	fanOut bool
+}
+
+// ID is the trace's id.
+func (hd *held) ID() [16]byte {
+	if hd.local {
+		return hd.f.ID
+	}
+	return hd.remoteFound.ID
+}
+
+// found describes all of the trace's parts together, for admission and sizing.
+func (hd *held) found() store.Found {
+	f := hd.f
+	if !hd.local {
+		f = store.Found{}
+	}
+	r := hd.remoteFound
+	f.ID = hd.ID()
+	f.BlockBytes += r.BlockBytes
+	f.RawBytes += r.RawBytes
+	f.Items += r.Items
+	f.SpanCount += r.SpanCount
+	f.MaxSpanBytes = max(f.MaxSpanBytes, r.MaxSpanBytes)
+	f.LastSeen = max(f.LastSeen, r.LastSeen)
+	return f
+}
+
+// any says whether any source holds spans of the trace.
+func (hd *held) any() bool { return hd.local || len(hd.remote) > 0 }
+
+// UseRemote sets the peers and the long-term store (nil: none); call it
+// before the handler serves.
+func (h *Handler) UseRemote(peers *remote.Peers, lts *remote.LongTermStore) {
+	h.opts.Peers, h.opts.LongTermStore = peers, lts
+}
+
+// fansOut says whether r may be fanned out: peers or a store are
+// configured, and r is not itself a peer's request.
+func (h *Handler) fansOut(r *http.Request) bool {
+	return (h.opts.Peers != nil || h.opts.LongTermStore != nil) && r.Header.Get(remote.HopHeader) == ""
+}
+
+// localHeld is what the index holds, found by f.
+func (h *Handler) localHeld(r *http.Request, tenant string, f store.Found) held {
+	return held{tenant: tenant, f: f, local: true, sources: []string{sourceMemory}, fanOut: h.fansOut(r)}
+}
+
+// findTrace resolves a parsed trace id in the index, at the peers and,
+// when neither holds it, in the long-term store. An error is the store's
+// (wrapping remote.ErrUnavailable or remote.ErrTimeout), when nothing
+// else holds the trace.
+func (h *Handler) findTrace(r *http.Request, tenant string, cands []traceid.Candidate) (held, bool, error) {
+	var hd held
+	if f, ok := h.findLocal(tenant, cands); ok {
+		hd = h.localHeld(r, tenant, f)
+	} else {
+		hd = held{tenant: tenant, fanOut: h.fansOut(r)}
+	}
+	if !hd.fanOut {
+		return hd, hd.local, nil
+	}
+	id := cands[0].ID
+	text := hex.EncodeToString(id[:])
+	if hd.local {
+		id = hd.f.ID
+		text = hex.EncodeToString(id[:])
+	} else if cands[0].Is64Bit {
+		text = text[16:] // the peer matches it by its low half too
+	}
+	h.askPeers(r.Context(), &hd, id, text)
+	if hd.any() {
+		return hd, true, nil
+	}
+	if err := h.askStore(r.Context(), &hd, id); err != nil {
+		return hd, false, err
+	}
+	return hd, hd.any(), nil
+}
+
+// askPeers adds what the peers hold of trace id (text as they are asked).
+func (h *Handler) askPeers(ctx context.Context, hd *held, id [16]byte, text string) {
+	if h.opts.Peers == nil {
+		return
+	}
+	tds, failed := h.opts.Peers.Trace(ctx, hd.tenant, text)
+	for _, p := range failed {
+		hd.missing = append(hd.missing, "peer "+p+" did not answer")
+	}
+	for _, td := range tds {
+		if !hd.local && hd.remoteFound.SpanCount == 0 {
+			id = firstTraceID(td, id) // a 64-bit id names the whole one at the peer
+		}
+		h.addRemote(hd, id, td, sourcePeers)
+	}
+}
+
+// askStore adds what the long-term store holds of trace id, once.
+func (h *Handler) askStore(ctx context.Context, hd *held, id [16]byte) error {
+	if h.opts.LongTermStore == nil || hd.asked || !hd.fanOut {
+		return nil
+	}
+	hd.asked = true
+	td, ok, err := h.opts.LongTermStore.Trace(ctx, hd.tenant, id)
+	if err != nil {
+		h.opts.Logger.Debug("The long-term store could not be read", zap.Error(err))
+		return err
+	}
+	if ok {
+		h.addRemote(hd, id, td, sourceLongTermStore)
+	}
+	return nil
+}
+
+// addRemote imports td's spans of trace id as one more part.
+func (h *Handler) addRemote(hd *held, id [16]byte, td ptrace.Traces, source string) {
+	part, f := h.store.Import(id, hd.tenant, td, time.Now().UnixNano())
+	if part.SpanCount == 0 {
+		return
+	}
+	hd.remote = append(hd.remote, part)
+	r := &hd.remoteFound
+	r.ID = id
+	r.BlockBytes += f.BlockBytes
+	r.RawBytes += f.RawBytes
+	r.Items += f.Items
+	r.SpanCount += f.SpanCount
+	r.MaxSpanBytes = max(r.MaxSpanBytes, f.MaxSpanBytes)
+	r.LastSeen = max(r.LastSeen, f.LastSeen)
+	if !slices.Contains(hd.sources, source) {
+		hd.sources = append(hd.sources, source)
+	}
+}
+
+// firstTraceID is the id of td's first span, else def.
+func firstTraceID(td ptrace.Traces, def [16]byte) [16]byte {
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			if sss.At(j).Spans().Len() > 0 {
+				return [16]byte(sss.At(j).Spans().At(0).TraceID())
+			}
+		}
+	}
+	return def
+}
+
+// build fetches and assembles every part of hd; false when the index's
+// part left it in between and nothing else holds the trace. A trace that
+// looks incomplete (a span's parent is missing, or no span is a root) is
+// looked for in the long-term store too: the index may have evicted the
+// rest. Release the result.
+func (h *Handler) build(ctx context.Context, hd *held) (*traceview.Trace, bool) {
+	t, ok := h.buildOnce(hd)
+	if !ok {
+		return nil, false
+	}
+	if hd.fanOut && h.opts.LongTermStore != nil && !hd.asked && (t.Orphans > 0 || !hasParentless(t)) {
+		before := len(hd.remote)
+		if err := h.askStore(ctx, hd, t.ID); err != nil {
+			hd.missing = append(hd.missing, "the long-term store could not be read: "+storeErrorText(err))
+		}
+		if len(hd.remote) > before {
+			t.Release()
+			if t, ok = h.buildOnce(hd); !ok {
+				return nil, false
+			}
+		}
+	}
+	t.Partial = strings.Join(hd.missing, "; ")
+	h.logUnreadable(t)
+	return t, true
+}
+
+func (h *Handler) buildOnce(hd *held) (*traceview.Trace, bool) {
+	parts := make([]store.Trace, 0, 1+len(hd.remote))
+	if hd.local {
+		st, ok := h.store.Fetch(hd.f)
+		if ok {
+			parts = append(parts, st)
+		} else {
+			hd.local = false
+			hd.sources = slices.DeleteFunc(hd.sources, func(s string) bool { return s == sourceMemory })
+		}
+	}
+	parts = append(parts, hd.remote...) // imported parts hold no pooled memory: reusable
+	if len(parts) == 0 {
+		return nil, false
+	}
+	return traceview.BuildAll(parts, h.opts.MaxTreeDepth), true
+}
+
+func hasParentless(t *traceview.Trace) bool {
+	return t.Root >= 0 && !t.Spans[t.Root].HasParent()
+}
+
+func (h *Handler) logUnreadable(t *traceview.Trace) {
+	if t.Unreadable > 0 {
+		h.opts.Logger.Warn("Stored spans could not be read; the trace is served without them",
+			zap.String("trace_id", hex.EncodeToString(t.ID[:])), zap.Int("unreadable_spans", t.Unreadable), zap.Error(t.UnreadableErr))
+	}
+}
+
+// setSources says where the answer's spans came from, when that is not
+// the index alone.
+func setSources(w http.ResponseWriter, hd *held) {
+	if len(hd.sources) > 0 && (len(hd.sources) > 1 || hd.sources[0] != sourceMemory) {
+		w.Header().Set(sourcesHeader, strings.Join(hd.sources, ","))
+	}
+}
+
+// storeErrorText is a store error as an answer may say it: which of the
+// two it was, without the store's address.
+func storeErrorText(err error) string {
+	if errors.Is(err, remote.ErrTimeout) {
+		return "it timed out"
+	}
+	return "it is unavailable"
+}
+
+// writeStoreError answers a store error in c's format: 504 past the
+// store's timeout, else 503; the 000 contract's bodies are its document's.
+func writeStoreError(w http.ResponseWriter, c contract, err error) Outcome {
+	if _, ok := c.(callTrace); ok {
+		if errors.Is(err, remote.ErrTimeout) {
+			c.writeError(w, http.StatusGatewayTimeout, "TEMPO_TIMEOUT_API", "Timeout fetching trace")
+		} else {
+			c.writeError(w, http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable")
+		}
+		return OutcomeError
+	}
+	if errors.Is(err, remote.ErrTimeout) {
+		c.writeError(w, http.StatusGatewayTimeout, "LONG_TERM_STORE_TIMEOUT", "the trace is not in memory, and the long-term store did not answer within its timeout")
+	} else {
+		c.writeError(w, http.StatusServiceUnavailable, "LONG_TERM_STORE_UNAVAILABLE", "the trace is not in memory, and the long-term store could not be reached")
+	}
+	return OutcomeError
+}
+
+// runSearch searches the index and, fanned out, every peer: the answers
+// are merged (a trace found by several replicas is listed once, summed up
+// from all of its parts) and cut to the query's limit, newest first.
+func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) search.Result {
+	res := search.Run(r.Context(), h.store, tenant, q, h.opts.Search)
+	if h.opts.Peers == nil || r.Header.Get(remote.HopHeader) != "" {
+		return res
+	}
+	pq := q
+	if q.After != (store.Key{}) {
+		// A page after the first: peers list what starts before the cursor.
+		pq.After = store.Key{}
+		if q.After.Start == 0 {
+			return res
+		}
+		if pq.StartTo == 0 || pq.StartTo > q.After.Start-1 {
+			pq.StartTo = q.After.Start - 1
+		}
+	}
+	answers, partial, failed := h.opts.Peers.Search(r.Context(), tenant, pq)
+	res.Partial = res.Partial || partial || len(failed) > 0
+	if len(answers) == 0 {
+		return res
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = search.DefaultLimit
+	}
+	byID := make(map[[16]byte]int, len(res.Traces))
+	merged := slices.Clone(res.Traces)
+	for i := range merged {
+		byID[merged[i].ID] = i
+	}
+	for _, sums := range answers {
+		for _, s := range sums {
+			if i, ok := byID[s.ID]; ok {
+				merged[i].Start = min(merged[i].Start, s.Start)
+				merged[i].End = max(merged[i].End, s.End)
+				continue
+			}
+			byID[s.ID] = len(merged)
+			merged = append(merged, s)
+		}
+	}
+	slices.SortFunc(merged, func(a, b search.Summary) int {
+		if a.Start != b.Start {
+			if a.Start > b.Start {
+				return -1
+			}
+			return 1
+		}
+		return slices.Compare(a.ID[:], b.ID[:])
+	})
+	more := len(merged) > limit
+	if more {
+		merged = merged[:limit]
+	}
+	// Each replica summed up only its own part of a trace: every trace
+	// listed is summed up again from all of its parts.
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range min(4, len(merged)) {
+		wg.Go(func() {
+			for i := range work {
+				if s, ok := h.summarizeAll(r, tenant, merged[i].ID, q); ok {
+					merged[i] = s
+				}
+			}
+		})
+	}
+	for i := range merged {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	res.Traces = merged
+	res.HasNext = res.HasNext || more
+	if res.HasNext && len(merged) > 0 {
+		res.Next = store.Key{Start: merged[len(merged)-1].Start}
+	}
+	return res
+}
+
+// summarizeAll sums up trace id from every replica's part.
+func (h *Handler) summarizeAll(r *http.Request, tenant string, id [16]byte, q search.Query) (search.Summary, bool) {
+	hd, ok, _ := h.findTrace(r, tenant, []traceid.Candidate{{ID: id}})
+	if !ok {
+		return search.Summary{}, false
+	}
+	release, ok := h.admit.acquire(r.Context(), assemblyCost(hd.found()))
+	if !ok {
+		return search.Summary{}, false
+	}
+	defer release()
+	hd.asked = true // a summary does not wait for the long-term store
+	t, ok := h.build(r.Context(), &hd)
+	if !ok {
+		return search.Summary{}, false
+	}
+	defer t.Release()
+	// The parts matched where they were; summed up whole, the trace's
+	// counts are its own.
+	s, _ := search.Summarize(r.Context(), t, q)
+	return s, true
+}
+
+// renderCost is what rendering a trace in JSON takes: its assembly, and a
+// response that may grow to twice its estimate as it is written.
+func renderCost(f store.Found) int64 { return assemblyCost(f) + int64(2*responseEstimate(f)) }
+
+// heldOf finds each summed-up trace of a search, wherever it is held.
+func (h *Handler) heldOf(r *http.Request, tenant string, sums []search.Summary) []held {
+	out := make([]held, 0, len(sums))
+	for i := range sums {
+		if hd, ok, _ := h.findTrace(r, tenant, []traceid.Candidate{{ID: sums[i].ID}}); ok {
+			out = append(out, hd)
+		} // else it left in between
+	}
+	return out
+}

@@ -1,0 +1,311 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/remote"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+)
+
+// splitFixture is the fixture as three replicas receive it: the frontend's
+// spans, the payment service's, and the late span.
+func splitFixture() []ptrace.Traces {
+	first, late := fixtureBatches()
+	frontend, payment := ptrace.NewTraces(), ptrace.NewTraces()
+	first.ResourceSpans().At(0).CopyTo(frontend.ResourceSpans().AppendEmpty())
+	first.ResourceSpans().At(1).CopyTo(payment.ResourceSpans().AppendEmpty())
+	return []ptrace.Traces{frontend, payment, late}
+}
+
+// replica is one collector's API on a loopback port.
+type replica struct {
+	srv      *httptest.Server
+	h        *Handler
+	st       *store.Store
+	requests atomic.Int64 // requests from peers
+}
+
+// replicas starts one replica per batch, each listing all of them as peers
+// (itself recognised by its port), with the long-term store lts (may be nil).
+func replicas(t *testing.T, batches []ptrace.Traces, timeout time.Duration, lts *remote.LongTermStore) []*replica {
+	t.Helper()
+	rs := make([]*replica, len(batches))
+	var urls []string
+	for i := range rs {
+		r := &replica{}
+		r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Header.Get(remote.HopHeader) != "" {
+				r.requests.Add(1)
+			}
+			r.h.ServeHTTP(w, req)
+		}))
+		t.Cleanup(r.srv.Close)
+		rs[i] = r
+		urls = append(urls, r.srv.URL)
+	}
+	for i, r := range rs {
+		r.st = store.New(store.Config{MaxBytes: 16 << 20, CallIDAttribute: "call.id"})
+		t.Cleanup(r.st.Close)
+		r.st.Ingest("", batches[i])
+		port := r.srv.Listener.Addr().(*net.TCPAddr).Port
+		self := func(ip net.IP, p int) bool { return ip.IsLoopback() && p == port }
+		peers := remote.NewPeers(remote.PeersConfig{Endpoints: urls, Timeout: timeout, TenantHeader: DefaultTenantHeader}, &http.Client{}, nil, self, nil, zap.NewNop())
+		peers.Start(t.Context())
+		require.Len(t, peers.Endpoints(), len(rs)-1, "itself is not its own peer")
+		r.h = NewHandler(r.st, Options{MaxResponseSpans: 1000, CallIDAttribute: "call.id"})
+		r.h.UseRemote(peers, lts)
+	}
+	return rs
+}
+
+func httpGet(t *testing.T, url string) response {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{code: resp.StatusCode, body: b, hdr: resp.Header}
+}
+
+// spanCounts reads how many spans each contract answered for the fixture.
+func spanCounts(t *testing.T, base string) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	jsonOf := func(path string) map[string]any {
+		r := httpGet(t, base+path)
+		require.Equal(t, http.StatusOK, r.code, "%s: %s", path, r.body)
+		return r.json(t)
+	}
+	counts["native"] = len(jsonOf("/api/v1/traces/" + fixtureHex + "?flat=true")["spans"].([]any))
+	counts["003"] = len(jsonOf("/api/v2/trace/" + fixtureHex)["data"].(map[string]any)["attributes"].(map[string]any)["spans"].([]any))
+	counts["000"] = int(jsonOf("/v1/trace/call/" + callID)["span_count"].(float64))
+	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(mustJSON(t, jsonOf("/api/v2/traces/" + fixtureHex)["trace"]))
+	require.NoError(t, err)
+	counts["tempo"] = td.SpanCount()
+	counts["jaeger"] = len(jsonOf("/api/traces/" + fixtureHex)["data"].([]any)[0].(map[string]any)["spans"].([]any))
+	td, err = (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(mustJSON(t, jsonOf("/api/v3/traces/" + fixtureHex)["result"]))
+	require.NoError(t, err)
+	counts["jaeger_v3"] = td.SpanCount()
+	r := httpGet(t, base+"/zipkin/api/v2/trace/"+fixtureHex)
+	require.Equal(t, http.StatusOK, r.code)
+	var zipkinSpans []any
+	require.NoError(t, json.Unmarshal(r.body, &zipkinSpans))
+	counts["zipkin"] = len(zipkinSpans)
+	return counts
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+func TestEveryReplicaAnswersTheWholeTrace(t *testing.T) {
+	rs := replicas(t, splitFixture(), 5*time.Second, nil)
+	whole := map[string]int{"native": 5, "003": 5, "000": 5, "tempo": 5, "jaeger": 5, "jaeger_v3": 5, "zipkin": 5}
+	for i, r := range rs {
+		assert.Equal(t, whole, spanCounts(t, r.srv.URL), "replica %d", i)
+		lookup := httpGet(t, r.srv.URL+"/api/v1/traces/"+fixtureHex)
+		assert.Contains(t, lookup.hdr.Get(sourcesHeader), sourcePeers)
+		assert.Equal(t, false, lookup.json(t)["is_truncated"])
+
+		// Search lists the trace once, summed up from every replica's part.
+		res := httpGet(t, r.srv.URL+"/api/v1/traces?service=payment").json(t)
+		traces := res["traces"].([]any)
+		require.Len(t, traces, 1, "replica %d", i)
+		assert.Equal(t, 5.0, traces[0].(map[string]any)["span_count"])
+		assert.Equal(t, "frontend", traces[0].(map[string]any)["root_service"])
+		assert.Equal(t, false, res["partial"])
+		tempo := httpGet(t, r.srv.URL+"/api/search?q=%7Bresource.service.name%3D%22frontend%22%7D").json(t)
+		assert.Len(t, tempo["traces"], 1)
+	}
+}
+
+func TestPeersAskEachOtherOnce(t *testing.T) {
+	batches := splitFixture()
+	rs := replicas(t, batches[:2], 5*time.Second, nil)
+	assert.Equal(t, http.StatusOK, httpGet(t, rs[0].srv.URL+"/api/v1/traces/"+fixtureHex).code)
+	assert.Equal(t, int64(1), rs[1].requests.Load(), "the peer was asked once")
+	assert.Equal(t, int64(0), rs[0].requests.Load(), "and did not ask back")
+}
+
+func TestAReplicaDownIsAPartialAnswer(t *testing.T) {
+	rs := replicas(t, splitFixture(), 2*time.Second, nil)
+	rs[2].srv.Close() // the late span's replica
+	// A replica that hangs: it answers nothing before the deadline.
+	hung := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer hung.Close()
+	port := rs[0].srv.Listener.Addr().(*net.TCPAddr).Port
+	peers := remote.NewPeers(remote.PeersConfig{Endpoints: []string{rs[1].srv.URL, rs[2].srv.URL, hung.URL}, Timeout: 300 * time.Millisecond},
+		&http.Client{}, nil, func(_ net.IP, p int) bool { return p == port }, nil, zap.NewNop())
+	peers.Start(t.Context())
+	rs[0].h.UseRemote(peers, nil)
+	base := rs[0].srv.URL
+
+	r := httpGet(t, base+"/api/v1/traces/"+fixtureHex+"?flat=true")
+	require.Equal(t, http.StatusOK, r.code)
+	m := r.json(t)
+	assert.Len(t, m["spans"], 4, "all but the late span")
+	assert.Equal(t, true, m["is_truncated"])
+	assert.Contains(t, m["truncation_reasons"], reasonPartial)
+	assert.Contains(t, r.hdr.Get(truncatedHeader), reasonPartial)
+
+	apm := httpGet(t, base+"/api/v2/trace/"+fixtureHex).json(t)
+	assert.Equal(t, true, apm["data"].(map[string]any)["attributes"].(map[string]any)["is_truncated"])
+
+	tempo := httpGet(t, base+"/api/v2/traces/"+fixtureHex).json(t)
+	assert.Equal(t, "PARTIAL", tempo["status"])
+	assert.Contains(t, tempo["message"], "did not answer")
+
+	s := httpGet(t, base+"/api/v1/traces").json(t)
+	assert.Equal(t, true, s["partial"])
+	assert.Len(t, s["traces"], 1)
+	jg := httpGet(t, base+"/api/traces/"+fixtureHex).json(t)
+	assert.Contains(t, fmt.Sprint(jg["data"].([]any)[0].(map[string]any)["warnings"]), reasonPartial, "Jaeger says it in the trace's warnings")
+	for _, path := range []string{"/api/v3/traces/" + fixtureHex, "/zipkin/api/v2/trace/" + fixtureHex, "/v1/trace/call/" + callID} {
+		got := httpGet(t, base+path)
+		assert.Equal(t, http.StatusOK, got.code, path)
+		assert.Contains(t, got.hdr.Get(truncatedHeader), reasonPartial, path)
+	}
+}
+
+func TestPeersFoundByDNS(t *testing.T) {
+	resolver := &fakeResolver{addrs: []string{"127.0.0.1", "127.0.0.2", "10.0.0.3"}}
+	self := func(ip net.IP, port int) bool { return ip.Equal(net.ParseIP("127.0.0.1")) && port == 8088 }
+	p := remote.NewPeers(remote.PeersConfig{DNSName: "tracelookup-headless", DNSPort: 8088, DNSInterval: time.Hour, Timeout: time.Second,
+		Endpoints: []string{"http://127.0.0.1:8088", "http://10.0.0.9:8088"}}, &http.Client{}, resolver, self, nil, zap.NewNop())
+	p.Start(t.Context())
+	defer p.Shutdown()
+	assert.Equal(t, []string{"http://10.0.0.3:8088", "http://10.0.0.9:8088", "http://127.0.0.2:8088"}, p.Endpoints(), "its own address is skipped, static and resolved")
+	assert.Equal(t, []string{"tracelookup-headless"}, resolver.asked())
+}
+
+type fakeResolver struct {
+	addrs []string
+	names atomic.Value
+}
+
+func (f *fakeResolver) LookupIPAddr(_ context.Context, host string) ([]net.IPAddr, error) {
+	old, _ := f.names.Load().([]string)
+	f.names.Store(append(append([]string(nil), old...), host))
+	var out []net.IPAddr
+	for _, a := range f.addrs {
+		out = append(out, net.IPAddr{IP: net.ParseIP(a)})
+	}
+	return out, nil
+}
+
+func (f *fakeResolver) asked() []string {
+	v, _ := f.names.Load().([]string)
+	return v
+}
+
+// storeReplica is a collector of ours holding batches, serving the Tempo and
+// Jaeger APIs: it plays the long-term store.
+func storeReplica(t *testing.T, batches ...ptrace.Traces) *httptest.Server {
+	st := store.New(store.Config{MaxBytes: 16 << 20, CallIDAttribute: "call.id"})
+	t.Cleanup(st.Close)
+	for _, b := range batches {
+		st.Ingest("", b)
+	}
+	srv := httptest.NewServer(NewHandler(st, Options{}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// indexWithStore is an API whose index holds batches, backed by a store at url.
+func indexWithStore(t *testing.T, kind, url string, timeout time.Duration, batches ...ptrace.Traces) *Handler {
+	st := store.New(store.Config{MaxBytes: 16 << 20, CallIDAttribute: "call.id"})
+	t.Cleanup(st.Close)
+	for _, b := range batches {
+		st.Ingest("", b)
+	}
+	h := NewHandler(st, Options{CallIDAttribute: "call.id"})
+	h.UseRemote(nil, remote.NewLongTermStore(remote.StoreConfig{Kind: kind, Endpoint: url, Timeout: timeout, CallIDAttribute: "call.id", CallIDLookback: 100000 * time.Hour}, &http.Client{}, nil))
+	return h
+}
+
+func TestLongTermStoreAnswersWhatTheIndexDoesNotHold(t *testing.T) {
+	first, late := fixtureBatches()
+	for _, kind := range []string{remote.KindTempo, remote.KindJaeger} {
+		t.Run(kind, func(t *testing.T) {
+			lts := storeReplica(t, first, late)
+			h := indexWithStore(t, kind, lts.URL, 5*time.Second)
+			r := get(t, h, http.MethodGet, "/api/v1/traces/"+fixtureHex+"?flat=true")
+			require.Equal(t, http.StatusOK, r.code, string(r.body))
+			assert.Len(t, r.json(t)["spans"], 5)
+			assert.Equal(t, sourceLongTermStore, r.hdr.Get(sourcesHeader))
+			c := get(t, h, http.MethodGet, "/v1/trace/call/"+callID)
+			require.Equal(t, http.StatusOK, c.code, string(c.body))
+			assert.Equal(t, 5.0, c.json(t)["span_count"])
+			assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, "/api/v1/traces/0000000000000000000000000000beef").code, "a plain not-found is still 404")
+			assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, "/v1/trace/call/9b2c1d4e-0000-4000-8000-000000000000").code)
+
+			// The index evicted all but the late span: the store completes it.
+			h = indexWithStore(t, kind, lts.URL, 5*time.Second, late)
+			r = get(t, h, http.MethodGet, "/api/v1/traces/"+fixtureHex+"?flat=true")
+			require.Equal(t, http.StatusOK, r.code)
+			assert.Len(t, r.json(t)["spans"], 5)
+			assert.Equal(t, sourceMemory+","+sourceLongTermStore, r.hdr.Get(sourcesHeader))
+		})
+	}
+}
+
+func TestLongTermStoreErrors(t *testing.T) {
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "boom", http.StatusInternalServerError) }))
+	defer failing.Close()
+	slow := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer slow.Close()
+	for _, tt := range []struct {
+		name, url  string
+		status     int
+		code, msg  string
+		nativeCode string
+	}{
+		{"closed port", closed.URL, http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable", "LONG_TERM_STORE_UNAVAILABLE"},
+		{"5xx", failing.URL, http.StatusServiceUnavailable, "TEMPO_UNAVAILABLE", "Tempo service unavailable", "LONG_TERM_STORE_UNAVAILABLE"},
+		{"past the timeout", slow.URL, http.StatusGatewayTimeout, "TEMPO_TIMEOUT_API", "Timeout fetching trace", "LONG_TERM_STORE_TIMEOUT"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := indexWithStore(t, remote.KindTempo, tt.url, 200*time.Millisecond)
+			r := get(t, h, http.MethodGet, "/v1/trace/call/9b2c1d4e-0000-4000-8000-000000000000")
+			require.Equal(t, tt.status, r.code)
+			assert.Equal(t, map[string]any{"status": "error", "error_code": tt.code, "message": tt.msg}, r.json(t), "the 000 document's body")
+			validate(t, contractSchema(t, "ErrorResponseSchema"), r.body)
+			n := get(t, h, http.MethodGet, "/api/v1/traces/"+fixtureHex)
+			require.Equal(t, tt.status, n.code)
+			assert.Equal(t, tt.nativeCode, n.json(t)["error_code"])
+			a := get(t, h, http.MethodGet, "/api/v2/trace/"+fixtureHex)
+			require.Equal(t, tt.status, a.code)
+			assert.Contains(t, a.json(t), "errors", "003's error format")
+			tp := get(t, h, http.MethodGet, "/api/v2/traces/"+fixtureHex)
+			assert.Equal(t, tt.status, tp.code)
+
+			// What the index holds is answered without the store.
+			first, late := fixtureBatches()
+			h = indexWithStore(t, remote.KindTempo, tt.url, 200*time.Millisecond, first, late)
+			c := get(t, h, http.MethodGet, "/v1/trace/call/"+callID)
+			assert.Equal(t, http.StatusOK, c.code)
+		})
+	}
+}
