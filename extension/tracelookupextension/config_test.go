@@ -86,7 +86,32 @@ func TestCustomConfig(t *testing.T) {
 	assert.Equal(t, 240, cfg.RateLimits.Jaeger.RequestsPerMinute)
 	assert.Equal(t, 60, cfg.RateLimits.Zipkin.RequestsPerMinute)
 	assert.Equal(t, UIConfig{Enabled: true, Path: "/viewer/"}, cfg.UI)
+	assert.Equal(t, []string{"http://10.0.0.2:8088", "http://10.0.0.3:8088"}, cfg.Peers.Endpoints)
+	assert.Equal(t, PeersDNSConfig{Name: "tracelookup-headless.observability.svc", Port: 8088, Interval: 30 * time.Second, Scheme: "http"}, cfg.Peers.DNS)
+	assert.Equal(t, 500*time.Millisecond, cfg.Peers.ClientConfig.Timeout)
+	assert.Equal(t, "tempo", cfg.LongTermStore.Kind)
+	assert.Equal(t, "http://tempo-query-frontend:3200", cfg.LongTermStore.ClientConfig.Endpoint)
+	assert.Equal(t, 5*time.Second, cfg.LongTermStore.ClientConfig.Timeout)
+	assert.Equal(t, 24*time.Hour, cfg.LongTermStore.CallIDLookback)
 	require.NoError(t, confmap.Validate(cfg))
+}
+
+func TestInvalidRemoteConfig(t *testing.T) {
+	err := confmap.Validate(loadConfig(t, "bad_remote"))
+	for _, opt := range []string{`"peers::endpoints" "10.0.0.2:8088"`, `"peers::endpoint" is not used`, `"peers::dns::port"`, `"peers::dns::interval"`,
+		`"peers::dns::scheme"`, `"peers::timeout"`, `"long_term_store::kind" must be tempo or jaeger, got "loki"`} {
+		assert.ErrorContains(t, err, opt)
+	}
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.LongTermStore.Kind = "jaeger"
+	cfg.LongTermStore.ClientConfig.Endpoint = "jaeger-query:16686"
+	assert.ErrorContains(t, cfg.Validate(), `"long_term_store::endpoint" "jaeger-query:16686": it must start with http://`)
+	for section, typo := range map[string]string{"peers": "endpionts", "long_term_store": "knd"} {
+		conf := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", section: map[string]any{typo: 1}})
+		assert.ErrorContains(t, conf.Unmarshal(NewFactory().CreateDefaultConfig()), typo)
+	}
+	conf := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", "peers": map[string]any{"dns": map[string]any{"nmae": "x"}}})
+	assert.ErrorContains(t, conf.Unmarshal(NewFactory().CreateDefaultConfig()), "nmae")
 }
 
 func TestInvalidConfig(t *testing.T) {
