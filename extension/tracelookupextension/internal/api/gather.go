@@ -314,7 +314,7 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 	}
 	answers, partial, failed := h.opts.Peers.Search(r.Context(), tenant, pq)
 	res.Partial = res.Partial || partial || len(failed) > 0
-	if len(answers) == 0 {
+	if len(answers) == 0 && len(res.Traces) == 0 {
 		return res
 	}
 	limit := q.Limit

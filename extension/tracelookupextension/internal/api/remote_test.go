@@ -134,6 +134,10 @@ func TestEveryReplicaAnswersTheWholeTrace(t *testing.T) {
 		assert.Equal(t, 5.0, traces[0].(map[string]any)["span_count"])
 		assert.Equal(t, "frontend", traces[0].(map[string]any)["root_service"])
 		assert.Equal(t, false, res["partial"])
+		// A trace one replica alone matches is summed up whole too.
+		late := httpGet(t, r.srv.URL+"/api/v1/traces?name=SELECT%20card").json(t)["traces"].([]any)
+		require.Len(t, late, 1)
+		assert.Equal(t, 5.0, late[0].(map[string]any)["span_count"], "replica %d", i)
 		tempo := httpGet(t, r.srv.URL+"/api/search?q=%7Bresource.service.name%3D%22frontend%22%7D").json(t)
 		assert.Len(t, tempo["traces"], 1)
 	}
