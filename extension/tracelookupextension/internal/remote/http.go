@@ -109,21 +109,21 @@ func getTempoTrace(ctx context.Context, client *http.Client, u string, header ht
 // nativeSearch is the native search answer, as a peer writes it.
 type nativeSearch struct {
 	Traces []struct {
-		TraceID       string `json:"trace_id"`
-		Status        string `json:"status"`
-		CreatedAt     string `json:"created_at"`
-		UpdatedAt     string `json:"updated_at"`
-		RootService   string `json:"root_service"`
-		RootName      string `json:"root_name"`
-		Start         uint64 `json:"start_time_unix_nano"`
-		Duration      uint64 `json:"duration_ns"`
-		SpanCount     int    `json:"span_count"`
-		ErrorCount    int    `json:"error_count"`
-		Truncated     bool   `json:"is_truncated"`
-		Orphans       int    `json:"orphan_span_count"`
-		ServiceCount  int    `json:"service_count"`
-		MatchedCount  int    `json:"matched_span_count"`
-		Services      []struct {
+		TraceID      string `json:"trace_id"`
+		Status       string `json:"status"`
+		CreatedAt    string `json:"created_at"`
+		UpdatedAt    string `json:"updated_at"`
+		RootService  string `json:"root_service"`
+		RootName     string `json:"root_name"`
+		Start        uint64 `json:"start_time_unix_nano"`
+		Duration     uint64 `json:"duration_ns"`
+		SpanCount    int    `json:"span_count"`
+		ErrorCount   int    `json:"error_count"`
+		Truncated    bool   `json:"is_truncated"`
+		Orphans      int    `json:"orphan_span_count"`
+		ServiceCount int    `json:"service_count"`
+		MatchedCount int    `json:"matched_span_count"`
+		Services     []struct {
 			Name       string `json:"name"`
 			SpanCount  int    `json:"span_count"`
 			ErrorCount int    `json:"error_count"`
