@@ -70,15 +70,19 @@ func (hd *held) found() store.Found {
 	if !hd.local {
 		f = store.Found{}
 	}
-	r := hd.remoteFound
+	addFound(&f, hd.remoteFound)
 	f.ID = hd.ID()
-	f.BlockBytes += r.BlockBytes
-	f.RawBytes += r.RawBytes
-	f.Items += r.Items
-	f.SpanCount += r.SpanCount
-	f.MaxSpanBytes = max(f.MaxSpanBytes, r.MaxSpanBytes)
-	f.LastSeen = max(f.LastSeen, r.LastSeen)
 	return f
+}
+
+// addFound adds what reading part takes to what reading f takes.
+func addFound(f *store.Found, part store.Found) {
+	f.BlockBytes += part.BlockBytes
+	f.RawBytes += part.RawBytes
+	f.Items += part.Items
+	f.SpanCount += part.SpanCount
+	f.MaxSpanBytes = max(f.MaxSpanBytes, part.MaxSpanBytes)
+	f.LastSeen = max(f.LastSeen, part.LastSeen)
 }
 
 // any says whether any source holds spans of the trace.
@@ -174,14 +178,8 @@ func (h *Handler) addRemote(hd *held, id [16]byte, td ptrace.Traces, source stri
 		return
 	}
 	hd.remote = append(hd.remote, part)
-	r := &hd.remoteFound
-	r.ID = id
-	r.BlockBytes += f.BlockBytes
-	r.RawBytes += f.RawBytes
-	r.Items += f.Items
-	r.SpanCount += f.SpanCount
-	r.MaxSpanBytes = max(r.MaxSpanBytes, f.MaxSpanBytes)
-	r.LastSeen = max(r.LastSeen, f.LastSeen)
+	hd.remoteFound.ID = id
+	addFound(&hd.remoteFound, f)
 	if !slices.Contains(hd.sources, source) {
 		hd.sources = append(hd.sources, source)
 	}
@@ -337,7 +335,7 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 			merged = append(merged, s)
 		}
 	}
-	slices.SortFunc(merged, func(a, b search.Summary) int {
+	newestFirst := func(a, b search.Summary) int {
 		if a.Start != b.Start {
 			if a.Start > b.Start {
 				return -1
@@ -345,8 +343,13 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 			return 1
 		}
 		return slices.Compare(a.ID[:], b.ID[:])
-	})
+	}
+	slices.SortFunc(merged, newestFirst)
+	// A peer that filled its page may hold more than it sent.
 	more := len(merged) > limit
+	for _, sums := range answers {
+		more = more || len(sums) >= limit
+	}
 	if more {
 		merged = merged[:limit]
 	}
@@ -368,6 +371,7 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 	}
 	close(work)
 	wg.Wait()
+	slices.SortFunc(merged, newestFirst) // whole, a trace may start earlier than its part did
 	res.Traces = merged
 	res.HasNext = res.HasNext || more
 	if res.HasNext && len(merged) > 0 {

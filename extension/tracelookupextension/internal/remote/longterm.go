@@ -94,7 +94,10 @@ func (s *LongTermStore) CallTrace(ctx context.Context, tenant, callID string) (t
 	// Tempo: a TraceQL search for the attribute, on the span or its
 	// resource, then the trace it names.
 	q := "{ ." + traceQLName(s.cfg.CallIDAttribute) + " = " + strconv.Quote(callID) + " }"
-	body, err := get(ctx, s.client, s.base+"/api/search?limit=1&q="+url.QueryEscape(q), s.header(tenant), s.cfg.MaxResponseBytes)
+	// Without start and end Tempo searches its ingesters' recent data only.
+	now := s.now()
+	window := "&start=" + strconv.FormatInt(now.Add(-s.cfg.CallIDLookback).Unix(), 10) + "&end=" + strconv.FormatInt(now.Unix()+1, 10)
+	body, err := get(ctx, s.client, s.base+"/api/search?limit=1"+window+"&q="+url.QueryEscape(q), s.header(tenant), s.cfg.MaxResponseBytes)
 	if err != nil || body == nil {
 		return ptrace.Traces{}, false, err
 	}
