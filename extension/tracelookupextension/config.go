@@ -111,6 +111,9 @@ type LongTermStoreConfig struct {
 	// CallIDLookback is how far back a call-id lookup searches Jaeger,
 	// whose search needs a time range.
 	CallIDLookback time.Duration `mapstructure:"call_id_lookback"`
+	// TenantHeader carries the lookup's tenant to the store; "" is the
+	// kind's own: X-Scope-OrgID for Tempo, x-tenant for Jaeger.
+	TenantHeader string `mapstructure:"tenant_header"`
 	// ClientConfig reaches the store: endpoint, timeout, tls, auth...
 	ClientConfig confighttp.ClientConfig `mapstructure:",squash"`
 
@@ -257,7 +260,7 @@ func (cfg *Config) Unmarshal(conf *confmap.Conf) error {
 	// The client sections squash confighttp's client settings, which
 	// ignore unknown keys: their keys are checked here.
 	clientKeys := configkeys.Of(reflect.TypeFor[confighttp.ClientConfig]())
-	for key, own := range map[string][]string{"peers": {"endpoints", "dns"}, "long_term_store": {"kind", "call_id_lookback"}} {
+	for key, own := range map[string][]string{"peers": {"endpoints", "dns"}, "long_term_store": {"kind", "call_id_lookback", "tenant_header"}} {
 		sub, err := conf.Sub(key)
 		if err != nil {
 			return err
@@ -413,6 +416,9 @@ func (s *LongTermStoreConfig) validate() []error {
 	}
 	if s.CallIDLookback <= 0 {
 		errs = append(errs, fmt.Errorf(`"long_term_store::call_id_lookback" must be positive, got %s`, s.CallIDLookback))
+	}
+	if s.TenantHeader != "" && !httpguts.ValidHeaderFieldName(s.TenantHeader) {
+		errs = append(errs, fmt.Errorf(`"long_term_store::tenant_header" must be an HTTP header name, got %q`, s.TenantHeader))
 	}
 	return errs
 }

@@ -105,7 +105,9 @@ func TestInvalidRemoteConfig(t *testing.T) {
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	cfg.LongTermStore.Kind = "jaeger"
 	cfg.LongTermStore.ClientConfig.Endpoint = "jaeger-query:16686"
+	cfg.LongTermStore.TenantHeader = "bad header"
 	assert.ErrorContains(t, cfg.Validate(), `"long_term_store::endpoint" "jaeger-query:16686": it must start with http://`)
+	assert.ErrorContains(t, cfg.Validate(), `"long_term_store::tenant_header" must be an HTTP header name, got "bad header"`)
 	for section, typo := range map[string]string{"peers": "endpionts", "long_term_store": "knd"} {
 		conf := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", section: map[string]any{typo: 1}})
 		assert.ErrorContains(t, conf.Unmarshal(NewFactory().CreateDefaultConfig()), typo)

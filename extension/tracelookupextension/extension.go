@@ -322,6 +322,7 @@ func (e *tracelookupExtension) startRemote(ctx context.Context, host component.H
 			Timeout:          s.ClientConfig.Timeout,
 			CallIDAttribute:  e.cfg.Index.CallIDAttribute,
 			CallIDLookback:   s.CallIDLookback,
+			TenantHeader:     s.TenantHeader,
 			MaxResponseBytes: int64(e.cfg.MaxResponseMiB) << 20,
 		}, client, e.recordRemote)
 	}

@@ -191,7 +191,9 @@ func TestReplicasAndLongTermStore(t *testing.T) {
 	// A replica stops: the others answer what they hold, flagged partial, never a 5xx.
 	require.NoError(t, rs[2].c.stop())
 	for _, path := range []string{"/api/v1/traces/" + id, "/api/v2/trace/" + id, "/v1/trace/call/" + callID, "/api/v2/traces/" + id, "/api/traces/" + id, "/zipkin/api/v2/trace/" + id, "/api/v1/traces"} {
+		start := time.Now()
 		resp := mustDo(t, "GET", rs[0].url()+path, nil)
+		t.Logf("a stopped replica: %s answered %d after %v", path, resp.Status, time.Since(start))
 		assert.Equal(t, 200, resp.Status, path)
 		if path != "/api/traces/"+id && path != "/api/v1/traces" {
 			assert.Contains(t, resp.Header.Get("X-Trace-Truncated"), "partial", path)
@@ -244,7 +246,9 @@ func TestLongTermStoreUnreachable(t *testing.T) {
 			}
 			return nil
 		})
+		start := time.Now()
 		resp := mustDo(t, "GET", n.url()+"/v1/trace/call/0e0f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b", nil)
+		t.Logf("store %s, timeout 300ms: %d after %v", tt.code, resp.Status, time.Since(start))
 		require.Equal(t, tt.status, resp.Status, string(resp.Body))
 		var body map[string]any
 		require.NoError(t, json.Unmarshal(resp.Body, &body))
@@ -257,4 +261,14 @@ func TestLongTermStoreUnreachable(t *testing.T) {
 		require.Equal(t, tt.status, resp.Status)
 		assert.Contains(t, string(resp.Body), tt.native)
 	}
+
+	// A peer that never answers: what the replica holds comes back
+	// flagged partial once the peers' timeout has passed.
+	n := startNode(t, fmt.Sprintf("    peers:\n      endpoints: [http://%s]\n      timeout: 300ms\n", hung.Addr()))
+	root := sendSpan(t, n, "frontend", "GET /checkout", trace.SpanContext{})
+	start := time.Now()
+	resp := mustDo(t, "GET", n.url()+"/api/v1/traces/"+root.TraceID().String(), nil)
+	t.Logf("a hung peer, peers timeout 300ms: %d partial after %v", resp.Status, time.Since(start))
+	require.Equal(t, 200, resp.Status, string(resp.Body))
+	assert.Contains(t, resp.Header.Get("X-Trace-Truncated"), "partial")
 }

@@ -57,7 +57,11 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment
 		}
 		return c.h.lookup(w, r, c, hd, v, notFound)
 	}
-	hd, ok, err := c.h.findCall(r, tenant, callID)
+	forms := []string{callID}
+	if segment != callID {
+		forms = append(forms, segment)
+	}
+	hd, ok, err := c.h.findCall(r, tenant, forms)
 	switch {
 	case err != nil:
 		return writeStoreError(w, c, err)
@@ -70,48 +74,61 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment
 
 // findCall looks a call id the index does not hold up at the peers (a
 // search for the call-id attribute, then the trace it names from every
-// peer), then in the long-term store. An error is the store's, when
-// nothing else holds the call.
-func (h *Handler) findCall(r *http.Request, tenant, callID string) (held, bool, error) {
+// peer), then in the long-term store. Each of the id's forms (canonical
+// first, then as given) is asked for until one is found. An error is the
+// store's, when nothing else holds the call.
+func (h *Handler) findCall(r *http.Request, tenant string, forms []string) (held, bool, error) {
 	hd := held{tenant: tenant, fanOut: h.fansOut(r)}
 	if !hd.fanOut || h.opts.CallIDAttribute == "" {
 		return hd, false, nil
 	}
 	if h.opts.Peers != nil {
-		cond, err := search.NewCompare(search.FieldAttr, search.ScopeAny, h.opts.CallIDAttribute, search.OpEq, search.Literal{Type: search.LitString, Str: callID})
-		if err == nil {
-			q := search.Query{Kind: search.AnyKind, Where: cond, Limit: 1, Attrs: []store.AttrQuery{store.ParseAttrQuery(h.opts.CallIDAttribute, callID)}}
-			answers, _, failed := h.opts.Peers.Search(r.Context(), tenant, q)
-			for _, p := range failed {
-				hd.missing = append(hd.missing, "peer "+p+" did not answer")
+		for _, callID := range forms {
+			if h.askPeersForCall(r, &hd, callID) {
+				return hd, true, nil
 			}
-			for _, sums := range answers {
-				if len(sums) > 0 {
-					id := sums[0].ID
-					if f, ok := h.store.Find(tenant, id); ok {
-						hd.f, hd.local, hd.sources = f, true, []string{sourceMemory} // spans without the call id
-					}
-					h.askPeers(r.Context(), &hd, id, hex.EncodeToString(id[:]))
-					break
-				}
-			}
-		}
-		if hd.any() {
-			return hd, true, nil
 		}
 	}
 	if h.opts.LongTermStore == nil {
 		return hd, false, nil
 	}
 	hd.asked = true
-	td, ok, err := h.opts.LongTermStore.CallTrace(r.Context(), tenant, callID)
-	if err != nil {
-		return hd, false, err
-	}
-	if ok {
-		h.addRemote(&hd, firstTraceID(td, [16]byte{}), td, sourceLongTermStore)
+	for _, callID := range forms {
+		td, ok, err := h.opts.LongTermStore.CallTrace(r.Context(), tenant, callID)
+		if err != nil {
+			return hd, false, err
+		}
+		if ok {
+			h.addRemote(&hd, firstTraceID(td, [16]byte{}), td, sourceLongTermStore)
+			break
+		}
 	}
 	return hd, hd.any(), nil
+}
+
+// askPeersForCall searches the peers for callID and, when one lists a
+// trace, adds every part of it; it says whether any part was found.
+func (h *Handler) askPeersForCall(r *http.Request, hd *held, callID string) bool {
+	cond, err := search.NewCompare(search.FieldAttr, search.ScopeAny, h.opts.CallIDAttribute, search.OpEq, search.Literal{Type: search.LitString, Str: callID})
+	if err != nil {
+		return false
+	}
+	q := search.Query{Kind: search.AnyKind, Where: cond, Limit: 1, Attrs: []store.AttrQuery{store.ParseAttrQuery(h.opts.CallIDAttribute, callID)}}
+	answers, _, failed := h.opts.Peers.Search(r.Context(), hd.tenant, q)
+	for _, p := range failed {
+		hd.addMissing("peer " + p + " did not answer")
+	}
+	for _, sums := range answers {
+		if len(sums) > 0 {
+			id := sums[0].ID
+			if f, ok := h.store.Find(hd.tenant, id); ok {
+				hd.f, hd.local, hd.sources = f, true, []string{sourceMemory} // spans without the call id
+			}
+			h.askPeers(r.Context(), hd, id, hex.EncodeToString(id[:]))
+			break
+		}
+	}
+	return hd.any()
 }
 
 // parseUUID accepts what the document's uuid format accepts: 32 hex digits,

@@ -85,6 +85,13 @@ func addFound(f *store.Found, part store.Found) {
 	f.LastSeen = max(f.LastSeen, part.LastSeen)
 }
 
+// addMissing notes once what may be missing from the answer.
+func (hd *held) addMissing(what string) {
+	if !slices.Contains(hd.missing, what) {
+		hd.missing = append(hd.missing, what)
+	}
+}
+
 // any says whether any source holds spans of the trace.
 func (hd *held) any() bool { return hd.local || len(hd.remote) > 0 }
 
@@ -119,22 +126,37 @@ func (h *Handler) findTrace(r *http.Request, tenant string, cands []traceid.Cand
 	if !hd.fanOut {
 		return hd, hd.local, nil
 	}
-	id := cands[0].ID
-	text := hex.EncodeToString(id[:])
 	if hd.local {
-		id = hd.f.ID
-		text = hex.EncodeToString(id[:])
-	} else if cands[0].Is64Bit {
-		text = text[16:] // the peer matches it by its low half too
+		h.askPeers(r.Context(), &hd, hd.f.ID, hex.EncodeToString(hd.f.ID[:]))
+		return hd, true, nil
 	}
-	h.askPeers(r.Context(), &hd, id, text)
+	// A peer reads the id as the request gave it, every reading of a
+	// 16-digit decimal id included: it is asked once. The store is asked
+	// for each reading, until one is held.
+	h.askPeers(r.Context(), &hd, cands[0].ID, peerIDText(cands[0]))
 	if hd.any() {
 		return hd, true, nil
 	}
-	if err := h.askStore(r.Context(), &hd, id); err != nil {
-		return hd, false, err
+	for _, c := range cands {
+		hd.asked = false
+		if err := h.askStore(r.Context(), &hd, c.ID); err != nil {
+			return hd, false, err
+		}
+		if hd.any() {
+			break
+		}
 	}
 	return hd, hd.any(), nil
+}
+
+// peerIDText is how a peer is asked for candidate c: a 64-bit id as its 16
+// hex digits, which the peer also matches by the low half of a stored id.
+func peerIDText(c traceid.Candidate) string {
+	text := hex.EncodeToString(c.ID[:])
+	if c.Is64Bit {
+		return text[16:]
+	}
+	return text
 }
 
 // askPeers adds what the peers hold of trace id (text as they are asked).
@@ -144,7 +166,7 @@ func (h *Handler) askPeers(ctx context.Context, hd *held, id [16]byte, text stri
 	}
 	tds, failed := h.opts.Peers.Trace(ctx, hd.tenant, text)
 	for _, p := range failed {
-		hd.missing = append(hd.missing, "peer "+p+" did not answer")
+		hd.addMissing("peer " + p + " did not answer")
 	}
 	for _, td := range tds {
 		if !hd.local && hd.remoteFound.SpanCount == 0 {
@@ -212,7 +234,7 @@ func (h *Handler) build(ctx context.Context, hd *held) (*traceview.Trace, bool) 
 	if hd.fanOut && h.opts.LongTermStore != nil && !hd.asked && (t.Orphans > 0 || !hasParentless(t)) {
 		before := len(hd.remote)
 		if err := h.askStore(ctx, hd, t.ID); err != nil {
-			hd.missing = append(hd.missing, "the long-term store could not be read: "+storeErrorText(err))
+			hd.addMissing("the long-term store could not be read: " + storeErrorText(err))
 		}
 		if len(hd.remote) > before {
 			t.Release()
@@ -353,6 +375,19 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 	if more {
 		merged = merged[:limit]
 	}
+	// The next page starts below the newer of the page's last trace and
+	// where the local search stopped: a local search that stopped early
+	// (its budget, its timeout) has not looked below its cursor yet, so
+	// what the peers listed there waits for the next page too.
+	next := store.Key{}
+	if more {
+		next = store.Key{Start: merged[len(merged)-1].Start}
+	}
+	if res.HasNext && (!more || res.Next.Start >= next.Start) {
+		next = res.Next
+		merged = slices.DeleteFunc(merged, func(s search.Summary) bool { return s.Start < next.Start })
+		more = true
+	}
 	// Each replica summed up only its own part of a trace: every trace
 	// listed is summed up again from all of its parts.
 	var wg sync.WaitGroup
@@ -373,10 +408,7 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 	wg.Wait()
 	slices.SortFunc(merged, newestFirst) // whole, a trace may start earlier than its part did
 	res.Traces = merged
-	res.HasNext = res.HasNext || more
-	if res.HasNext && len(merged) > 0 {
-		res.Next = store.Key{Start: merged[len(merged)-1].Start}
-	}
+	res.HasNext, res.Next = more, next
 	return res
 }
 

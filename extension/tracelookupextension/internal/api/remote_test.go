@@ -5,18 +5,23 @@ package api
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
@@ -311,5 +316,126 @@ func TestLongTermStoreErrors(t *testing.T) {
 			c := get(t, h, http.MethodGet, "/v1/trace/call/"+callID)
 			assert.Equal(t, http.StatusOK, c.code)
 		})
+	}
+}
+
+// The lookup's tenant reaches the store in the header the store's kind
+// reads it from, so a shared store answers each tenant its own traces.
+func TestLongTermStoreIsAskedForTheLookupsTenant(t *testing.T) {
+	first, late := fixtureBatches()
+	for _, kind := range []string{remote.KindTempo, remote.KindJaeger} {
+		t.Run(kind, func(t *testing.T) {
+			st := store.New(store.Config{MaxBytes: 16 << 20, CallIDAttribute: "call.id"})
+			t.Cleanup(st.Close)
+			st.Ingest("acme", first)
+			st.Ingest("acme", late)
+			lts := httptest.NewServer(NewHandler(st, Options{Tenancy: Tenancy{Header: remote.DefaultTenantHeader(kind)}}))
+			t.Cleanup(lts.Close)
+
+			idx := store.New(store.Config{MaxBytes: 16 << 20, CallIDAttribute: "call.id"})
+			t.Cleanup(idx.Close)
+			h := NewHandler(idx, Options{CallIDAttribute: "call.id"})
+			h.UseRemote(nil, remote.NewLongTermStore(remote.StoreConfig{Kind: kind, Endpoint: lts.URL, Timeout: 5 * time.Second, CallIDAttribute: "call.id", CallIDLookback: 100000 * time.Hour}, &http.Client{}, nil))
+			for tenant, want := range map[string]int{"acme": http.StatusOK, "globex": http.StatusNotFound} {
+				for _, target := range []string{"/api/v1/traces/" + fixtureHex, "/v1/trace/call/" + callID} {
+					rec := httptest.NewRecorder()
+					req := httptest.NewRequest(http.MethodGet, target, nil)
+					req.Header.Set(DefaultTenantHeader, tenant)
+					h.ServeHTTP(rec, req)
+					assert.Equal(t, want, rec.Code, "%s as %s: %s", target, tenant, rec.Body)
+				}
+			}
+		})
+	}
+}
+
+// A call id the store holds in a form other than the canonical one (upper
+// case, as a client wrote it) is found as the request gives it.
+func TestLongTermStoreFindsTheCallIDAsGiven(t *testing.T) {
+	upper := strings.ToUpper(callID)
+	b, _ := fixtureBatches()
+	b.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("call.id", upper)
+	for _, kind := range []string{remote.KindTempo, remote.KindJaeger} {
+		t.Run(kind, func(t *testing.T) {
+			lts := storeReplica(t, b)
+			h := indexWithStore(t, kind, lts.URL, 5*time.Second)
+			c := get(t, h, http.MethodGet, "/v1/trace/call/"+upper)
+			require.Equal(t, http.StatusOK, c.code, string(c.body))
+			assert.Equal(t, sourceLongTermStore, c.hdr.Get(sourcesHeader))
+		})
+	}
+}
+
+// A local search that stops at its budget has not looked below its cursor:
+// the pages that follow still list every local trace, and the peer's older
+// trace once, after them.
+func TestFannedOutSearchPagesPastALocalSearchThatStoppedEarly(t *testing.T) {
+	traces := func(ids []byte, shift func(i int) time.Duration) ptrace.Traces {
+		all := ptrace.NewTraces()
+		for i, idByte := range ids {
+			one, _ := fixtureBatches()
+			for _, rs := range one.ResourceSpans().All() {
+				for _, ss := range rs.ScopeSpans().All() {
+					for _, s := range ss.Spans().All() {
+						id := s.TraceID()
+						id[0] = idByte
+						s.SetTraceID(id)
+						s.SetStartTimestamp(s.StartTimestamp() + pcommon.Timestamp(shift(i)))
+					}
+				}
+				rs.CopyTo(all.ResourceSpans().AppendEmpty())
+			}
+		}
+		return all
+	}
+	local := traces([]byte{1, 2, 3, 4, 5}, func(i int) time.Duration { return time.Duration(i) * time.Second })
+	older := traces([]byte{0x77}, func(int) time.Duration { return -time.Minute })
+	rs := replicas(t, []ptrace.Traces{local, older}, 5*time.Second, nil)
+	rs[0].h.opts.Search.MaxScannedSpans = 1 // one trace a page, then the budget stops it
+
+	var ids []string
+	path := "/api/v1/traces?limit=20&service=frontend"
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		r := httpGet(t, rs[0].srv.URL+path)
+		require.Equal(t, http.StatusOK, r.code, string(r.body))
+		var page searchPage
+		require.NoError(t, json.Unmarshal(r.body, &page))
+		for _, tr := range page.Traces {
+			ids = append(ids, tr.ID[:2])
+		}
+		if page.Next == nil {
+			break
+		}
+		path = "/api/v1/traces?limit=20&service=frontend&next=" + url.QueryEscape(*page.Next)
+	}
+	assert.Equal(t, []string{"05", "04", "03", "02", "01", "77"}, ids, "newest first, each once")
+}
+
+// A 16-digit decimal id has two readings: a peer re-reads both from the id
+// as given, and the long-term store is asked for each.
+func TestEveryReadingOfAnIDIsLookedFor(t *testing.T) {
+	const decimal = "1234567890123456"
+	first, _ := fixtureBatches()
+	var id pcommon.TraceID
+	binary.BigEndian.PutUint64(id[8:], 1234567890123456)
+	for _, rs := range first.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				s.SetTraceID(id)
+			}
+		}
+	}
+	rs := replicas(t, []ptrace.Traces{ptrace.NewTraces(), first}, 5*time.Second, nil)
+	r := httpGet(t, rs[0].srv.URL+"/api/v1/traces/"+decimal+"?flat=true")
+	require.Equal(t, http.StatusOK, r.code, string(r.body))
+	assert.Equal(t, hex.EncodeToString(id[:]), r.json(t)["trace_id"])
+	assert.Equal(t, sourcePeers, r.hdr.Get(sourcesHeader))
+
+	for _, kind := range []string{remote.KindTempo, remote.KindJaeger} {
+		h := indexWithStore(t, kind, storeReplica(t, first).URL, 5*time.Second)
+		r := get(t, h, http.MethodGet, "/api/v1/traces/"+decimal+"?flat=true")
+		require.Equal(t, http.StatusOK, r.code, "%s: %s", kind, r.body)
+		assert.Equal(t, sourceLongTermStore, r.hdr.Get(sourcesHeader))
 	}
 }

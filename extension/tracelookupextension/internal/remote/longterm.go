@@ -42,6 +42,18 @@ type StoreConfig struct {
 	CallIDLookback time.Duration
 	// MaxResponseBytes bounds one answer of the store.
 	MaxResponseBytes int64
+	// TenantHeader carries the tenant to the store ("": the kind's own,
+	// DefaultTenantHeader).
+	TenantHeader string
+}
+
+// DefaultTenantHeader is the header each kind of store reads its tenant
+// from: Tempo's X-Scope-OrgID, and Jaeger's multi_tenancy default.
+func DefaultTenantHeader(kind string) string {
+	if kind == KindJaeger {
+		return "x-tenant"
+	}
+	return "X-Scope-OrgID"
 }
 
 // LongTermStore reads traces back from Tempo or Jaeger.
@@ -64,6 +76,9 @@ func NewLongTermStore(cfg StoreConfig, client *http.Client, observe Observer) *L
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = 64 << 20
 	}
+	if cfg.TenantHeader == "" {
+		cfg.TenantHeader = DefaultTenantHeader(cfg.Kind)
+	}
 	return &LongTermStore{cfg: cfg, base: strings.TrimSuffix(cfg.Endpoint, "/"), client: client, observe: observe, now: time.Now}
 }
 
@@ -76,7 +91,7 @@ func (s *LongTermStore) Trace(ctx context.Context, tenant string, id [16]byte) (
 	defer func() { s.observe("long_term_store", s.base, outcomeOf(found, err), time.Since(start)) }()
 	hexID := hex.EncodeToString(id[:])
 	if s.cfg.Kind == KindJaeger {
-		return s.jaegerTraces(ctx, "/api/v3/traces/"+hexID, nil)
+		return s.jaegerTraces(ctx, tenant, "/api/v3/traces/"+hexID, nil)
 	}
 	return getTempoTrace(ctx, s.client, s.base+"/api/v2/traces/"+hexID, s.header(tenant), s.cfg.MaxResponseBytes)
 }
@@ -89,7 +104,7 @@ func (s *LongTermStore) CallTrace(ctx context.Context, tenant, callID string) (t
 	start := time.Now()
 	defer func() { s.observe("long_term_store", s.base, outcomeOf(found, err), time.Since(start)) }()
 	if s.cfg.Kind == KindJaeger {
-		return s.jaegerCallTrace(ctx, callID)
+		return s.jaegerCallTrace(ctx, tenant, callID)
 	}
 	// Tempo: a TraceQL search for the attribute, on the span or its
 	// resource, then the trace it names.
@@ -139,22 +154,25 @@ func isHex(s string) bool {
 	return s != ""
 }
 
-// header carries the tenant as Tempo's multi-tenancy reads it.
+// header carries the tenant as the store's multi-tenancy reads it.
 func (s *LongTermStore) header(tenant string) http.Header {
 	h := http.Header{}
 	if tenant != "" {
-		h.Set("X-Scope-OrgID", tenant)
+		h.Set(s.cfg.TenantHeader, tenant)
+	}
+	if s.cfg.Kind == KindJaeger {
+		h.Set("Accept", "application/json")
 	}
 	return h
 }
 
 // jaegerTraces reads an api_v3 answer: {"result": TracesData}.
-func (s *LongTermStore) jaegerTraces(ctx context.Context, path string, query url.Values) (ptrace.Traces, bool, error) {
+func (s *LongTermStore) jaegerTraces(ctx context.Context, tenant, path string, query url.Values) (ptrace.Traces, bool, error) {
 	u := s.base + path
 	if query != nil {
 		u += "?" + query.Encode()
 	}
-	body, err := get(ctx, s.client, u, http.Header{"Accept": {"application/json"}}, s.cfg.MaxResponseBytes)
+	body, err := get(ctx, s.client, u, s.header(tenant), s.cfg.MaxResponseBytes)
 	if err != nil || body == nil {
 		return ptrace.Traces{}, false, err
 	}
@@ -177,8 +195,8 @@ func (s *LongTermStore) jaegerTraces(ctx context.Context, path string, query url
 // jaegerCallTrace searches Jaeger for the call id: its search needs a
 // service, so each service it lists is asked (in parallel), over the
 // lookback window; the first trace found is the answer.
-func (s *LongTermStore) jaegerCallTrace(ctx context.Context, callID string) (ptrace.Traces, bool, error) {
-	body, err := get(ctx, s.client, s.base+"/api/v3/services", http.Header{"Accept": {"application/json"}}, s.cfg.MaxResponseBytes)
+func (s *LongTermStore) jaegerCallTrace(ctx context.Context, tenant, callID string) (ptrace.Traces, bool, error) {
+	body, err := get(ctx, s.client, s.base+"/api/v3/services", s.header(tenant), s.cfg.MaxResponseBytes)
 	if err != nil || body == nil {
 		return ptrace.Traces{}, false, err
 	}
@@ -218,7 +236,7 @@ func (s *LongTermStore) jaegerCallTrace(ctx context.Context, callID string) (ptr
 				"query.start_time_max": {now.UTC().Format(time.RFC3339Nano)},
 				"query.search_depth":   {"1"},
 			}
-			td, f, err := s.jaegerTraces(ctx, "/api/v3/traces", q)
+			td, f, err := s.jaegerTraces(ctx, tenant, "/api/v3/traces", q)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
