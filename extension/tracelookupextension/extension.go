@@ -30,20 +30,6 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 )
 
-// SpanIndex is what the tracelookup extension offers other components: the
-// tracelookup receiver finds the extension by its component ID and writes
-// every batch it receives into it.
-type SpanIndex interface {
-	// TenantHeader is the request header (HTTP) or metadata key (gRPC)
-	// that names the tenant of a request's spans.
-	TenantHeader() string
-	// IndexTraces stores the spans of td under tenant, the value of the
-	// tenant header ("" when the request has none: the spans' resource
-	// attribute or the default tenant decides). It copies what it keeps,
-	// never changes td, never blocks on a full index (it evicts) and never fails.
-	IndexTraces(tenant string, td ptrace.Traces)
-}
-
 var (
 	_ extension.Extension = (*tracelookupExtension)(nil)
 	_ SpanIndex           = (*tracelookupExtension)(nil)

@@ -14,6 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/nesting"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
 )
 
 // The OTLP trace service is registered by hand rather than with
@@ -62,7 +64,7 @@ func (e *exporter) exportProto(ctx context.Context, body []byte) (*rawMessage, e
 	if err := req.UnmarshalProto(body); err != nil {
 		return nil, status.Error(codes.InvalidArgument, "the request is not a valid OTLP ExportTraceServiceRequest: "+err.Error())
 	}
-	resp, err := e.export(ctx, tenantOf(metadata.ValueFromIncomingContext(ctx, strings.ToLower(e.index.TenantHeader()))), req.Traces(), dataFormatProtobuf)
+	resp, err := e.export(ctx, tracelookupextension.TenantOf(metadata.ValueFromIncomingContext(ctx, strings.ToLower(e.index.TenantHeader()))), req.Traces(), dataFormatProtobuf)
 	if err != nil {
 		return nil, err
 	}

@@ -22,6 +22,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/receiver/tracelookupreceiver/internal/nesting"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
 )
 
 const (
@@ -57,7 +59,7 @@ func handleTraces(w http.ResponseWriter, req *http.Request, exp *exporter) {
 		writeStatus(w, isJSON, status.New(codes.InvalidArgument, err.Error()))
 		return
 	}
-	resp, err := exp.export(req.Context(), tenantOf(req.Header.Values(exp.index.TenantHeader())), otlpReq.Traces(), format)
+	resp, err := exp.export(req.Context(), tracelookupextension.TenantOf(req.Header.Values(exp.index.TenantHeader())), otlpReq.Traces(), format)
 	if err != nil {
 		s, _ := status.FromError(err)
 		writeStatus(w, isJSON, s)

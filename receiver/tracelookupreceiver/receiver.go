@@ -6,9 +6,7 @@ package tracelookupreceiver // import "github.com/otelcol-tracelookup/otelcol-tr
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
@@ -28,12 +26,6 @@ import (
 )
 
 var _ receiver.Traces = (*tracelookupReceiver)(nil)
-
-// Errors Start returns when the configured extension cannot be used.
-var (
-	errExtensionMissing = errors.New("extension not found")
-	errNotSpanIndex     = errors.New("extension is not a tracelookup extension")
-)
 
 type tracelookupReceiver struct {
 	cfg      *Config
@@ -58,22 +50,9 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces) (*tra
 	return r, nil
 }
 
-// findIndex finds the configured extension and checks that it is a span index.
-func (r *tracelookupReceiver) findIndex(host component.Host) (tracelookupextension.SpanIndex, error) {
-	ext, ok := host.GetExtensions()[r.cfg.Extension]
-	if !ok {
-		return nil, fmt.Errorf("receiver %q: %w: %q; add a tracelookup extension with that ID to the extensions: section and to service::extensions", r.set.ID, errExtensionMissing, r.cfg.Extension)
-	}
-	index, ok := ext.(tracelookupextension.SpanIndex)
-	if !ok {
-		return nil, fmt.Errorf("receiver %q: %w: %q is a %q extension; point \"extension\" at a tracelookup extension", r.set.ID, errNotSpanIndex, r.cfg.Extension, r.cfg.Extension.Type())
-	}
-	return index, nil
-}
-
 // Start finds the index, then serves OTLP on the enabled protocols.
 func (r *tracelookupReceiver) Start(ctx context.Context, host component.Host) error {
-	index, err := r.findIndex(host)
+	index, err := tracelookupextension.FindSpanIndex(host.GetExtensions(), r.cfg.Extension, "receiver", r.set.ID)
 	if err != nil {
 		return err
 	}
@@ -171,40 +150,13 @@ func (e *exporter) export(ctx context.Context, tenant string, td ptrace.Traces, 
 		return ptraceotlp.NewExportResponse(), nil
 	}
 	ctx = e.obs.StartTracesOp(ctx)
-	e.indexSafely(tenant, td)
+	tracelookupextension.IndexSafely(e.index, e.logger, tenant, td)
 	err := e.next.ConsumeTraces(ctx, td)
 	e.obs.EndTracesOp(ctx, format, n, err)
 	if err != nil {
 		return ptraceotlp.NewExportResponse(), statusFromError(err)
 	}
 	return ptraceotlp.NewExportResponse(), nil
-}
-
-// indexSafely writes td into the index. Whatever happens there, the data
-// still goes on down the pipeline.
-func (e *exporter) indexSafely(tenant string, td ptrace.Traces) {
-	defer func() {
-		if p := recover(); p != nil {
-			e.logger.Error("span index failed; the batch was passed on unindexed", zap.Any("panic", p))
-		}
-	}()
-	e.index.IndexTraces(tenant, td)
-}
-
-// tenantOf is a request's tenant from the values of its tenant header (gRPC
-// metadata keys are lower case): "" without one. Several values name no
-// single tenant: they are joined into an id the index refuses, so the
-// spans go on down the pipeline unindexed, and counted, rather than land
-// under whichever value came first.
-func tenantOf(values []string) string {
-	switch len(values) {
-	case 0:
-		return ""
-	case 1:
-		return values[0]
-	default:
-		return strings.Join(values, ",")
-	}
 }
 
 // statusFromError maps a consumer error to a gRPC status as the otlp receiver

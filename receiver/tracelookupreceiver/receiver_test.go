@@ -291,14 +291,14 @@ func TestStartNeedsTheExtension(t *testing.T) {
 	require.NoError(t, err)
 
 	err = r.Start(context.Background(), host{})
-	require.ErrorIs(t, err, errExtensionMissing)
+	require.ErrorIs(t, err, tracelookupextension.ErrExtensionMissing)
 	assert.ErrorContains(t, err, "service::extensions")
 	assert.ErrorContains(t, err, `"tracelookup"`)
 
 	other := component.MustNewID("health_check")
 	cfg.Extension = other
 	err = r.Start(context.Background(), host{map[component.ID]component.Component{other: &notAnIndex{}}})
-	require.ErrorIs(t, err, errNotSpanIndex)
+	require.ErrorIs(t, err, tracelookupextension.ErrNotSpanIndex)
 	require.NoError(t, r.Shutdown(context.Background()))
 }
 
