@@ -5,6 +5,10 @@ package tracelookupexporter // import "github.com/otelcol-tracelookup/otelcol-tr
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
@@ -27,7 +31,27 @@ func (e *indexExporter) start(_ context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
+	if err := checkQueue(e.cfg, index.TenantHeader()); err != nil {
+		return fmt.Errorf("exporter %q: %w", e.set.ID, err)
+	}
 	e.index = index
+	return nil
+}
+
+// checkQueue refuses a sending queue that would lose the tenant: batches
+// merged across requests, or kept on disk, carry no client metadata but
+// what the batch's partition keys keep.
+func checkQueue(cfg *Config, tenantHeader string) error {
+	if !cfg.QueueConfig.HasValue() {
+		return nil
+	}
+	q := cfg.QueueConfig.Get()
+	if q.StorageID != nil {
+		return errors.New(`"sending_queue::storage" keeps no tenant and saves nothing an in-memory index could use after a restart; remove it (index::snapshot keeps the index across restarts)`)
+	}
+	if q.Batch.HasValue() && !slices.ContainsFunc(q.Batch.Get().Partition.MetadataKeys, func(k string) bool { return strings.EqualFold(k, tenantHeader) }) {
+		return fmt.Errorf(`"sending_queue::batch" would merge the batches of different tenants into the default tenant; add %q to "sending_queue::batch::partition::metadata_keys"`, tenantHeader)
+	}
 	return nil
 }
 

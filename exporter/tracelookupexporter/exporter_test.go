@@ -181,3 +181,59 @@ func TestStartNeedsTheExtension(t *testing.T) {
 	require.ErrorIs(t, err, tracelookupextension.ErrNotSpanIndex)
 	require.NoError(t, exp.Shutdown(context.Background()))
 }
+
+// Batches merged in the sending queue keep their tenant only when the
+// tenant header partitions them; without it the exporter refuses to start.
+func TestBatchingQueueKeepsTenantsApart(t *testing.T) {
+	ext, base := startIndex(t)
+	batching := func(keys ...string) *Config {
+		cfg := NewFactory().CreateDefaultConfig().(*Config)
+		qc := exporterhelper.NewDefaultQueueConfig()
+		bc := exporterhelper.NewDefaultBatchConfig()
+		bc.Partition.MetadataKeys = keys
+		qc.Sizer = exporterhelper.RequestSizerTypeItems
+		qc.Batch = configoptional.Some(bc)
+		cfg.QueueConfig = configoptional.Some(qc)
+		return cfg
+	}
+	exp, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), batching())
+	require.NoError(t, err)
+	err = exp.Start(context.Background(), host{map[component.ID]component.Component{defaultExtension: ext}})
+	require.ErrorContains(t, err, `add "X-Scope-OrgID" to "sending_queue::batch::partition::metadata_keys"`)
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	exp = startExporter(t, batching("x-scope-orgid"), ext)
+	for i, tenant := range []string{"acme", "globex"} {
+		td := testTraces()
+		for _, s := range td.ResourceSpans().At(0).ScopeSpans().All() {
+			for _, sp := range s.Spans().All() {
+				id := sp.TraceID()
+				id[15] = byte(i)
+				sp.SetTraceID(id)
+			}
+		}
+		ctx := client.NewContext(context.Background(), client.Info{Metadata: client.NewMetadata(map[string][]string{"X-Scope-OrgID": {tenant}})})
+		require.NoError(t, exp.ConsumeTraces(ctx, td))
+	}
+	require.NoError(t, exp.Shutdown(context.Background())) // flushes the batches
+	for i, tenant := range []string{"acme", "globex"} {
+		id := traceID
+		id[15] = byte(i)
+		req, err := http.NewRequest(http.MethodGet, base+"/api/v1/traces/"+id.String(), http.NoBody)
+		require.NoError(t, err)
+		req.Header.Set("X-Scope-OrgID", tenant)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, http.StatusOK, resp.StatusCode, tenant)
+	}
+}
+
+func TestPersistentQueueIsRefused(t *testing.T) {
+	storage := component.MustNewID("file_storage")
+	qc := exporterhelper.NewDefaultQueueConfig()
+	qc.StorageID = &storage
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.QueueConfig = configoptional.Some(qc)
+	assert.ErrorContains(t, checkQueue(cfg, "X-Scope-OrgID"), "sending_queue::storage")
+}

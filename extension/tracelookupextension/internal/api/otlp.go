@@ -6,10 +6,8 @@ package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extens
 import (
 	"context"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
-	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/spancodec"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
 )
@@ -18,108 +16,6 @@ import (
 // trace back into pdata and let pdata's marshallers write it: they always
 // write resource, scope and status, which Grafana dereferences, and their
 // JSON is OTLP/JSON (hex ids, int64 as strings).
-
-// otlpTrace builds the spans of t that keep allows (nil: all) as pdata,
-// one ResourceSpans per stored resource and scope, in the order their
-// first span starts.
-func otlpTrace(t *traceview.Trace, keep func(i int) bool) ptrace.Traces {
-	td := ptrace.NewTraces()
-	groups := map[*spancodec.Resource]ptrace.SpanSlice{}
-	for i := range t.Spans {
-		if keep != nil && !keep(i) {
-			continue
-		}
-		s := &t.Spans[i]
-		spans, ok := groups[s.Resource]
-		if !ok {
-			rs := td.ResourceSpans().AppendEmpty()
-			ss := rs.ScopeSpans().AppendEmpty()
-			if r := s.Resource; r != nil {
-				putAttributes(rs.Resource().Attributes(), r.Attributes)
-				ss.Scope().SetName(r.ScopeName)
-				ss.Scope().SetVersion(r.ScopeVersion)
-				putAttributes(ss.Scope().Attributes(), r.ScopeAttributes)
-			}
-			spans = ss.Spans()
-			groups[s.Resource] = spans
-		}
-		putSpan(spans.AppendEmpty(), s)
-	}
-	return td
-}
-
-func putSpan(out ptrace.Span, s *spancodec.Span) {
-	out.SetTraceID(s.TraceID)
-	out.SetSpanID(s.SpanID)
-	if s.HasParent() {
-		out.SetParentSpanID(s.ParentSpanID)
-	}
-	out.TraceState().FromRaw(s.TraceState)
-	out.SetFlags(s.Flags)
-	out.SetName(s.Name)
-	out.SetKind(ptrace.SpanKind(s.Kind))
-	out.SetStartTimestamp(pcommon.Timestamp(s.StartUnixNano))
-	out.SetEndTimestamp(pcommon.Timestamp(s.EndUnixNano))
-	out.Status().SetCode(ptrace.StatusCode(s.StatusCode))
-	out.Status().SetMessage(s.StatusMessage)
-	putAttributes(out.Attributes(), s.Attributes)
-	out.SetDroppedAttributesCount(s.DroppedAttributes)
-	events := out.Events()
-	events.EnsureCapacity(len(s.Events))
-	for i := range s.Events {
-		ev, e := events.AppendEmpty(), &s.Events[i]
-		ev.SetTimestamp(pcommon.Timestamp(e.TimeUnixNano))
-		ev.SetName(e.Name)
-		putAttributes(ev.Attributes(), e.Attributes)
-		ev.SetDroppedAttributesCount(e.DroppedAttributes)
-	}
-	out.SetDroppedEventsCount(s.DroppedEvents)
-	links := out.Links()
-	links.EnsureCapacity(len(s.Links))
-	for i := range s.Links {
-		ln, l := links.AppendEmpty(), &s.Links[i]
-		ln.SetTraceID(l.TraceID)
-		ln.SetSpanID(l.SpanID)
-		ln.TraceState().FromRaw(l.TraceState)
-		ln.SetFlags(l.Flags)
-		putAttributes(ln.Attributes(), l.Attributes)
-		ln.SetDroppedAttributesCount(l.DroppedAttributes)
-	}
-	out.SetDroppedLinksCount(s.DroppedLinks)
-}
-
-// putAttributes puts attrs in their order; a key received twice keeps its
-// last value (a pcommon.Map holds a key once).
-func putAttributes(m pcommon.Map, attrs []spancodec.KeyValue) {
-	m.EnsureCapacity(len(attrs))
-	for i := range attrs {
-		putValue(m.PutEmpty(attrs[i].Key), attrs[i].Value)
-	}
-}
-
-func putValue(out pcommon.Value, v spancodec.Value) {
-	switch v.Type {
-	case spancodec.ValueStr:
-		out.SetStr(v.Str)
-	case spancodec.ValueInt:
-		out.SetInt(v.Int())
-	case spancodec.ValueDouble:
-		out.SetDouble(v.Double())
-	case spancodec.ValueBool:
-		out.SetBool(v.Bool())
-	case spancodec.ValueBytes:
-		out.SetEmptyBytes().FromRaw([]byte(v.Str))
-	case spancodec.ValueMap:
-		putAttributes(out.SetEmptyMap(), v.Map())
-	case spancodec.ValueSlice:
-		elems := v.Elems()
-		s := out.SetEmptySlice()
-		s.EnsureCapacity(len(elems))
-		for i := range elems {
-			putValue(s.AppendEmpty(), elems[i].Value)
-		}
-	}
-}
 
 // otlpCost is what answering f in OTLP allocates: the assembly (see
 // lookupCost), pdata's copy of every span and item, and the marshalled
@@ -160,7 +56,7 @@ func otlpCut(t *traceview.Trace, marshal func(ptrace.Traces) ([]byte, error), ma
 	}
 	var err error
 	body, kept, byBytes := fitSpans(n, maxBytes, func(k int) []byte {
-		b, e := marshal(otlpTrace(t, func(i int) bool { return i < k }))
+		b, e := marshal(t.OTLP(func(i int) bool { return i < k }))
 		if e != nil {
 			err = e
 			return nil // fits any budget: fitSpans stops

@@ -97,11 +97,22 @@ type Rejected struct {
 // what it keeps and never changes td. When a bound is reached it evicts
 // whole traces; it never fails. It returns the spans it did not store
 // for want of a trace id or a tenant.
-func (s *Store) Ingest(tenant string, td ptrace.Traces) (rejected Rejected) {
+func (s *Store) Ingest(tenant string, td ptrace.Traces) Rejected {
+	return s.ingestAt(tenant, td, s.now().UnixNano())
+}
+
+// Restore stores td as Ingest does, as if received at seen (unix
+// nanoseconds, no later than now): a snapshot's traces keep their age, so
+// retention and eviction treat them as before the restart. tenant names
+// the tenant the trace was held under.
+func (s *Store) Restore(tenant string, td ptrace.Traces, seen int64) Rejected {
+	return s.ingestAt(tenant, td, min(seen, s.now().UnixNano()))
+}
+
+func (s *Store) ingestAt(tenant string, td ptrace.Traces, now int64) (rejected Rejected) {
 	if s.closed.Load() {
 		return Rejected{}
 	}
-	now := s.now().UnixNano()
 	b := batchPool.Get()
 	b.enc = spancodec.Encoder{Limits: s.cfg.Limits}
 	// Deferred, so that even a panic releases the batch's resource references.

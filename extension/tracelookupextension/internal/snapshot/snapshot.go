@@ -1,0 +1,308 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package snapshot writes the span index to a file at shutdown and reads
+// it back at start, so a restarted collector answers for the traces it held.
+//
+// A snapshot holds every trace as OTLP protobuf, with its tenant and when
+// it was first seen, and is read back through the index's own ingest
+// (store.Restore): the restored index is built by the code that built the
+// original, under the configuration in force now (a smaller memory bound
+// simply evicts the oldest). The file is an 8-byte header, then an S2
+// stream (checksummed per block) of frames:
+//
+//	0x01 | uvarint(len tenant) | tenant | varint(first seen, unix ns) | uvarint(len otlp) | otlp
+//	0x00 | uvarint(trace count)    -- the end: without it the file is truncated
+//
+// A file that is not whole and sound is refused before any of it is
+// restored: a restart starts empty rather than with a part of the window.
+package snapshot // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/snapshot"
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/store"
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/traceview"
+)
+
+// header opens every snapshot: a magic string and the format's version. A
+// file written by another version is refused, not guessed at.
+var header = [8]byte{'t', 'l', 's', 'n', 'a', 'p', 0, version}
+
+const version = 1
+
+const (
+	frameTrace byte = 1
+	frameEnd   byte = 0
+	// blockSize is the S2 stream's block: what reading one allocates.
+	blockSize = 1 << 20
+	// maxTenantBytes bounds a frame's tenant id (store.ValidTenant allows fewer).
+	maxTenantBytes = 1 << 10
+)
+
+// Errors Load returns for a file it refuses.
+var (
+	ErrCorrupt       = errors.New("the snapshot is corrupt")
+	ErrTruncated     = errors.New("the snapshot is truncated")
+	ErrVersion       = errors.New("the snapshot was written by another version")
+	ErrOversized     = errors.New("the snapshot is larger than the index could have written")
+	ErrTimeout       = errors.New("the snapshot did not finish within its timeout")
+	errFrameTooLarge = errors.New("a trace in the snapshot is larger than the bound")
+)
+
+// Result says what a Write or Load did.
+type Result struct {
+	Traces   int
+	Spans    int
+	Bytes    int64 // the file's size
+	Duration time.Duration
+}
+
+// Write writes every trace st holds to path, through a temporary file in
+// the same directory renamed into place once whole, so a crash or a
+// deadline never leaves a partial snapshot under path. It stops, removing
+// the temporary file, when ctx is done.
+func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) (res Result, err error) {
+	start := time.Now()
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if _, err = bw.Write(header[:]); err != nil {
+		return res, err
+	}
+	zw := s2.NewWriter(bw, s2.WriterConcurrency(1), s2.WriterBlockSize(blockSize))
+	var (
+		marshaler ptrace.ProtoMarshaler
+		frame     []byte
+		otlp      []byte
+	)
+	st.Each(func(tr store.Trace) bool {
+		defer tr.Release()
+		if ctx.Err() != nil {
+			err = ErrTimeout
+			return false
+		}
+		t := traceview.Build(tr, maxTreeDepth)
+		td := t.OTLP(nil)
+		spans := len(t.Spans)
+		t.Release()
+		if otlp, err = marshaler.MarshalTraces(td); err != nil {
+			return false
+		}
+		frame = append(frame[:0], frameTrace)
+		frame = binary.AppendUvarint(frame, uint64(len(tr.Tenant)))
+		frame = append(frame, tr.Tenant...)
+		frame = binary.AppendVarint(frame, tr.FirstSeen)
+		frame = binary.AppendUvarint(frame, uint64(len(otlp)))
+		if _, err = zw.Write(frame); err != nil {
+			return false
+		}
+		if _, err = zw.Write(otlp); err != nil {
+			return false
+		}
+		res.Traces++
+		res.Spans += spans
+		return true
+	})
+	if err != nil {
+		return res, err
+	}
+	frame = binary.AppendUvarint(append(frame[:0], frameEnd), uint64(res.Traces))
+	if _, err = zw.Write(frame); err != nil {
+		return res, err
+	}
+	if err = zw.Close(); err != nil {
+		return res, err
+	}
+	if err = bw.Flush(); err != nil {
+		return res, err
+	}
+	if err = f.Sync(); err != nil {
+		return res, err
+	}
+	if err = f.Close(); err != nil {
+		return res, err
+	}
+	if ctx.Err() != nil {
+		return res, ErrTimeout
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return res, err
+	}
+	if fi, statErr := os.Stat(path); statErr == nil {
+		res.Bytes = fi.Size()
+	}
+	res.Duration = time.Since(start)
+	return res, nil
+}
+
+// Limits bound what Load reads.
+type Limits struct {
+	// MaxFileBytes is the largest snapshot read; a larger file is refused
+	// (ErrOversized) without being read.
+	MaxFileBytes int64
+	// MaxTraceBytes is the largest trace a frame may hold, encoded.
+	MaxTraceBytes int
+}
+
+// Load restores the snapshot at path into st, then removes the file, so a
+// later crash does not bring back a window long gone. A missing file is no
+// error: os.ErrNotExist is returned for the caller to tell. A file that is
+// not whole and sound (corrupt, truncated, another version, oversized) is
+// refused before anything is restored, and left for an operator to look
+// at. Past ctx's deadline Load stops, with what it restored so far.
+func Load(ctx context.Context, path string, st *store.Store, lim Limits) (res Result, err error) {
+	start := time.Now()
+	fi, err := os.Stat(path)
+	if err != nil {
+		return res, err
+	}
+	res.Bytes = fi.Size()
+	if lim.MaxFileBytes > 0 && fi.Size() > lim.MaxFileBytes {
+		return res, fmt.Errorf("%w: %d bytes, the bound is %d", ErrOversized, fi.Size(), lim.MaxFileBytes)
+	}
+	// First the whole file is checked, then it is restored: a refused
+	// file restores nothing.
+	if _, err = readFile(ctx, path, lim, nil); err != nil {
+		return res, err
+	}
+	var unmarshaler ptrace.ProtoUnmarshaler
+	res.Traces, err = readFile(ctx, path, lim, func(tenant string, first int64, otlp []byte) error {
+		td, err := unmarshaler.UnmarshalTraces(otlp)
+		if err != nil {
+			return fmt.Errorf("%w: a trace does not decode: %w", ErrCorrupt, err)
+		}
+		res.Spans += td.SpanCount()
+		st.Restore(tenant, td, first)
+		return nil
+	})
+	res.Duration = time.Since(start)
+	if err != nil {
+		return res, err
+	}
+	return res, os.Remove(path)
+}
+
+func readFile(ctx context.Context, path string, lim Limits, restore func(tenant string, first int64, otlp []byte) error) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return read(ctx, f, lim, restore)
+}
+
+// read reads a snapshot, calling restore (when not nil) with each trace,
+// and returns how many it read.
+func read(ctx context.Context, r io.Reader, lim Limits, restore func(tenant string, first int64, otlp []byte) error) (int, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var h [len(header)]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		return 0, fmt.Errorf("%w: no header", ErrTruncated)
+	}
+	if h != header {
+		if string(h[:6]) == string(header[:6]) {
+			return 0, fmt.Errorf("%w: format %d, this collector reads %d", ErrVersion, h[7], version)
+		}
+		return 0, fmt.Errorf("%w: not a tracelookup snapshot", ErrCorrupt)
+	}
+	zr := bufio.NewReaderSize(s2.NewReader(br, s2.ReaderMaxBlockSize(blockSize)), 64<<10)
+	var buf []byte
+	for n := 0; ; n++ {
+		if n&1023 == 0 && ctx.Err() != nil {
+			return n, ErrTimeout
+		}
+		kind, err := zr.ReadByte()
+		if err != nil {
+			return n, streamError(err)
+		}
+		if kind == frameEnd {
+			count, err := binary.ReadUvarint(zr)
+			if err != nil {
+				return n, streamError(err)
+			}
+			if count != uint64(n) {
+				return n, fmt.Errorf("%w: it ends after %d traces, and says %d", ErrCorrupt, n, count)
+			}
+			if _, err := zr.ReadByte(); err != io.EOF {
+				return n, fmt.Errorf("%w: data after its end", ErrCorrupt)
+			}
+			return n, nil
+		}
+		if kind != frameTrace {
+			return n, fmt.Errorf("%w: unknown frame %d", ErrCorrupt, kind)
+		}
+		tenantLen, err := binary.ReadUvarint(zr)
+		if err != nil {
+			return n, streamError(err)
+		}
+		if tenantLen > maxTenantBytes {
+			return n, fmt.Errorf("%w: a tenant id of %d bytes", ErrCorrupt, tenantLen)
+		}
+		if buf, err = readN(zr, buf, int(tenantLen)); err != nil {
+			return n, err
+		}
+		tenant := string(buf)
+		first, err := binary.ReadVarint(zr)
+		if err != nil {
+			return n, streamError(err)
+		}
+		size, err := binary.ReadUvarint(zr)
+		if err != nil {
+			return n, streamError(err)
+		}
+		if lim.MaxTraceBytes > 0 && size > uint64(lim.MaxTraceBytes) {
+			return n, fmt.Errorf("%w: %w (%d bytes)", ErrCorrupt, errFrameTooLarge, size)
+		}
+		if restore == nil {
+			if _, err := zr.Discard(int(size)); err != nil {
+				return n, streamError(err)
+			}
+			continue
+		}
+		if buf, err = readN(zr, buf, int(size)); err != nil {
+			return n, err
+		}
+		if err := restore(tenant, first, buf); err != nil {
+			return n, err
+		}
+	}
+}
+
+func readN(r io.Reader, buf []byte, n int) ([]byte, error) {
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return buf, streamError(err)
+	}
+	return buf, nil
+}
+
+// streamError says what a read error means for the file.
+func streamError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrTruncated
+	}
+	return fmt.Errorf("%w: %w", ErrCorrupt, err)
+}
