@@ -316,6 +316,15 @@ func writeStoreError(w http.ResponseWriter, c contract, err error) Outcome {
 // runSearch searches the index and, fanned out, every peer: the answers
 // are merged (a trace found by several replicas is listed once, summed up
 // from all of its parts) and cut to the query's limit, newest first.
+//
+// Pages: each replica lists the traces whose own part starts below the
+// cursor. A trace is placed by its whole start, the earliest of its
+// parts', so the replica holding its earliest part lists it on the page
+// where it belongs and the others' later parts do not list it again. The
+// next cursor is the furthest any replica that stopped short had got to
+// (the index at its budget or its page's end, a peer that filled its page),
+// or the page's last trace when the merge holds more than the limit:
+// traces below it wait for the next page.
 func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) search.Result {
 	res := search.Run(r.Context(), h.store, tenant, q, h.opts.Search)
 	if h.opts.Peers == nil || r.Header.Get(remote.HopHeader) != "" {
@@ -325,8 +334,8 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 	if q.After != (store.Key{}) {
 		// A page after the first: peers list what starts before the cursor.
 		pq.After = store.Key{}
-		if q.After.Start == 0 {
-			return res
+		if q.After.Start <= 1 {
+			return res // nothing starts before 1 but at 0: a bound of 0 would be none
 		}
 		if pq.StartTo == 0 || pq.StartTo > q.After.Start-1 {
 			pq.StartTo = q.After.Start - 1
@@ -341,12 +350,24 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 	if limit <= 0 {
 		limit = search.DefaultLimit
 	}
+	// Where the replicas that stopped short got to.
+	var next store.Key
+	more := res.HasNext
+	if res.HasNext {
+		next = res.Next
+	}
 	byID := make(map[[16]byte]int, len(res.Traces))
 	merged := slices.Clone(res.Traces)
 	for i := range merged {
 		byID[merged[i].ID] = i
 	}
 	for _, sums := range answers {
+		if len(sums) >= limit { // a full page: the peer may hold more
+			more = true
+			if last := sums[len(sums)-1].Start; last > next.Start {
+				next = store.Key{Start: last}
+			}
+		}
 		for _, s := range sums {
 			if i, ok := byID[s.ID]; ok {
 				merged[i].Start = min(merged[i].Start, s.Start)
@@ -357,39 +378,20 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 			merged = append(merged, s)
 		}
 	}
-	newestFirst := func(a, b search.Summary) int {
-		if a.Start != b.Start {
-			if a.Start > b.Start {
-				return -1
-			}
-			return 1
-		}
-		return slices.Compare(a.ID[:], b.ID[:])
-	}
 	slices.SortFunc(merged, newestFirst)
-	// A peer that filled its page may hold more than it sent.
-	more := len(merged) > limit
-	for _, sums := range answers {
-		more = more || len(sums) >= limit
-	}
-	if more {
+	below := func(s search.Summary) bool { return more && s.Start < next.Start }
+	merged = slices.DeleteFunc(merged, below)
+	if len(merged) > limit {
 		merged = merged[:limit]
-	}
-	// The next page starts below the newer of the page's last trace and
-	// where the local search stopped: a local search that stopped early
-	// (its budget, its timeout) has not looked below its cursor yet, so
-	// what the peers listed there waits for the next page too.
-	next := store.Key{}
-	if more {
-		next = store.Key{Start: merged[len(merged)-1].Start}
-	}
-	if res.HasNext && (!more || res.Next.Start >= next.Start) {
-		next = res.Next
-		merged = slices.DeleteFunc(merged, func(s search.Summary) bool { return s.Start < next.Start })
+		if last := merged[len(merged)-1].Start; !more || last > next.Start {
+			next = store.Key{Start: last}
+		}
 		more = true
 	}
 	// Each replica summed up only its own part of a trace: every trace
-	// listed is summed up again from all of its parts.
+	// listed is summed up again from all of its parts. Whole, a trace may
+	// start earlier than the parts listed here: below the cursor, the
+	// replica holding its earliest part lists it on a later page.
 	var wg sync.WaitGroup
 	work := make(chan int)
 	for range min(4, len(merged)) {
@@ -406,10 +408,24 @@ func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) sear
 	}
 	close(work)
 	wg.Wait()
-	slices.SortFunc(merged, newestFirst) // whole, a trace may start earlier than its part did
+	merged = slices.DeleteFunc(merged, below)
+	slices.SortFunc(merged, newestFirst)
 	res.Traces = merged
-	res.HasNext, res.Next = more, next
+	// A cursor at 0 could only list traces that start at 0 too: the end.
+	res.HasNext = more && next.Start > 0
+	res.Next = next
 	return res
+}
+
+// newestFirst orders summaries by start, newest first, then by id.
+func newestFirst(a, b search.Summary) int {
+	if a.Start != b.Start {
+		if a.Start > b.Start {
+			return -1
+		}
+		return 1
+	}
+	return slices.Compare(a.ID[:], b.ID[:])
 }
 
 // summarizeAll sums up trace id from every replica's part.

@@ -439,3 +439,61 @@ func TestEveryReadingOfAnIDIsLookedFor(t *testing.T) {
 		assert.Equal(t, sourceLongTermStore, r.hdr.Get(sourcesHeader))
 	}
 }
+
+// Traces split over replicas are listed once, on the page of their whole
+// start (the earliest part's), whatever each replica's part starts at.
+func TestFannedOutSearchPagesSplitTraces(t *testing.T) {
+	// part is one span of trace id starting at second start.
+	type part struct {
+		id    byte
+		start int
+	}
+	batch := func(parts ...part) ptrace.Traces {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "svc")
+		ss := rs.ScopeSpans().AppendEmpty()
+		for i, p := range parts {
+			s := ss.Spans().AppendEmpty()
+			s.SetTraceID(pcommon.TraceID{p.id, 0xaa})
+			s.SetSpanID(pcommon.SpanID{p.id, byte(i + 1), byte(p.start)})
+			s.SetName("op")
+			s.SetStartTimestamp(t0 + pcommon.Timestamp(p.start)*pcommon.Timestamp(time.Second))
+			s.SetEndTimestamp(t0 + pcommon.Timestamp(p.start)*pcommon.Timestamp(time.Second) + 1000)
+		}
+		return td
+	}
+	for _, tt := range []struct {
+		name        string
+		local, peer []part
+		limit       int
+		want        []byte // newest first by whole start
+	}{
+		{"a peer's later part of a local trace", []part{{1, 100}, {2, 50}}, []part{{1, 110}, {3, 105}}, 1, []byte{3, 1, 2}},
+		{"a peer's full page above a local part", []part{{1, 50}}, []part{{1, 120}, {4, 110}, {5, 105}}, 2, []byte{4, 5, 1}},
+		{"a local full page above a peer's part", []part{{6, 200}, {7, 100}, {1, 50}}, []part{{1, 120}, {8, 10}}, 2, []byte{6, 7, 1, 8}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := replicas(t, []ptrace.Traces{batch(tt.local...), batch(tt.peer...)}, 5*time.Second, nil)
+			var ids []byte
+			path := fmt.Sprintf("/api/v1/traces?limit=%d", tt.limit)
+			for pages := 0; ; pages++ {
+				require.Less(t, pages, 10)
+				r := httpGet(t, rs[0].srv.URL+path)
+				require.Equal(t, http.StatusOK, r.code, string(r.body))
+				var page searchPage
+				require.NoError(t, json.Unmarshal(r.body, &page))
+				for _, tr := range page.Traces {
+					b, err := hex.DecodeString(tr.ID[:2])
+					require.NoError(t, err)
+					ids = append(ids, b[0])
+				}
+				if page.Next == nil {
+					break
+				}
+				path = fmt.Sprintf("/api/v1/traces?limit=%d&next=%s", tt.limit, url.QueryEscape(*page.Next))
+			}
+			assert.Equal(t, tt.want, ids)
+		})
+	}
+}
