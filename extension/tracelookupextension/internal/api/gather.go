@@ -130,9 +130,9 @@ func (h *Handler) findTrace(r *http.Request, tenant string, cands []traceid.Cand
 		h.askPeers(r.Context(), &hd, hd.f.ID, hex.EncodeToString(hd.f.ID[:]))
 		return hd, true, nil
 	}
-	// A peer reads the id as the request gave it, every reading of a
-	// 16-digit decimal id included: it is asked once. The store is asked
-	// for each reading, until one is held.
+	// A peer is asked once, for the first reading: a 16-digit id goes as
+	// its 16 hex digits, which the peer reads both ways again. The store
+	// is asked for each reading, until one is held.
 	h.askPeers(r.Context(), &hd, cands[0].ID, peerIDText(cands[0]))
 	if hd.any() {
 		return hd, true, nil
