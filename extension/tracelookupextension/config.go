@@ -229,6 +229,21 @@ type IndexConfig struct {
 	MaxEventsPerSpan int `mapstructure:"max_events_per_span"`
 	// MaxLinksPerSpan is the most links kept per span; 0 means no limit.
 	MaxLinksPerSpan int `mapstructure:"max_links_per_span"`
+	// Snapshot keeps the index across restarts.
+	Snapshot SnapshotConfig `mapstructure:"snapshot"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// SnapshotConfig writes the index to a file in Path at shutdown and reads
+// it back at start.
+type SnapshotConfig struct {
+	// Path is the directory the snapshot is written to; "" turns snapshots off.
+	Path string `mapstructure:"path"`
+	// Timeout bounds writing the snapshot at shutdown, and reading it back
+	// at start; past it, shutdown goes on without one.
+	Timeout time.Duration `mapstructure:"timeout"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -303,6 +318,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Index.MaxSpansPerTrace < 0 {
 		errs = append(errs, fmt.Errorf(`"index::max_spans_per_trace" must be 0 (no cap) or positive, got %d`, cfg.Index.MaxSpansPerTrace))
+	}
+	if cfg.Index.Snapshot.Path != "" && cfg.Index.Snapshot.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf(`"index::snapshot::timeout" must be positive, got %s`, cfg.Index.Snapshot.Timeout))
 	}
 	if r := cfg.Index.Retention; r < 0 || (r > 0 && r < store.MinRetention) {
 		errs = append(errs, fmt.Errorf(`"index::retention" must be 0 (no limit) or at least %s, got %s`, store.MinRetention, r))

@@ -42,6 +42,7 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, 128, cfg.Index.MaxAttributesPerSpan)
 	assert.Equal(t, 128, cfg.Index.MaxEventsPerSpan)
 	assert.Equal(t, 128, cfg.Index.MaxLinksPerSpan)
+	assert.Equal(t, SnapshotConfig{Timeout: 30 * time.Second}, cfg.Index.Snapshot, "off until a path is given")
 	assert.Equal(t, 400, cfg.MaxTreeDepth)
 	assert.Equal(t, 0, cfg.MaxLookupMemoryMiB)
 	// Lookups get an eighth of the index's memory, the store the rest.
@@ -119,6 +120,9 @@ func TestInvalidRemoteConfig(t *testing.T) {
 func TestInvalidConfig(t *testing.T) {
 	err := confmap.Validate(loadConfig(t, "bad_memory"))
 	require.ErrorContains(t, err, "index::max_memory_mib")
+	require.ErrorContains(t, err, `"index::snapshot::timeout" must be positive`)
+	conf := confmap.NewFromStringMap(map[string]any{"endpoint": "127.0.0.1:1", "index": map[string]any{"snapshot": map[string]any{"pth": "/x"}}})
+	assert.ErrorContains(t, conf.Unmarshal(NewFactory().CreateDefaultConfig()), "pth")
 
 	err = confmap.Validate(loadConfig(t, "bad_many"))
 	require.Error(t, err)

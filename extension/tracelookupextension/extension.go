@@ -48,6 +48,8 @@ type tracelookupExtension struct {
 
 	server *http.Server
 	peers  *remote.Peers // nil: no peers
+	// cancelLoad stops reading the snapshot back (nil: none is being read).
+	cancelLoad context.CancelFunc
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -249,6 +251,11 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
 		}
 	})
+	if err := e.startSnapshot(); err != nil {
+		_ = e.server.Close()
+		e.wg.Wait()
+		return err
+	}
 	interval := maintenanceInterval
 	if r := e.cfg.Index.Retention; r > 0 {
 		interval = min(interval, r/10)
@@ -358,6 +365,9 @@ func (e *tracelookupExtension) Shutdown(ctx context.Context) error {
 			err = errors.Join(err, e.server.Close())
 		}
 	}
+	if e.cancelLoad != nil {
+		e.cancelLoad() // the snapshot written below holds what was read back so far
+	}
 	if e.stop != nil {
 		close(e.stop)
 		e.stop = nil
@@ -366,6 +376,7 @@ func (e *tracelookupExtension) Shutdown(ctx context.Context) error {
 		e.peers.Shutdown()
 	}
 	e.wg.Wait()
+	e.writeSnapshot(ctx)
 	e.store.Close()
 	e.telemetry.Shutdown()
 	return err

@@ -47,6 +47,9 @@ const (
 	frameEnd   byte = 0
 	// blockSize is the S2 stream's block: what reading one allocates.
 	blockSize = 1 << 20
+	// MaxTraceBytes is the largest trace a snapshot holds, encoded: Write
+	// leaves a larger one out (counted in Result.Skipped), Load refuses it.
+	MaxTraceBytes = 256 << 20
 	// maxTenantBytes bounds a frame's tenant id (store.ValidTenant allows fewer).
 	maxTenantBytes = 1 << 10
 )
@@ -63,7 +66,9 @@ var (
 
 // Result says what a Write or Load did.
 type Result struct {
-	Traces   int
+	Traces int
+	// Skipped counts the traces Write left out, each past MaxTraceBytes.
+	Skipped  int
 	Spans    int
 	Bytes    int64 // the file's size
 	Duration time.Duration
@@ -90,39 +95,77 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 		return res, err
 	}
 	zw := s2.NewWriter(bw, s2.WriterConcurrency(1), s2.WriterBlockSize(blockSize))
+	// Two stages on two cores: this goroutine reads traces out of the
+	// index and builds them as pdata, the other marshals and writes them.
+	type built struct {
+		tenant string
+		first  int64
+		td     ptrace.Traces
+		spans  int
+		// release frees the decoded spans, which td's strings may still
+		// point into: once td is marshalled.
+		release func()
+	}
+	work := make(chan built, 256)
 	var (
-		marshaler ptrace.ProtoMarshaler
-		frame     []byte
-		otlp      []byte
+		frame    []byte
+		writeErr error
+		written  = make(chan struct{})
 	)
+	go func() {
+		defer close(written)
+		var marshaler ptrace.ProtoMarshaler
+		for b := range work {
+			if writeErr != nil {
+				b.release()
+				continue // drain
+			}
+			otlp, err := marshaler.MarshalTraces(b.td)
+			b.release()
+			if err != nil {
+				writeErr = err
+				continue
+			}
+			if len(otlp) > MaxTraceBytes {
+				res.Skipped++
+				continue
+			}
+			frame = append(frame[:0], frameTrace)
+			frame = binary.AppendUvarint(frame, uint64(len(b.tenant)))
+			frame = append(frame, b.tenant...)
+			frame = binary.AppendVarint(frame, b.first)
+			frame = binary.AppendUvarint(frame, uint64(len(otlp)))
+			if _, err := zw.Write(frame); err != nil {
+				writeErr = err
+				continue
+			}
+			if _, err := zw.Write(otlp); err != nil {
+				writeErr = err
+				continue
+			}
+			res.Traces++
+			res.Spans += b.spans
+		}
+	}()
+	timedOut := false
 	st.Each(func(tr store.Trace) bool {
-		defer tr.Release()
 		if ctx.Err() != nil {
-			err = ErrTimeout
+			tr.Release()
+			timedOut = true
 			return false
 		}
-		t := traceview.Build(tr, maxTreeDepth)
-		td := t.OTLP(nil)
-		spans := len(t.Spans)
-		t.Release()
-		if otlp, err = marshaler.MarshalTraces(td); err != nil {
-			return false
-		}
-		frame = append(frame[:0], frameTrace)
-		frame = binary.AppendUvarint(frame, uint64(len(tr.Tenant)))
-		frame = append(frame, tr.Tenant...)
-		frame = binary.AppendVarint(frame, tr.FirstSeen)
-		frame = binary.AppendUvarint(frame, uint64(len(otlp)))
-		if _, err = zw.Write(frame); err != nil {
-			return false
-		}
-		if _, err = zw.Write(otlp); err != nil {
-			return false
-		}
-		res.Traces++
-		res.Spans += spans
+		t := traceview.Build(tr, maxTreeDepth) // releases tr
+		work <- built{tenant: tr.Tenant, first: tr.FirstSeen, td: t.OTLP(nil), spans: len(t.Spans), release: t.Release}
 		return true
 	})
+	close(work)
+	<-written
+	switch {
+	case timedOut:
+		err = ErrTimeout
+	case writeErr != nil:
+		err = writeErr
+	}
 	if err != nil {
 		return res, err
 	}
@@ -160,7 +203,8 @@ type Limits struct {
 	// MaxFileBytes is the largest snapshot read; a larger file is refused
 	// (ErrOversized) without being read.
 	MaxFileBytes int64
-	// MaxTraceBytes is the largest trace a frame may hold, encoded.
+	// MaxTraceBytes is the largest trace a frame may hold, encoded (0:
+	// the package's MaxTraceBytes).
 	MaxTraceBytes int
 }
 
@@ -177,6 +221,9 @@ func Load(ctx context.Context, path string, st *store.Store, lim Limits) (res Re
 		return res, err
 	}
 	res.Bytes = fi.Size()
+	if lim.MaxTraceBytes <= 0 {
+		lim.MaxTraceBytes = MaxTraceBytes
+	}
 	if lim.MaxFileBytes > 0 && fi.Size() > lim.MaxFileBytes {
 		return res, fmt.Errorf("%w: %d bytes, the bound is %d", ErrOversized, fi.Size(), lim.MaxFileBytes)
 	}
@@ -185,16 +232,33 @@ func Load(ctx context.Context, path string, st *store.Store, lim Limits) (res Re
 	if _, err = readFile(ctx, path, lim, nil); err != nil {
 		return res, err
 	}
+	// Two stages on two cores: this goroutine decodes, the other ingests.
+	type decoded struct {
+		tenant string
+		first  int64
+		td     ptrace.Traces
+	}
+	work := make(chan decoded, 256)
+	restored := make(chan int)
+	go func() {
+		spans := 0
+		for d := range work {
+			spans += d.td.SpanCount()
+			st.Restore(d.tenant, d.td, d.first)
+		}
+		restored <- spans
+	}()
 	var unmarshaler ptrace.ProtoUnmarshaler
 	res.Traces, err = readFile(ctx, path, lim, func(tenant string, first int64, otlp []byte) error {
 		td, err := unmarshaler.UnmarshalTraces(otlp)
 		if err != nil {
 			return fmt.Errorf("%w: a trace does not decode: %w", ErrCorrupt, err)
 		}
-		res.Spans += td.SpanCount()
-		st.Restore(tenant, td, first)
+		work <- decoded{tenant: tenant, first: first, td: td}
 		return nil
 	})
+	close(work)
+	res.Spans = <-restored
 	res.Duration = time.Since(start)
 	if err != nil {
 		return res, err

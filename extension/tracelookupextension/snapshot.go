@@ -1,0 +1,100 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package tracelookupextension // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/snapshot"
+)
+
+// snapshotPath is this extension's file in the snapshot directory: named
+// by its component ID, so extensions may share a directory.
+func (e *tracelookupExtension) snapshotPath() string {
+	return filepath.Join(e.cfg.Index.Snapshot.Path, strings.ReplaceAll(e.set.ID.String(), "/", "_")+".snapshot")
+}
+
+// maxSnapshotBytes bounds the snapshot read back: compressed OTLP of an
+// index is smaller than the index; four times its memory bound is far
+// more than this configuration could have written, and refuses a file
+// that was not written for it.
+func (e *tracelookupExtension) maxSnapshotBytes() int64 {
+	return 4 * int64(e.cfg.Index.MaxMemoryMiB) << 20
+}
+
+// startSnapshot makes the snapshot directory and reads a snapshot back in
+// the background, within the timeout: the API serves, and receivers
+// write, while it does. A snapshot that cannot be read is logged and kept
+// as <file>.refused for an operator to look at; the index starts empty.
+func (e *tracelookupExtension) startSnapshot() error {
+	sc := e.cfg.Index.Snapshot
+	if sc.Path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(sc.Path, 0o700); err != nil {
+		return fmt.Errorf(`"index::snapshot::path": %w`, err)
+	}
+	path := e.snapshotPath()
+	// A collector killed while writing leaves its temporary file behind.
+	if stale, err := filepath.Glob(path + ".*.tmp"); err == nil {
+		for _, f := range stale {
+			_ = os.Remove(f)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sc.Timeout)
+	e.cancelLoad = cancel // and says that Shutdown writes a snapshot
+	e.wg.Go(func() {
+		defer cancel()
+		res, err := snapshot.Load(ctx, path, e.store, snapshot.Limits{MaxFileBytes: e.maxSnapshotBytes()})
+		log := e.set.Logger.With(zap.String("path", path), zap.Int64("bytes", res.Bytes))
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			log.Info("No snapshot of the index to read back; it starts empty")
+		case errors.Is(err, snapshot.ErrTimeout):
+			log.Warn("Reading the snapshot back stopped at index::snapshot::timeout; the index holds the traces read until then",
+				zap.Int("traces", res.Traces), zap.Duration("timeout", e.cfg.Index.Snapshot.Timeout))
+		case err != nil:
+			// Kept beside the next snapshot for an operator to look at.
+			kept := path + ".refused"
+			if renameErr := os.Rename(path, kept); renameErr != nil {
+				kept = path
+			}
+			log.Error("The snapshot could not be read back; the index starts empty", zap.Error(err), zap.String("kept_as", kept))
+		default:
+			log.Info("The index was read back from its snapshot",
+				zap.Int("traces", res.Traces), zap.Int("spans", res.Spans), zap.Duration("duration", res.Duration))
+		}
+	})
+	return nil
+}
+
+// writeSnapshot writes the index to the snapshot directory within the
+// timeout (and ctx's deadline); past it, shutdown goes on without one.
+func (e *tracelookupExtension) writeSnapshot(ctx context.Context) {
+	sc := e.cfg.Index.Snapshot
+	if sc.Path == "" || e.cancelLoad == nil {
+		return // off, or Start did not get as far: the snapshot there stays
+	}
+	ctx, cancel := context.WithTimeout(ctx, sc.Timeout)
+	defer cancel()
+	path := e.snapshotPath()
+	res, err := snapshot.Write(ctx, path, e.store, e.cfg.MaxTreeDepth)
+	log := e.set.Logger.With(zap.String("path", path))
+	if err != nil {
+		log.Error("The index's snapshot was not written; a restart starts empty", zap.Error(err), zap.Int("traces_written", res.Traces))
+		return
+	}
+	if res.Skipped > 0 {
+		log.Warn("Traces larger than a snapshot holds were left out of it", zap.Int("traces", res.Skipped))
+	}
+	log.Info("The index was written to its snapshot",
+		zap.Int("traces", res.Traces), zap.Int("spans", res.Spans), zap.Int64("bytes", res.Bytes), zap.Duration("duration", res.Duration))
+}
