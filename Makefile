@@ -57,6 +57,7 @@ bench: build
 	$(GO) test -run '^$$' -bench 'Ingest|Get100|Lookup|Build|Encode|Search|List' -benchmem -benchtime 2000x ./extension/tracelookupextension/internal/store/ ./extension/tracelookupextension/internal/api/
 	$(GO) test -run '^$$' -bench 'HeapPerSpan|RSSPerSpan|RSSBound' -benchtime 1x ./extension/tracelookupextension/internal/store/
 	$(GO) test -run '^$$' -bench 'CheckProto|UnmarshalProto' -benchmem ./receiver/tracelookupreceiver/internal/nesting/
+	$(GO) test -run '^$$' -bench 'Snapshot512MiB' -benchtime 1x ./extension/tracelookupextension/internal/snapshot/
 	$(GO) run ./internal/loadbench -collector $(COLLECTOR) -rounds 3
 
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
@@ -68,6 +69,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime $(FUZZTIME) ./receiver/tracelookupreceiver/internal/nesting/
 	$(GO) test -run '^$$' -fuzz FuzzIngestLookup -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/store/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/traceql/
+	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./extension/tracelookupextension/internal/snapshot/
 
 ## generate: metadata code and documentation.md from metadata.yaml (mdatagen)
 generate: $(MDATAGEN)
