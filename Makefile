@@ -8,7 +8,7 @@ COLLECTOR := $(CURDIR)/bin/otelcol-tracelookup
 CONFIG    ?= config.yaml
 TOOLS_MOD := internal/tools/go.mod internal/tools/go.sum
 
-.PHONY: all build run test unit bench fuzz generate lint tools clean browser
+.PHONY: all build run test unit bench fuzz generate lint tools clean browser image soak
 
 all: build
 
@@ -51,6 +51,12 @@ test: build browser
 ## unit: the tests that need no built collector
 unit:
 	$(GO) test -race -count=1 ./...
+
+## image: the container image (Dockerfile; needs a Docker engine), and its size
+IMAGE ?= otelcol-tracelookup:0.1.0
+image:
+	docker build -t $(IMAGE) .
+	docker image inspect --format '{{.Size}} bytes' $(IMAGE)
 
 ## bench: the Go benchmarks, then the load benchmark's table (bounded; loopback only)
 bench: build
