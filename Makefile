@@ -66,6 +66,11 @@ bench: build
 	$(GO) test -run '^$$' -bench 'Snapshot512MiB' -benchtime 1x ./extension/tracelookupextension/internal/snapshot/
 	$(GO) run ./internal/loadbench -collector $(COLLECTOR) -rounds 3
 
+## soak: SOAK_DURATION (10m) at 80% of the measured ingest capacity with lookups and searches, then a shutdown under load (not part of make test)
+SOAK_DURATION ?= 10m
+soak: build
+	$(GO) run ./internal/loadbench -collector $(COLLECTOR) -phases soak -soak-duration $(SOAK_DURATION) -bound-mib 256
+
 ## fuzz: each fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
 fuzz:

@@ -49,7 +49,13 @@ const (
 	tracelookupPipeline pipeline = "tracelookup"
 	// noSearchPipeline is the tracelookup receiver with search::enabled: false.
 	noSearchPipeline pipeline = "no-search"
+	// soakPipeline is the tracelookup receiver into an otlp exporter to
+	// the soak's own OTLP sink at soakSinkPort.
+	soakPipeline pipeline = "soak"
 )
+
+// soakSinkPort is where the soak pipeline's exporter sends.
+var soakSinkPort int
 
 func (c *collector) config(p pipeline, maxMemoryMiB int) string {
 	receiver := fmt.Sprintf(`
@@ -75,6 +81,11 @@ receivers:
 `, c.grpcPort)
 		extensions = "[pprof, tracelookup]"
 	}
+	exporter, exporterName := "\n  nop:\n", "nop"
+	if p == soakPipeline {
+		exporter = fmt.Sprintf("\n  otlp_grpc:\n    endpoint: 127.0.0.1:%d\n    compression: none\n    tls:\n      insecure: true\n", soakSinkPort)
+		exporterName = "otlp_grpc"
+	}
 	return receiver + fmt.Sprintf(`
 extensions:
   pprof:
@@ -84,15 +95,13 @@ extensions:
     index:
       max_memory_mib: %d%s
 
-exporters:
-  nop:
-
+exporters:%s
 service:
   extensions: %s
   pipelines:
     traces:
       receivers: [%s]
-      exporters: [nop]
+      exporters: [%s]
   telemetry:
     logs:
       level: warn
@@ -104,7 +113,7 @@ service:
               prometheus:
                 host: 127.0.0.1
                 port: %d
-`, c.pprofPort, c.apiPort, maxMemoryMiB, search, extensions, receiverName, c.metricsPort)
+`, c.pprofPort, c.apiPort, maxMemoryMiB, search, exporter, extensions, receiverName, exporterName, c.metricsPort)
 }
 
 // startCollector runs the binary with a pipeline of p into the nop exporter.

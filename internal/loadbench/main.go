@@ -53,6 +53,8 @@ type options struct {
 	memStats      bool
 	// lookupIngestRate is the ingest rate during lookups when the ingest phase does not run to measure it.
 	lookupIngestRate float64
+	// soakDuration is how long the soak runs, soakSample how often it samples.
+	soakDuration, soakSample time.Duration
 }
 
 func main() {
@@ -70,7 +72,9 @@ func main() {
 	flag.StringVar(&o.profileDir, "cpuprofile", "", "if set, save a CPU profile of each ingest measurement (2s), and an execution trace of the lookups under ingest (2s), in this directory")
 	flag.Float64Var(&o.lookupIngestRate, "lookup-ingest-rate", 150000, "spans/s sent during the lookup measurement when the ingest phase does not run (it uses half the measured saturation rate)")
 	flag.BoolVar(&o.memStats, "memstats", false, "print each bound collector's Go memory statistics to stderr after the load")
-	flag.StringVar(&o.phases, "phases", "ingest,memory,lookup,bound", "the measurements to run, comma-separated")
+	flag.StringVar(&o.phases, "phases", "ingest,memory,lookup,bound", "the measurements to run, comma-separated; soak (make soak) runs alone")
+	flag.DurationVar(&o.soakDuration, "soak-duration", 10*time.Minute, "how long the soak runs at 80% of the measured capacity")
+	flag.DurationVar(&o.soakSample, "soak-sample", 30*time.Second, "how often the soak reports RSS, goroutines and index bytes")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
@@ -313,6 +317,12 @@ func run(o options) error {
 	}
 	if slices.Contains(phases, "bound") {
 		if err := boundPhase(o, dir, t); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(phases, "soak") {
+		if err := soakPhase(o, dir, t); err != nil {
+			_ = t.print()
 			return err
 		}
 	}
