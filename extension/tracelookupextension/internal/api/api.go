@@ -107,6 +107,9 @@ type Handler struct {
 	mux    *http.ServeMux
 	admit  *admission
 	ui     *ui.Handler // nil: no viewer
+	// patterns are the API's routes, as registered (the OpenAPI document
+	// must name each).
+	patterns []string
 }
 
 // RateLimits are the contracts' rate limits.
@@ -185,6 +188,7 @@ func NewHandler(st *store.Store, opts Options) *Handler {
 		h.handle("/v1/trace/call/"+p, call, RouteLookup, lookupBy(call.c))
 		h.handle("/api/v1/traces/"+p, nat, RouteLookup, lookupBy(n))
 	}
+	h.handle("/api/openapi.json", nat, RouteHealth, serveOpenAPI)
 	h.handle("/api/v1/traces", nat, RouteSearch, n.search)
 	h.handle("/api/v1/services", nat, RouteListing, n.services)
 	h.handle("/api/v1/services/{service}/operations", nat, RouteListing, n.operations)
@@ -277,6 +281,7 @@ func (h *Handler) handle(pattern string, rt *route, kind Route, ep endpoint) {
 
 // handleBy is handle with the contract picked per request.
 func (h *Handler) handleBy(pattern string, kind Route, pick func(*http.Request) (*route, endpoint)) {
+	h.patterns = append(h.patterns, pattern)
 	h.mux.HandleFunc("GET "+pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rt, ep := pick(r)

@@ -1,0 +1,156 @@
+// Copyright The otelcol-tracelookup Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package api
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi/datamodel"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// openAPIDocument reads the document; span trees are recursive, which an
+// array or a null ends.
+func openAPIDocument(t *testing.T) libopenapi.Document {
+	t.Helper()
+	doc, err := libopenapi.NewDocumentWithConfiguration(OpenAPI(), &datamodel.DocumentConfiguration{
+		IgnoreArrayCircularReferences:       true,
+		IgnorePolymorphicCircularReferences: true,
+	})
+	require.NoError(t, err)
+	return doc
+}
+
+func openAPIValidator(t *testing.T) validator.Validator {
+	t.Helper()
+	doc := openAPIDocument(t)
+	v, errs := validator.NewValidator(doc)
+	require.Empty(t, errs)
+	return v
+}
+
+// The document is a valid OpenAPI 3.1 document, as an OpenAPI validator
+// reads it.
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	v := openAPIValidator(t)
+	ok, errs := v.ValidateDocument()
+	for _, e := range errs {
+		t.Errorf("%s: %s", e.Message, e.Reason)
+	}
+	assert.True(t, ok)
+	r := get(t, fixtureHandler(t, defaultOptions()), http.MethodGet, "/api/openapi.json")
+	assert.Equal(t, http.StatusOK, r.code)
+	assert.JSONEq(t, string(OpenAPI()), string(r.body), "served at /api/openapi.json")
+}
+
+// Every route the API registers is in the document.
+func TestOpenAPINamesEveryRoute(t *testing.T) {
+	h := fixtureHandler(t, defaultOptions())
+	model, err := openAPIDocument(t).BuildV3Model()
+	require.NoError(t, err)
+	documented := map[string]bool{}
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	for p := range model.Model.Paths.PathItems.KeysFromOldest() {
+		documented[param.ReplaceAllString(p, "{}")] = true
+	}
+	for _, p := range h.patterns {
+		if strings.HasSuffix(p, "{$}") {
+			continue // the empty id of a lookup route: its 400
+		}
+		assert.True(t, documented[param.ReplaceAllString(p, "{}")], "%s is not in the OpenAPI document", p)
+	}
+}
+
+// Each route's answers, found and refused, are what the document says.
+func TestAnswersMatchTheOpenAPIDocument(t *testing.T) {
+	v := openAPIValidator(t)
+	h := fixtureHandler(t, defaultOptions())
+	window := "query.start_time_min=2020-01-01T00:00:00Z&query.start_time_max=2030-01-01T00:00:00Z"
+	for _, tt := range []struct {
+		path   string
+		accept string
+		status int
+	}{
+		{"/api/v1/traces/" + fixtureHex, "", 200},
+		{"/api/v1/traces/" + fixtureHex + "?flat=true", "", 200},
+		{"/api/v1/traces/zz", "", 400},
+		{"/api/v1/traces/0000000000000000000000000000beef", "", 404},
+		{"/api/v1/traces?service=frontend&limit=2", "", 200},
+		{"/api/v1/traces?limit=0", "", 400},
+		{"/api/v1/services", "", 200},
+		{"/api/v1/services/frontend/operations", "", 200},
+		{"/api/v1/attributes", "", 200},
+		{"/api/v1/attributes/http.route/values", "", 200},
+		{"/api/openapi.json", "", 200},
+		{"/v1/trace/call/" + callID, "", 200},
+		{"/v1/trace/call/zz", "", 422},
+		{"/v1/trace/call/9b2c1d4e-0000-4000-8000-000000000000", "", 404},
+		{"/api/v2/trace/" + fixtureHex, "", 200},
+		{"/api/v2/trace/zz", "", 400},
+		{"/api/v2/trace/0000000000000000000000000000beef", "", 404},
+		{"/api/v2/traces/" + fixtureHex, "", 200},
+		{"/api/v2/traces/" + fixtureHex, "application/protobuf", 200},
+		{"/tempo/api/v2/traces/" + fixtureHex, "", 200},
+		{"/api/v2/traces/zz", "", 400},
+		{"/api/v2/traces/beef", "", 404},
+		{"/tempo/api/traces/" + fixtureHex, "application/protobuf", 200},
+		{"/api/search?limit=2", "", 200},
+		{"/api/search?q=%7B", "", 400},
+		{"/api/search/tags", "", 200},
+		{"/api/v2/search/tags", "", 200},
+		{"/api/search/tag/http.route/values", "", 200},
+		{"/api/v2/search/tag/.http.route/values", "", 200},
+		{"/api/echo", "", 200},
+		{"/api/status/buildinfo", "", 200},
+		{"/api/traces/" + fixtureHex, "", 200},
+		{"/jaeger/api/traces/" + fixtureHex, "", 200},
+		{"/api/traces/0000000000000000000000000000beef", "", 404},
+		{"/api/traces?service=frontend&limit=2", "", 200},
+		{"/api/services", "", 200},
+		{"/api/services/frontend/operations", "", 200},
+		{"/api/operations?service=frontend", "", 200},
+		{"/api/v3/traces/" + fixtureHex, "", 200},
+		{"/api/v3/traces/zz", "", 400},
+		{"/api/v3/traces?query.service_name=frontend&" + window, "", 200},
+		{"/api/v3/trace-summaries?query.service_name=frontend&" + window, "", 200},
+		{"/api/v3/services", "", 200},
+		{"/api/v3/operations?service=frontend", "", 200},
+		{"/zipkin/api/v2/trace/" + fixtureHex, "", 200},
+		{"/zipkin/api/v2/trace/zz", "", 400},
+		{"/zipkin/api/v2/traces?serviceName=frontend&limit=2", "", 200},
+		{"/zipkin/api/v2/services", "", 200},
+		{"/zipkin/api/v2/spans?serviceName=frontend", "", 200},
+		{"/zipkin/api/v2/remoteServices?serviceName=frontend", "", 200},
+	} {
+		t.Run(tt.path, func(t *testing.T) {
+			req := httptest.NewRequest(http.MethodGet, "http://localhost"+tt.path, nil)
+			if tt.accept != "" {
+				req.Header.Set("Accept", tt.accept)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, tt.status, rec.Code, rec.Body.String())
+			resp := rec.Result()
+			if tt.status == http.StatusOK {
+				ok, errs := v.ValidateHttpRequest(req)
+				for _, e := range errs {
+					t.Errorf("request: %s: %s", e.Message, e.Reason)
+				}
+				assert.True(t, ok)
+			}
+			ok, errs := v.ValidateHttpResponse(req, resp)
+			for _, e := range errs {
+				t.Errorf("response: %s: %s %v", e.Message, e.Reason, e.SchemaValidationErrors)
+			}
+			assert.True(t, ok)
+		})
+	}
+}
