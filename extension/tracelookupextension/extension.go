@@ -50,8 +50,8 @@ type tracelookupExtension struct {
 	peers  *remote.Peers // nil: no peers
 	// cancelLoad stops reading the snapshot back (nil: none is being read).
 	cancelLoad context.CancelFunc
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	stop       chan struct{}
+	wg         sync.WaitGroup
 }
 
 func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, error) {

@@ -111,4 +111,3 @@ func putValue(out pcommon.Value, v spancodec.Value) {
 		}
 	}
 }
-
