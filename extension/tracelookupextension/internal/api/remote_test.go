@@ -393,22 +393,7 @@ func TestFannedOutSearchPagesPastALocalSearchThatStoppedEarly(t *testing.T) {
 	rs := replicas(t, []ptrace.Traces{local, older}, 5*time.Second, nil)
 	rs[0].h.opts.Search.MaxScannedSpans = 1 // one trace a page, then the budget stops it
 
-	var ids []string
-	path := "/api/v1/traces?limit=20&service=frontend"
-	for pages := 0; ; pages++ {
-		require.Less(t, pages, 10)
-		r := httpGet(t, rs[0].srv.URL+path)
-		require.Equal(t, http.StatusOK, r.code, string(r.body))
-		var page searchPage
-		require.NoError(t, json.Unmarshal(r.body, &page))
-		for _, tr := range page.Traces {
-			ids = append(ids, tr.ID[:2])
-		}
-		if page.Next == nil {
-			break
-		}
-		path = "/api/v1/traces?limit=20&service=frontend&next=" + url.QueryEscape(*page.Next)
-	}
+	ids := allPages(t, rs[0].srv.URL, "limit=20&service=frontend")
 	assert.Equal(t, []string{"05", "04", "03", "02", "01", "77"}, ids, "newest first, each once")
 }
 
@@ -476,24 +461,34 @@ func TestFannedOutSearchPagesSplitTraces(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rs := replicas(t, []ptrace.Traces{batch(tt.local...), batch(tt.peer...)}, 5*time.Second, nil)
 			var ids []byte
-			path := fmt.Sprintf("/api/v1/traces?limit=%d", tt.limit)
-			for pages := 0; ; pages++ {
-				require.Less(t, pages, 10)
-				r := httpGet(t, rs[0].srv.URL+path)
-				require.Equal(t, http.StatusOK, r.code, string(r.body))
-				var page searchPage
-				require.NoError(t, json.Unmarshal(r.body, &page))
-				for _, tr := range page.Traces {
-					b, err := hex.DecodeString(tr.ID[:2])
-					require.NoError(t, err)
-					ids = append(ids, b[0])
-				}
-				if page.Next == nil {
-					break
-				}
-				path = fmt.Sprintf("/api/v1/traces?limit=%d&next=%s", tt.limit, url.QueryEscape(*page.Next))
+			for _, id := range allPages(t, rs[0].srv.URL, fmt.Sprintf("limit=%d", tt.limit)) {
+				b, err := hex.DecodeString(id)
+				require.NoError(t, err)
+				ids = append(ids, b[0])
 			}
 			assert.Equal(t, tt.want, ids)
 		})
+	}
+}
+
+// allPages follows a native search's pages from base and returns the first
+// byte (two hex digits) of each trace id listed, in order.
+func allPages(t *testing.T, base, query string) []string {
+	t.Helper()
+	var ids []string
+	path := "/api/v1/traces?" + query
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		r := httpGet(t, base+path)
+		require.Equal(t, http.StatusOK, r.code, string(r.body))
+		var page searchPage
+		require.NoError(t, json.Unmarshal(r.body, &page))
+		for _, tr := range page.Traces {
+			ids = append(ids, tr.ID[:2])
+		}
+		if page.Next == nil {
+			return ids
+		}
+		path = "/api/v1/traces?" + query + "&next=" + url.QueryEscape(*page.Next)
 	}
 }
