@@ -48,10 +48,11 @@ type tracelookupExtension struct {
 
 	server *http.Server
 	peers  *remote.Peers // nil: no peers
-	// cancelLoad stops reading the snapshot back (nil: none is being read).
-	cancelLoad context.CancelFunc
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	// snapshotRead says Start read the snapshot back (or found none), so
+	// Shutdown writes one.
+	snapshotRead bool
+	stop         chan struct{}
+	wg           sync.WaitGroup
 }
 
 func newExtension(cfg *Config, set extension.Settings) (*tracelookupExtension, error) {
@@ -224,6 +225,9 @@ func (e *tracelookupExtension) recordLookup(route api.Route, outcome api.Outcome
 // Start binds the API's listener first, so that a taken port fails start-up,
 // then serves in the background.
 func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) error {
+	if err := e.readSnapshot(); err != nil {
+		return err
+	}
 	ln, err := e.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
 		return err
@@ -251,11 +255,6 @@ func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) e
 			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
 		}
 	})
-	if err := e.startSnapshot(); err != nil {
-		_ = e.server.Close()
-		e.wg.Wait()
-		return err
-	}
 	interval := maintenanceInterval
 	if r := e.cfg.Index.Retention; r > 0 {
 		interval = min(interval, r/10)
@@ -364,9 +363,6 @@ func (e *tracelookupExtension) Shutdown(ctx context.Context) error {
 			// report why the graceful shutdown did not finish.
 			err = errors.Join(err, e.server.Close())
 		}
-	}
-	if e.cancelLoad != nil {
-		e.cancelLoad() // the snapshot written below holds what was read back so far
 	}
 	if e.stop != nil {
 		close(e.stop)

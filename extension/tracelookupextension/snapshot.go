@@ -30,11 +30,13 @@ func (e *tracelookupExtension) maxSnapshotBytes() int64 {
 	return 4 * int64(e.cfg.Index.MaxMemoryMiB) << 20
 }
 
-// startSnapshot makes the snapshot directory and reads a snapshot back in
-// the background, within the timeout: the API serves, and receivers
-// write, while it does. A snapshot that cannot be read is logged and kept
-// as <file>.refused for an operator to look at; the index starts empty.
-func (e *tracelookupExtension) startSnapshot() error {
+// readSnapshot makes the snapshot directory and reads a snapshot back,
+// within the timeout, before Start goes on: the receivers start after the
+// extensions, so what was held before the restart goes into the index
+// before anything new, in the order it first arrived. A snapshot that
+// cannot be read is logged and kept as <file>.refused for an operator to
+// look at.
+func (e *tracelookupExtension) readSnapshot() error {
 	sc := e.cfg.Index.Snapshot
 	if sc.Path == "" {
 		return nil
@@ -49,30 +51,29 @@ func (e *tracelookupExtension) startSnapshot() error {
 			_ = os.Remove(f)
 		}
 	}
+	e.snapshotRead = true // from here on, Shutdown writes the snapshot
 	ctx, cancel := context.WithTimeout(context.Background(), sc.Timeout)
-	e.cancelLoad = cancel // and says that Shutdown writes a snapshot
-	e.wg.Go(func() {
-		defer cancel()
-		res, err := snapshot.Load(ctx, path, e.store, snapshot.Limits{MaxFileBytes: e.maxSnapshotBytes()})
-		log := e.set.Logger.With(zap.String("path", path), zap.Int64("bytes", res.Bytes))
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-			log.Info("No snapshot of the index to read back; it starts empty")
-		case errors.Is(err, snapshot.ErrTimeout):
-			log.Warn("Reading the snapshot back stopped at index::snapshot::timeout; the index holds the traces read until then",
-				zap.Int("traces", res.Traces), zap.Duration("timeout", e.cfg.Index.Snapshot.Timeout))
-		case err != nil:
-			// Kept beside the next snapshot for an operator to look at.
-			kept := path + ".refused"
-			if renameErr := os.Rename(path, kept); renameErr != nil {
-				kept = path
-			}
-			log.Error("The snapshot could not be read back; the index starts empty", zap.Error(err), zap.String("kept_as", kept))
-		default:
-			log.Info("The index was read back from its snapshot",
-				zap.Int("traces", res.Traces), zap.Int("spans", res.Spans), zap.Duration("duration", res.Duration))
+	defer cancel()
+	res, err := snapshot.Load(ctx, path, e.store, snapshot.Limits{MaxFileBytes: e.maxSnapshotBytes()})
+	log := e.set.Logger.With(zap.String("path", path), zap.Int64("bytes", res.Bytes))
+	restored := []zap.Field{zap.Int("traces", res.Traces), zap.Int("spans", res.Spans), zap.Duration("duration", res.Duration)}
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		log.Info("No snapshot of the index to read back; it starts empty")
+	case errors.Is(err, snapshot.ErrTimeout):
+		log.Warn("Reading the snapshot back stopped at index::snapshot::timeout; the index holds the traces read until then", restored...)
+	case errors.Is(err, snapshot.ErrNotRemoved):
+		log.Warn("The index was read back from its snapshot, which could not be removed", append(restored, zap.Error(err))...)
+	case err != nil:
+		// Kept beside the next snapshot for an operator to look at.
+		kept := path + ".refused"
+		if renameErr := os.Rename(path, kept); renameErr != nil {
+			kept = path
 		}
-	})
+		log.Error("The snapshot could not be read back", append(restored, zap.Error(err), zap.String("kept_as", kept))...)
+	default:
+		log.Info("The index was read back from its snapshot", restored...)
+	}
 	return nil
 }
 
@@ -80,7 +81,7 @@ func (e *tracelookupExtension) startSnapshot() error {
 // timeout (and ctx's deadline); past it, shutdown goes on without one.
 func (e *tracelookupExtension) writeSnapshot(ctx context.Context) {
 	sc := e.cfg.Index.Snapshot
-	if sc.Path == "" || e.cancelLoad == nil {
+	if sc.Path == "" || !e.snapshotRead {
 		return // off, or Start did not get as far: the snapshot there stays
 	}
 	ctx, cancel := context.WithTimeout(ctx, sc.Timeout)

@@ -11,11 +11,17 @@
 // simply evicts the oldest). The file is an 8-byte header, then an S2
 // stream (checksummed per block) of frames:
 //
-//	0x01 | uvarint(len tenant) | tenant | varint(first seen, unix ns) | uvarint(len otlp) | otlp
+//	0x01 | uvarint(len tenant) | tenant | varint(first seen, unix ns) | flags | uvarint(len otlp) | otlp
 //	0x00 | uvarint(trace count)    -- the end: without it the file is truncated
 //
-// A file that is not whole and sound is refused before any of it is
-// restored: a restart starts empty rather than with a part of the window.
+// flags bit 0: the index had cut the trace (max_spans_per_trace).
+//
+// A file that is not whole and sound (a checksum fails, it is cut short,
+// of another version, or larger than the bound) is refused before any of
+// it is restored: a restart starts empty rather than with a part of the
+// window. A frame that passes its checksum but does not decode as OTLP,
+// which only a file this package did not write can hold, stops the
+// restore there.
 package snapshot // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/snapshot"
 
 import (
@@ -45,6 +51,8 @@ const version = 1
 const (
 	frameTrace byte = 1
 	frameEnd   byte = 0
+	// flagTruncated marks a trace the index had cut.
+	flagTruncated byte = 1
 	// blockSize is the S2 stream's block: what reading one allocates.
 	blockSize = 1 << 20
 	// MaxTraceBytes is the largest trace a snapshot holds, encoded: Write
@@ -61,6 +69,7 @@ var (
 	ErrVersion       = errors.New("the snapshot was written by another version")
 	ErrOversized     = errors.New("the snapshot is larger than the index could have written")
 	ErrTimeout       = errors.New("the snapshot did not finish within its timeout")
+	ErrNotRemoved    = errors.New("the snapshot was read back but could not be removed")
 	errFrameTooLarge = errors.New("a trace in the snapshot is larger than the bound")
 )
 
@@ -98,10 +107,11 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	// Two stages on two cores: this goroutine reads traces out of the
 	// index and builds them as pdata, the other marshals and writes them.
 	type built struct {
-		tenant string
-		first  int64
-		td     ptrace.Traces
-		spans  int
+		tenant    string
+		first     int64
+		truncated bool
+		td        ptrace.Traces
+		spans     int
 		// release frees the decoded spans, which td's strings may still
 		// point into: once td is marshalled.
 		release func()
@@ -116,6 +126,9 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 		defer close(written)
 		var marshaler ptrace.ProtoMarshaler
 		for b := range work {
+			if writeErr == nil && ctx.Err() != nil {
+				writeErr = ErrTimeout
+			}
 			if writeErr != nil {
 				b.release()
 				continue // drain
@@ -134,6 +147,11 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 			frame = binary.AppendUvarint(frame, uint64(len(b.tenant)))
 			frame = append(frame, b.tenant...)
 			frame = binary.AppendVarint(frame, b.first)
+			var flags byte
+			if b.truncated {
+				flags |= flagTruncated
+			}
+			frame = append(frame, flags)
 			frame = binary.AppendUvarint(frame, uint64(len(otlp)))
 			if _, err := zw.Write(frame); err != nil {
 				writeErr = err
@@ -155,7 +173,7 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 			return false
 		}
 		t := traceview.Build(tr, maxTreeDepth) // releases tr
-		work <- built{tenant: tr.Tenant, first: tr.FirstSeen, td: t.OTLP(nil), spans: len(t.Spans), release: t.Release}
+		work <- built{tenant: tr.Tenant, first: tr.FirstSeen, truncated: t.Truncated, td: t.OTLP(nil), spans: len(t.Spans), release: t.Release}
 		return true
 	})
 	close(work)
@@ -190,6 +208,11 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return res, err
+	}
+	// The rename itself reaches the disk with the directory.
+	if dir, dirErr := os.Open(filepath.Dir(path)); dirErr == nil {
+		_ = dir.Sync()
+		_ = dir.Close()
 	}
 	if fi, statErr := os.Stat(path); statErr == nil {
 		res.Bytes = fi.Size()
@@ -234,27 +257,28 @@ func Load(ctx context.Context, path string, st *store.Store, lim Limits) (res Re
 	}
 	// Two stages on two cores: this goroutine decodes, the other ingests.
 	type decoded struct {
-		tenant string
-		first  int64
-		td     ptrace.Traces
+		tenant    string
+		first     int64
+		truncated bool
+		td        ptrace.Traces
 	}
 	work := make(chan decoded, 256)
 	restored := make(chan int)
 	go func() {
 		spans := 0
 		for d := range work {
-			spans += d.td.SpanCount()
-			st.Restore(d.tenant, d.td, d.first)
+			rej := st.Restore(d.tenant, d.td, d.first, d.truncated)
+			spans += d.td.SpanCount() - rej.InvalidID - rej.InvalidTenant - rej.TenantLimit
 		}
 		restored <- spans
 	}()
 	var unmarshaler ptrace.ProtoUnmarshaler
-	res.Traces, err = readFile(ctx, path, lim, func(tenant string, first int64, otlp []byte) error {
+	res.Traces, err = readFile(ctx, path, lim, func(tenant string, first int64, flags byte, otlp []byte) error {
 		td, err := unmarshaler.UnmarshalTraces(otlp)
 		if err != nil {
 			return fmt.Errorf("%w: a trace does not decode: %w", ErrCorrupt, err)
 		}
-		work <- decoded{tenant: tenant, first: first, td: td}
+		work <- decoded{tenant: tenant, first: first, truncated: flags&flagTruncated != 0, td: td}
 		return nil
 	})
 	close(work)
@@ -263,10 +287,13 @@ func Load(ctx context.Context, path string, st *store.Store, lim Limits) (res Re
 	if err != nil {
 		return res, err
 	}
-	return res, os.Remove(path)
+	if err := os.Remove(path); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrNotRemoved, err)
+	}
+	return res, nil
 }
 
-func readFile(ctx context.Context, path string, lim Limits, restore func(tenant string, first int64, otlp []byte) error) (int, error) {
+func readFile(ctx context.Context, path string, lim Limits, restore func(tenant string, first int64, flags byte, otlp []byte) error) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -277,7 +304,7 @@ func readFile(ctx context.Context, path string, lim Limits, restore func(tenant 
 
 // read reads a snapshot, calling restore (when not nil) with each trace,
 // and returns how many it read.
-func read(ctx context.Context, r io.Reader, lim Limits, restore func(tenant string, first int64, otlp []byte) error) (int, error) {
+func read(ctx context.Context, r io.Reader, lim Limits, restore func(tenant string, first int64, flags byte, otlp []byte) error) (int, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	var h [len(header)]byte
 	if _, err := io.ReadFull(br, h[:]); err != nil {
@@ -330,6 +357,10 @@ func read(ctx context.Context, r io.Reader, lim Limits, restore func(tenant stri
 		if err != nil {
 			return n, streamError(err)
 		}
+		flags, err := zr.ReadByte()
+		if err != nil {
+			return n, streamError(err)
+		}
 		size, err := binary.ReadUvarint(zr)
 		if err != nil {
 			return n, streamError(err)
@@ -346,7 +377,7 @@ func read(ctx context.Context, r io.Reader, lim Limits, restore func(tenant stri
 		if buf, err = readN(zr, buf, int(size)); err != nil {
 			return n, err
 		}
-		if err := restore(tenant, first, buf); err != nil {
+		if err := restore(tenant, first, flags, buf); err != nil {
 			return n, err
 		}
 	}

@@ -210,7 +210,7 @@ func FuzzRead(f *testing.F) {
 	var unmarshaler ptrace.ProtoUnmarshaler
 	errUndecodable := errors.New("a trace that does not decode")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, err := read(context.Background(), bytes.NewReader(b), Limits{MaxTraceBytes: 1 << 20}, func(_ string, _ int64, otlp []byte) error {
+		_, err := read(context.Background(), bytes.NewReader(b), Limits{MaxTraceBytes: 1 << 20}, func(_ string, _ int64, _ byte, otlp []byte) error {
 			if _, err := unmarshaler.UnmarshalTraces(otlp); err != nil {
 				return errUndecodable
 			}
@@ -220,4 +220,26 @@ func FuzzRead(f *testing.F) {
 			require.True(t, errors.Is(err, ErrCorrupt) || errors.Is(err, ErrTruncated) || errors.Is(err, ErrVersion) || errors.Is(err, errUndecodable), "%v", err)
 		}
 	})
+}
+
+// A trace the index had cut (max_spans_per_trace) is still flagged cut
+// once read back.
+func TestTruncatedTracesStayFlagged(t *testing.T) {
+	now := t0
+	src := store.New(store.Config{MaxBytes: 16 << 20, MaxSpansPerTrace: 3, Now: func() time.Time { return now }})
+	defer src.Close()
+	src.Ingest("", spangen.Batch(1, 1, 0, 6)) // cut to 3 spans
+	src.Ingest("", spangen.Batch(2, 1, 0, 2)) // whole
+	path := filepath.Join(t.TempDir(), "s")
+	_, err := Write(context.Background(), path, src, 0)
+	require.NoError(t, err)
+	dst := newStore(t, t0)
+	_, err = Load(context.Background(), path, dst, Limits{})
+	require.NoError(t, err)
+	for n, want := range map[uint64]bool{1: true, 2: false} {
+		tr, ok := dst.Get("", [16]byte(spangen.TraceID(n)))
+		require.True(t, ok)
+		assert.Equal(t, want, tr.Truncated, "trace %d", n)
+		tr.Release()
+	}
 }

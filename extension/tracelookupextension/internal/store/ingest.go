@@ -30,7 +30,10 @@ type spanRef struct {
 
 // batch is one Ingest call's work, grouped by trace, and its scratch memory.
 type batch struct {
-	ids      []traceKey
+	// truncated marks every trace of the batch truncated: a restored
+	// trace that had been cut before.
+	truncated bool
+	ids       []traceKey
 	byID     map[traceKey]int32
 	slots    map[string]uint16 // the tenant slots the batch holds a reference to
 	refs     []spanRef
@@ -67,6 +70,7 @@ var batchPool = pool.New(8, maxBatchScratch,
 	})
 
 func (b *batch) reset() {
+	b.truncated = false
 	b.ids = b.ids[:0]
 	clear(b.byID)
 	clear(b.slots)
@@ -98,23 +102,24 @@ type Rejected struct {
 // whole traces; it never fails. It returns the spans it did not store
 // for want of a trace id or a tenant.
 func (s *Store) Ingest(tenant string, td ptrace.Traces) Rejected {
-	return s.ingestAt(tenant, td, s.now().UnixNano())
+	return s.ingestAt(tenant, td, s.now().UnixNano(), false)
 }
 
 // Restore stores td as Ingest does, as if received at seen (unix
 // nanoseconds, no later than now): a snapshot's traces keep their age, so
 // retention and eviction treat them as before the restart. tenant names
-// the tenant the trace was held under.
-func (s *Store) Restore(tenant string, td ptrace.Traces, seen int64) Rejected {
-	return s.ingestAt(tenant, td, min(seen, s.now().UnixNano()))
+// the tenant the trace was held under; truncated marks it cut before.
+func (s *Store) Restore(tenant string, td ptrace.Traces, seen int64, truncated bool) Rejected {
+	return s.ingestAt(tenant, td, min(seen, s.now().UnixNano()), truncated)
 }
 
-func (s *Store) ingestAt(tenant string, td ptrace.Traces, now int64) (rejected Rejected) {
+func (s *Store) ingestAt(tenant string, td ptrace.Traces, now int64, truncated bool) (rejected Rejected) {
 	if s.closed.Load() {
 		return Rejected{}
 	}
 	b := batchPool.Get()
 	b.enc = spancodec.Encoder{Limits: s.cfg.Limits}
+	b.truncated = truncated
 	// Deferred, so that even a panic releases the batch's resource references.
 	defer func() {
 		for _, g := range b.groups {
@@ -295,7 +300,7 @@ func (s *Store) ingestTrace(b *batch, key traceKey, refs []spanRef, now int64) {
 	if !isNew {
 		spanCount = int(e.spanCount)
 	}
-	truncated := false
+	truncated := b.truncated
 	lastGroup := int32(-1)
 	stored := 0
 	items := b.enc.Items
