@@ -24,7 +24,7 @@ import (
 // OpenAPI document is in the jaeger-idl module):
 //
 //	GET /api/v3/services                     {"services":[...]}
-//	GET /api/v3/operations?service=&spanKind= {"operations":[{"name","spanKind"}]}
+//	GET /api/v3/operations?service=&spanKind= (or span_kind) {"operations":[{"name","spanKind"}]}
 //	GET /api/v3/traces/{trace_id}            {"result":<OTLP/JSON TracesData>}
 //	GET /api/v3/traces?query.*               {"result":<the matching traces' spans>}
 //	GET /api/v3/trace-summaries?query.*      {"summaries":[...],"nextPageToken":"..."}
@@ -82,7 +82,11 @@ func (j jaegerV3) operations(w http.ResponseWriter, _ *http.Request, tenant stri
 		j.writeError(w, http.StatusBadRequest, "", "service is required")
 		return OutcomeBadRequest
 	}
-	b, _ := j.h.appendOperations([]byte(`{"operations":[`), tenant, service, query.Get("spanKind"))
+	kind := query.Get("spanKind")
+	if kind == "" {
+		kind = query.Get("span_kind") // the name Jaeger deprecated
+	}
+	b, _ := j.h.appendOperations([]byte(`{"operations":[`), tenant, service, kind)
 	writeJSON(w, http.StatusOK, append(b, "]}"...))
 	return OutcomeFound
 }

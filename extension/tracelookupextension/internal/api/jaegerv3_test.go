@@ -238,3 +238,14 @@ func TestJaegerV3SummaryListsEveryService(t *testing.T) {
 	assert.Len(t, s.Summaries[0].Services, 60)
 	assert.Equal(t, "svc-00", s.Summaries[0].Services[0].Name)
 }
+
+// Jaeger names the operations' kind parameter spanKind, and still reads
+// its deprecated span_kind.
+func TestJaegerV3OperationsKindParameter(t *testing.T) {
+	h := fixtureHandler(t, defaultOptions())
+	for _, param := range []string{"spanKind", "span_kind"} {
+		r := get(t, h, http.MethodGet, "/api/v3/operations?service=frontend&"+param+"=server")
+		require.Equal(t, http.StatusOK, r.code)
+		assert.JSONEq(t, `{"operations":[{"name":"GET /checkout","spanKind":"server"}]}`, string(r.body), param)
+	}
+}

@@ -113,6 +113,8 @@ func TestAnswersMatchTheOpenAPIDocument(t *testing.T) {
 		{"/api/traces/" + fixtureHex, "", 200},
 		{"/jaeger/api/traces/" + fixtureHex, "", 200},
 		{"/api/traces/0000000000000000000000000000beef", "", 404},
+		{"/api/traces/0000000000000000000000000000beef", "application/protobuf", 404},
+		{"/api/traces/zz", "application/protobuf", 400},
 		{"/api/traces?service=frontend&limit=2", "", 200},
 		{"/api/services", "", 200},
 		{"/api/services/frontend/operations", "", 200},
@@ -153,4 +155,46 @@ func TestAnswersMatchTheOpenAPIDocument(t *testing.T) {
 			assert.True(t, ok)
 		})
 	}
+}
+
+// Each contract's refusals (a rate limit, a lookup that cannot get memory)
+// are what the document says, in the contract's own format.
+func TestRefusalsMatchTheOpenAPIDocument(t *testing.T) {
+	v := openAPIValidator(t)
+	one := RateLimit{RequestsPerMinute: 1}
+	opts := defaultOptions()
+	opts.RateLimits = RateLimits{Native: one, APMTrace: one, CallTrace: one, Tempo: one, Jaeger: one, Zipkin: one}
+	limited := fixtureHandler(t, opts)
+	busyOpts := defaultOptions()
+	busyOpts.LookupMemoryBytes = 1
+	busy := fixtureHandler(t, busyOpts)
+	release, ok := busy.admit.acquire(t.Context(), 1) // the whole budget, held: every lookup waits, then is refused
+	require.True(t, ok)
+	defer release()
+	check := func(t *testing.T, h http.Handler, path string, status int) {
+		req := httptest.NewRequest(http.MethodGet, "http://localhost"+path, nil)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, status, rec.Code, rec.Body.String())
+		ok, errs := v.ValidateHttpResponse(req, rec.Result())
+		for _, e := range errs {
+			t.Errorf("%s: %s %v", e.Message, e.Reason, e.SchemaValidationErrors)
+		}
+		assert.True(t, ok)
+	}
+	for _, path := range []string{
+		"/api/v1/traces/" + fixtureHex, "/v1/trace/call/" + callID, "/api/v2/trace/" + fixtureHex,
+		"/api/v2/traces/" + fixtureHex, "/api/traces/" + fixtureHex, "/api/v3/traces/" + fixtureHex, "/zipkin/api/v2/trace/" + fixtureHex,
+	} {
+		t.Run(path, func(t *testing.T) {
+			busyStatus := http.StatusServiceUnavailable
+			if strings.HasPrefix(path, "/api/v2/trace/") {
+				busyStatus = http.StatusTooManyRequests // the 003 document has no 503 for it
+			}
+			check(t, busy, path, busyStatus)
+			limited.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, path, nil))
+			check(t, limited, path, http.StatusTooManyRequests)
+		})
+	}
+	check(t, limited, "/api/echo", http.StatusTooManyRequests) // Tempo's, spent above
 }
