@@ -6,7 +6,8 @@
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY . .
-RUN CGO_ENABLED=0 make build \
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 make build \
  && mkdir -p /out/var/lib/otelcol-tracelookup \
  && cp bin/otelcol-tracelookup /out/otelcol-tracelookup
 

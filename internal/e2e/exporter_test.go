@@ -86,3 +86,67 @@ service:
 	other := mustDo(t, "GET", "http://"+addr(apiPort)+"/api/v1/traces/"+id, nil)
 	assert.Equal(t, 404, other.Status, "indexed under the request's tenant, not the default one")
 }
+
+// The agent and gateway of deploy/helm: the agent turns the request's
+// tenant header into the tenant.id resource attribute (resource processor,
+// from the client metadata), its otlp exporter sends on, and the gateway
+// indexes the spans under that tenant (tenancy::resource_attribute). A
+// client's own tenant.id is not trusted.
+func TestAgentCarriesTheTenantToTheGateway(t *testing.T) {
+	gw := node{api: freePort(t), grpc: freePort(t)}
+	gw.c = startCollector(t, nopConfig(gw.api, gw.grpc, freePort(t), "    tenancy:\n      resource_attribute: tenant.id\n"))
+	gw.c.waitReady(t, gw.api, nil, gw.grpc)
+	agent := node{api: freePort(t), grpc: freePort(t)}
+	agent.c = startCollector(t, fmt.Sprintf(`
+extensions:
+  tracelookup:
+    endpoint: 127.0.0.1:%d
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:%d
+        include_metadata: true
+processors:
+  resource/tenant:
+    attributes:
+      - {key: tenant.id, action: delete}
+      - {key: tenant.id, from_context: metadata.X-Scope-OrgID, action: insert}
+exporters:
+  tracelookup:
+  otlp_grpc/gateway:
+    endpoint: 127.0.0.1:%d
+    tls:
+      insecure: true
+    sending_queue:
+      enabled: false
+service:
+  extensions: [tracelookup]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [resource/tenant]
+      exporters: [tracelookup, otlp_grpc/gateway]
+  telemetry:
+    metrics:
+      level: none
+`, agent.api, agent.grpc, gw.grpc))
+	agent.c.waitReady(t, agent.api, nil, agent.grpc)
+
+	ctx := context.Background()
+	exp, err := otlptracegrpc.New(ctx, otlptracegrpc.WithInsecure(), otlptracegrpc.WithEndpoint(addr(agent.grpc)),
+		otlptracegrpc.WithTimeout(exportTimeout), otlptracegrpc.WithHeaders(map[string]string{"X-Scope-OrgID": "payments"}))
+	require.NoError(t, err)
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "checkout"), attribute.String("tenant.id", "someone-else"))))
+	_, span := tp.Tracer("e2e").Start(ctx, "charge card")
+	span.End()
+	require.NoError(t, tp.Shutdown(ctx))
+	id := span.SpanContext().TraceID().String()
+
+	for _, n := range []node{agent, gw} {
+		assert.Equal(t, 200, mustDo(t, "GET", n.url()+"/api/v1/traces/"+id, map[string]string{"X-Scope-OrgID": "payments"}).Status, n.url())
+		assert.Equal(t, 404, mustDo(t, "GET", n.url()+"/api/v1/traces/"+id, map[string]string{"X-Scope-OrgID": "someone-else"}).Status, n.url())
+		assert.Equal(t, 404, mustDo(t, "GET", n.url()+"/api/v1/traces/"+id, nil).Status, n.url())
+	}
+}
