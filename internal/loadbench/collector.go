@@ -83,7 +83,8 @@ receivers:
 	}
 	exporter, exporterName := "\n  nop:\n", "nop"
 	if p == soakPipeline {
-		exporter = fmt.Sprintf("\n  otlp_grpc:\n    endpoint: 127.0.0.1:%d\n    compression: none\n    tls:\n      insecure: true\n", soakSinkPort)
+		// No sending queue: an acknowledged export has reached the sink.
+		exporter = fmt.Sprintf("\n  otlp_grpc:\n    endpoint: 127.0.0.1:%d\n    compression: none\n    sending_queue:\n      enabled: false\n    tls:\n      insecure: true\n", soakSinkPort)
 		exporterName = "otlp_grpc"
 	}
 	return receiver + fmt.Sprintf(`

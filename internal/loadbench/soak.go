@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,16 +26,44 @@ import (
 	"github.com/otelcol-tracelookup/otelcol-tracelookup/internal/spangen"
 )
 
-// sink is the pipeline's far end: it counts every span the collector's
-// otlp exporter delivered.
+// sink is the pipeline's far end: it counts the spans of every trace the
+// collector's otlp exporter delivered.
 type sink struct {
 	ptraceotlp.UnimplementedGRPCServer
 	spans atomic.Int64
+	mu    sync.Mutex
+	by    map[[16]byte]uint32
 }
 
 func (s *sink) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	s.spans.Add(int64(req.Traces().SpanCount()))
+	td := req.Traces()
+	s.mu.Lock()
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, sp := range ss.Spans().All() {
+				s.by[[16]byte(sp.TraceID())]++
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.spans.Add(int64(td.SpanCount()))
 	return ptraceotlp.NewExportResponse(), nil
+}
+
+// check compares the traces whose export was acknowledged (by their first
+// trace number, soakTracesPerRequest each) with what the sink received:
+// the spans missing and the spans delivered more than once.
+func (s *sink) check(acked []uint64) (missing, duplicated int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, first := range acked {
+		for k := range uint64(soakTracesPerRequest) {
+			got := int64(s.by[[16]byte(spangen.TraceID(first+k))])
+			missing += max(0, soakSpansPerTrace-got)
+			duplicated += max(0, got-soakSpansPerTrace)
+		}
+	}
+	return missing, duplicated
 }
 
 func startSink() (*sink, func(), error) {
@@ -43,7 +72,7 @@ func startSink() (*sink, func(), error) {
 		return nil, nil, err
 	}
 	srv := grpc.NewServer()
-	s := &sink{}
+	s := &sink{by: map[[16]byte]uint32{}}
 	ptraceotlp.RegisterGRPCServer(srv, s)
 	go func() { _ = srv.Serve(ln) }()
 	soakSinkPort = ln.Addr().(*net.TCPAddr).Port
@@ -51,15 +80,24 @@ func startSink() (*sink, func(), error) {
 }
 
 // soakLoad sends fresh 10-trace x 10-span requests, each trace new, and
-// counts the spans whose export the collector acknowledged.
+// records the requests whose export the collector acknowledged.
 type soakLoad struct {
 	port   int
 	next   atomic.Uint64 // the next trace number
-	acked  atomic.Int64
-	failed atomic.Int64
+	acked  atomic.Int64  // spans
+	failed atomic.Int64  // spans of exports that failed or were refused
+	mu     sync.Mutex
+	firsts []uint64 // the first trace number of each acknowledged request
 }
 
-const soakSpansPerRequest = 100
+const (
+	soakTracesPerRequest = 10
+	soakSpansPerTrace    = 10
+	soakSpansPerRequest  = soakTracesPerRequest * soakSpansPerTrace
+)
+
+// lastAcked is the newest trace number whose export was acknowledged.
+var lastAcked atomic.Uint64
 
 // run sends from `senders` connections until ctx is done, perSecond spans
 // a second in all (0: as fast as the collector takes them).
@@ -92,12 +130,11 @@ func (l *soakLoad) run(ctx context.Context, senders int, perSecond float64) {
 					case <-time.After(time.Until(due)):
 					}
 				}
-				first := l.next.Add(10) - 10
-				req, err := m.MarshalTraces(spangen.Batch(first, 10, 0, 10))
+				first := l.next.Add(soakTracesPerRequest) - soakTracesPerRequest
+				req, err := m.MarshalTraces(spangen.Batch(first, soakTracesPerRequest, 0, soakSpansPerTrace))
 				if err != nil {
 					return
 				}
-				lastSent.Store(first + 9)
 				// The export itself is not cut off by ctx: an export begun
 				// is answered, so acknowledged spans are counted exactly.
 				callCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -108,25 +145,36 @@ func (l *soakLoad) run(ctx context.Context, senders int, perSecond float64) {
 					continue
 				}
 				l.acked.Add(soakSpansPerRequest)
+				l.mu.Lock()
+				l.firsts = append(l.firsts, first)
+				l.mu.Unlock()
+				lastAcked.Store(first + soakTracesPerRequest - 1)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-// searchRecent runs a search every 500 ms until stop closes, counting the
-// answers that were not 200.
-func searchRecent(c *collector, stop <-chan struct{}, failures *atomic.Int64) {
+// soakQueries looks up a recently acknowledged trace 20 times a second and
+// runs a search every 500 ms until stop closes, counting the answers that
+// were not 200.
+func soakQueries(c *collector, stop <-chan struct{}, lookups, failures *atomic.Int64) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	services := []string{"frontend", "checkout", "payment", "inventory"}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for i := 0; ; i++ {
 		select {
 		case <-stop:
 			return
-		case <-time.After(500 * time.Millisecond):
+		case <-tick.C:
 		}
-		url := fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces?service=%s&limit=20", c.apiPort, services[i%len(services)])
+		url := fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces/%s", c.apiPort, spangen.TraceID(lastAcked.Load()-uint64(i%1000)))
+		if i%10 == 0 {
+			url = fmt.Sprintf("http://127.0.0.1:%d/api/v1/traces?service=%s&limit=20", c.apiPort, services[(i/10)%len(services)])
+		}
+		lookups.Add(1)
 		resp, err := client.Get(url)
 		if err != nil {
 			failures.Add(1)
@@ -134,7 +182,8 @@ func searchRecent(c *collector, stop <-chan struct{}, failures *atomic.Int64) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
+		// A lookup of a trace the index evicted is a 404, not a failure.
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
 			failures.Add(1)
 		}
 	}
@@ -194,15 +243,15 @@ func soakPhase(o options, dir string, t *table) error {
 	capacity := float64(l.acked.Load()) / time.Since(start).Seconds()
 	rate := 0.8 * capacity
 	t.row("soak: ingest capacity, tracelookup receiver -> otlp exporter (spans/s)", fmt.Sprintf("%.0f (%d senders, 20 s)", capacity, o.senders))
-	fmt.Fprintf(os.Stderr, "soak: capacity %.0f spans/s; %v at %.0f spans/s with lookups and searches\n", capacity, o.soakDuration, rate)
+	fmt.Fprintf(os.Stderr, "soak: capacity %.0f spans/s; %v at %.0f spans/s with lookups and searches, 20/s\n", capacity, o.soakDuration, rate)
 	waitDelivered(s, l.acked.Load())
 
 	// The soak.
 	stop := make(chan struct{})
-	var searchFailures atomic.Int64
+	var queries, queryFailures atomic.Int64
 	var bg sync.WaitGroup
-	bg.Go(func() { lookupRecent(c, stop) })
-	bg.Go(func() { searchRecent(c, stop, &searchFailures) })
+	bg.Go(func() { soakQueries(c, stop, &queries, &queryFailures) })
+	failedBefore := l.failed.Load()
 	ctx, cancel = context.WithTimeout(context.Background(), o.soakDuration)
 	sent := make(chan struct{})
 	ackedBefore, deliveredBefore := l.acked.Load(), s.spans.Load()
@@ -233,14 +282,21 @@ loop:
 	bg.Wait()
 	sample()
 	acked := l.acked.Load()
-	delivered := waitDelivered(s, acked)
+	waitDelivered(s, acked)
 	soaked := acked - ackedBefore
-	t.row("soak: duration, rate (spans/s), spans acknowledged", fmt.Sprintf("%v, %.0f (80%% of capacity), %d (%.0f/s)", o.soakDuration, rate, soaked, float64(soaked)/time.Since(soakStart).Seconds()))
+	t.row("soak: duration, rate (spans/s), spans acknowledged", fmt.Sprintf("%v, target %.0f (80%% of capacity), %d acknowledged (%.0f/s), %d refused", o.soakDuration, rate, soaked, float64(soaked)/time.Since(soakStart).Seconds(), l.failed.Load()-failedBefore))
 	t.row("soak: RSS every "+o.soakSample.String()+" (MiB)", series(rss))
 	t.row("soak: goroutines", series(gor))
 	t.row("soak: index bytes (MiB)", series(idx))
-	t.row("soak: spans lost (acknowledged - delivered to the exporter's end)", fmt.Sprintf("%d (acknowledged %d, delivered %d, refused %d)", acked-delivered, acked, delivered, l.failed.Load()))
-	t.row("soak: searches that failed", fmt.Sprint(searchFailures.Load()))
+	missing, duplicated := s.check(l.firsts)
+	t.row("soak: acknowledged spans missing / delivered twice at the exporter's end", fmt.Sprintf("%d / %d (of %d acknowledged, by trace)", missing, duplicated, acked))
+	t.row("soak: lookups and searches (20/s), failed", fmt.Sprintf("%d, %d failed", queries.Load(), queryFailures.Load()))
+	// Flat: after the first sample (the index filled), RSS within 15% and
+	// goroutines within 20 of it.
+	var leak error
+	if len(rss) > 2 && (slices.Max(rss[1:]) > 1.15*rss[1] || slices.Max(gor[1:len(gor)-1]) > gor[1]+20) {
+		leak = fmt.Errorf("soak failed: RSS %s, goroutines %s are not flat", series(rss), series(gor))
+	}
 
 	// Shutdown in the middle of the load: SIGTERM after 5 s at the same rate.
 	ctx, cancel = context.WithCancel(context.Background())
@@ -257,13 +313,14 @@ loop:
 	exitCode := c.cmd.ProcessState.ExitCode()
 	c = nil
 	acked = l.acked.Load()
-	delivered = waitDelivered(s, acked)
-	panicked := strings.Contains(out, "panic")
-	t.row("soak: shutdown under load (SIGTERM after 5 s)", fmt.Sprintf("exit code %d after %v, panic: %v, spans acknowledged in those 5 s %d, lost %d", exitCode, stopTook.Round(time.Millisecond), panicked, acked-ackedBefore, acked-delivered))
-	if panicked || acked != delivered || exitCode != 0 {
-		return fmt.Errorf("soak failed: exit code %d, panic %v, %d acknowledged spans not delivered:\n%s", exitCode, panicked, acked-delivered, out)
+	waitDelivered(s, acked)
+	panicked := strings.Contains(out, "panic:")
+	lostAll, dupAll := s.check(l.firsts)
+	t.row("soak: shutdown under load (SIGTERM after 5 s)", fmt.Sprintf("exit code %d after %v, panic: %v, spans acknowledged from the restart of the load until exit %d; over the whole run, acknowledged spans missing %d, delivered twice %d", exitCode, stopTook.Round(time.Millisecond), panicked, acked-ackedBefore, lostAll, dupAll))
+	if panicked || lostAll != 0 || exitCode != 0 {
+		return fmt.Errorf("soak failed: exit code %d, panic %v, %d acknowledged spans missing:\n%s", exitCode, panicked, lostAll, out)
 	}
-	return nil
+	return leak
 }
 
 // series prints samples and their spread.
