@@ -222,14 +222,15 @@ func (e *tracelookupExtension) recordLookup(route api.Route, outcome api.Outcome
 	e.telemetry.TracelookupLookupDuration.Record(ctx, float64(d)/float64(time.Millisecond), attrs)
 }
 
-// Start binds the API's listener first, so that a taken port fails start-up,
-// then serves in the background.
+// Start binds the API's listener first, so that a taken port fails start-up
+// at once, then reads the snapshot back, then serves in the background.
 func (e *tracelookupExtension) Start(ctx context.Context, host component.Host) error {
-	if err := e.readSnapshot(); err != nil {
-		return err
-	}
 	ln, err := e.cfg.ServerConfig.ToListener(ctx)
 	if err != nil {
+		return err
+	}
+	if err = e.readSnapshot(); err != nil {
+		_ = ln.Close()
 		return err
 	}
 	// Errors before the API sees a request (authentication, decompression)

@@ -60,8 +60,16 @@ func (e *tracelookupExtension) readSnapshot() error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		log.Info("No snapshot of the index to read back; it starts empty")
+	case errors.Is(err, snapshot.ErrTimeout) && res.Traces == 0:
+		// Still checking it: nothing was read back. Set aside, so that the
+		// next shutdown does not write over it.
+		kept := path + ".unread"
+		if renameErr := os.Rename(path, kept); renameErr != nil {
+			kept = path
+		}
+		log.Error("The snapshot was not read back within index::snapshot::timeout; raise it, and move the file back to read it", append(restored, zap.String("kept_as", kept))...)
 	case errors.Is(err, snapshot.ErrTimeout):
-		log.Warn("Reading the snapshot back stopped at index::snapshot::timeout; the index holds the traces read until then", restored...)
+		log.Warn("Reading the snapshot back stopped at index::snapshot::timeout; the index holds the traces read until then, and the next shutdown writes them with what arrives", restored...)
 	case errors.Is(err, snapshot.ErrNotRemoved):
 		log.Warn("The index was read back from its snapshot, which could not be removed", append(restored, zap.Error(err))...)
 	case err != nil:

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -135,4 +136,28 @@ func TestStopRightAfterStartKeepsTheWindow(t *testing.T) {
 	ext, _, _ = startWithSnapshot(t, dir)
 	defer func() { require.NoError(t, ext.Shutdown(context.Background())) }()
 	assert.Equal(t, int64(2000), ext.store.Stats().Traces)
+}
+
+// A snapshot not read back within the timeout is set aside, not written
+// over by the next shutdown.
+func TestSnapshotNotReadInTimeIsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	ext, _, _ := startWithSnapshot(t, dir)
+	ext.IndexTraces("", oneSpan(pcommon.TraceID{9}))
+	require.NoError(t, ext.Shutdown(context.Background()))
+	file := filepath.Join(dir, "tracelookup.snapshot")
+
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.ServerConfig.NetAddr.Endpoint = freeAddr(t)
+	cfg.Index.Snapshot = SnapshotConfig{Path: dir, Timeout: time.Nanosecond}
+	slow, err := NewFactory().Create(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, slow.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, slow.Shutdown(context.Background()))
+	require.FileExists(t, file+".unread")
+
+	require.NoError(t, os.Rename(file+".unread", file)) // as an operator would, with a longer timeout
+	ext, base, _ := startWithSnapshot(t, dir)
+	defer func() { require.NoError(t, ext.Shutdown(context.Background())) }()
+	assert.Equal(t, http.StatusOK, lookupStatus(t, base, "", pcommon.TraceID{9}))
 }

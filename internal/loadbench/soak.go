@@ -158,7 +158,7 @@ func (l *soakLoad) run(ctx context.Context, senders int, perSecond float64) {
 // soakQueries looks up a recently acknowledged trace 20 times a second and
 // runs a search every 500 ms until stop closes, counting the answers that
 // were not 200.
-func soakQueries(c *collector, stop <-chan struct{}, lookups, failures *atomic.Int64) {
+func soakQueries(c *collector, stop <-chan struct{}, lookups, failures, evicted *atomic.Int64) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	defer client.CloseIdleConnections()
 	services := []string{"frontend", "checkout", "payment", "inventory"}
@@ -183,7 +183,11 @@ func soakQueries(c *collector, stop <-chan struct{}, lookups, failures *atomic.I
 		_, _ = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		// A lookup of a trace the index evicted is a 404, not a failure.
-		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusNotFound {
+		switch resp.StatusCode {
+		case http.StatusOK:
+		case http.StatusNotFound:
+			evicted.Add(1)
+		default:
 			failures.Add(1)
 		}
 	}
@@ -248,9 +252,9 @@ func soakPhase(o options, dir string, t *table) error {
 
 	// The soak.
 	stop := make(chan struct{})
-	var queries, queryFailures atomic.Int64
+	var queries, queryFailures, queryEvicted atomic.Int64
 	var bg sync.WaitGroup
-	bg.Go(func() { soakQueries(c, stop, &queries, &queryFailures) })
+	bg.Go(func() { soakQueries(c, stop, &queries, &queryFailures, &queryEvicted) })
 	failedBefore := l.failed.Load()
 	ctx, cancel = context.WithTimeout(context.Background(), o.soakDuration)
 	sent := make(chan struct{})
@@ -260,9 +264,13 @@ func soakPhase(o options, dir string, t *table) error {
 	var rss, gor, idx []float64
 	soakStart := time.Now()
 	sample := func() {
-		r, _ := c.rss()
-		g, _ := c.goroutines()
-		ib, _ := c.metric("otelcol_tracelookup_index_bytes")
+		r, err1 := c.rss()
+		g, err2 := c.goroutines()
+		ib, err3 := c.metric("otelcol_tracelookup_index_bytes")
+		if err := errors.Join(err1, err2, err3); err != nil {
+			fmt.Fprintf(os.Stderr, "a sample failed: %v\n", err)
+			return
+		}
 		rss, gor, idx = append(rss, mibOf(r)), append(gor, float64(g)), append(idx, ib/mib)
 		fmt.Fprintf(os.Stderr, "%8s %10.1f %11d %10.1f %12d %12d\n", time.Since(soakStart).Round(time.Second), mibOf(r), g, ib/mib, l.acked.Load()-ackedBefore, s.spans.Load()-deliveredBefore)
 	}
@@ -290,9 +298,9 @@ loop:
 	t.row("soak: index bytes (MiB)", series(idx))
 	missing, duplicated := s.check(l.firsts)
 	t.row("soak: acknowledged spans missing / delivered twice at the exporter's end", fmt.Sprintf("%d / %d (of %d acknowledged, by trace)", missing, duplicated, acked))
-	t.row("soak: lookups and searches (20/s), failed", fmt.Sprintf("%d, %d failed", queries.Load(), queryFailures.Load()))
-	// Flat: after the first sample (the index filled), RSS within 15% and
-	// goroutines within 20 of it.
+	t.row("soak: lookups and searches (20/s), failed", fmt.Sprintf("%d, %d failed, %d lookups of a trace the index had evicted (404)", queries.Load(), queryFailures.Load(), queryEvicted.Load()))
+	// Flat: from the second sample on (the index has filled its bound by
+	// then), RSS within 15% and goroutines within 20 of that sample.
 	var leak error
 	if len(rss) > 2 && (slices.Max(rss[1:]) > 1.15*rss[1] || slices.Max(gor[1:len(gor)-1]) > gor[1]+20) {
 		leak = fmt.Errorf("soak failed: RSS %s, goroutines %s are not flat", series(rss), series(gor))
@@ -317,8 +325,8 @@ loop:
 	panicked := strings.Contains(out, "panic:")
 	lostAll, dupAll := s.check(l.firsts)
 	t.row("soak: shutdown under load (SIGTERM after 5 s)", fmt.Sprintf("exit code %d after %v, panic: %v, spans acknowledged from the restart of the load until exit %d; over the whole run, acknowledged spans missing %d, delivered twice %d", exitCode, stopTook.Round(time.Millisecond), panicked, acked-ackedBefore, lostAll, dupAll))
-	if panicked || lostAll != 0 || exitCode != 0 {
-		return fmt.Errorf("soak failed: exit code %d, panic %v, %d acknowledged spans missing:\n%s", exitCode, panicked, lostAll, out)
+	if panicked || lostAll != 0 || dupAll != 0 || exitCode != 0 || queryFailures.Load() != 0 {
+		return fmt.Errorf("soak failed: exit code %d, panic %v, %d acknowledged spans missing, %d delivered twice, %d queries failed:\n%s", exitCode, panicked, lostAll, dupAll, queryFailures.Load(), out)
 	}
 	return leak
 }

@@ -34,26 +34,26 @@ type batch struct {
 	// trace that had been cut before.
 	truncated bool
 	ids       []traceKey
-	byID     map[traceKey]int32
-	slots    map[string]uint16 // the tenant slots the batch holds a reference to
-	refs     []spanRef
-	groups   []*resource // each group's resource; the batch holds a reference
-	resCall  []string    // the call id on each group's resource, if any
-	body     []byte      // a resource body being encoded
-	records  []byte      // one trace's records being encoded
-	scratch  []byte      // the compressor's
-	entry    []byte      // the keys and the block, as the log holds them
-	stored   []byte      // a copy of a trace's entries, to read its keys
-	known    []uint64    // the keys a trace already holds, sorted
-	keys     []uint64    // the keys of the spans this batch adds to a trace
-	fresh    map[uint64]struct{}
-	exts     []extent
-	blockRes []*resource
-	newCalls []uint64
-	enc      spancodec.Encoder
-	resCuts  []int   // the values cut from each group's resource
-	resItems []int64 // the attributes and elements of each group's resource
-	search   searchScratch
+	byID      map[traceKey]int32
+	slots     map[string]uint16 // the tenant slots the batch holds a reference to
+	refs      []spanRef
+	groups    []*resource // each group's resource; the batch holds a reference
+	resCall   []string    // the call id on each group's resource, if any
+	body      []byte      // a resource body being encoded
+	records   []byte      // one trace's records being encoded
+	scratch   []byte      // the compressor's
+	entry     []byte      // the keys and the block, as the log holds them
+	stored    []byte      // a copy of a trace's entries, to read its keys
+	known     []uint64    // the keys a trace already holds, sorted
+	keys      []uint64    // the keys of the spans this batch adds to a trace
+	fresh     map[uint64]struct{}
+	exts      []extent
+	blockRes  []*resource
+	newCalls  []uint64
+	enc       spancodec.Encoder
+	resCuts   []int   // the values cut from each group's resource
+	resItems  []int64 // the attributes and elements of each group's resource
+	search    searchScratch
 }
 
 // maxBatchScratch is the most a pooled batch keeps of one large request.
