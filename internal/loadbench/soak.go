@@ -299,11 +299,16 @@ loop:
 	missing, duplicated := s.check(l.firsts)
 	t.row("soak: acknowledged spans missing / delivered twice at the exporter's end", fmt.Sprintf("%d / %d (of %d acknowledged, by trace)", missing, duplicated, acked))
 	t.row("soak: lookups and searches (20/s), failed", fmt.Sprintf("%d, %d failed, %d lookups of a trace the index had evicted (404)", queries.Load(), queryFailures.Load(), queryEvicted.Load()))
-	// Flat: from the second sample on (the index has filled its bound by
-	// then), RSS within 15% and goroutines within 20 of that sample.
+	// Flat: once the index has filled its bound (the first sample at 95%
+	// of its largest), RSS within 15% and goroutines within 20 of that
+	// sample, to the end of the load.
 	var leak error
-	if len(rss) > 2 && (slices.Max(rss[1:]) > 1.15*rss[1] || slices.Max(gor[1:len(gor)-1]) > gor[1]+20) {
-		leak = fmt.Errorf("soak failed: RSS %s, goroutines %s are not flat", series(rss), series(gor))
+	if len(idx) > 1 {
+		full := slices.IndexFunc(idx, func(b float64) bool { return b >= 0.95*slices.Max(idx) })
+		last := len(rss) - 1 // the sample after the load stopped: its goroutines are fewer
+		if full < last && (slices.Max(rss[full:]) > 1.15*rss[full] || slices.Max(gor[full:last]) > gor[full]+20) {
+			leak = fmt.Errorf("soak failed: RSS %s, goroutines %s are not flat", series(rss), series(gor))
+		}
 	}
 
 	// Shutdown in the middle of the load: SIGTERM after 5 s at the same rate.
