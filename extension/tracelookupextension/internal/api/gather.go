@@ -321,11 +321,11 @@ func writeStoreError(w http.ResponseWriter, c contract, err error) Outcome {
 // cursor. A trace is placed by its whole start, the earliest of its
 // parts', so the replica holding its earliest part lists it on the page
 // where it belongs and the others' later parts do not list it again. The
-// next cursor is where the replica that stopped shortest had got to (the
-// newest start among those with more)
-// (the index at its budget or its page's end, a peer that filled its page),
-// or the page's last trace when the merge holds more than the limit:
-// traces below it wait for the next page.
+// next cursor is where the replica that stopped shortest had got to, the
+// newest start among those with more (the index at its budget or its
+// page's end, a peer that filled its page), or the page's last trace when
+// the merge holds more than the limit: traces below it wait for the next
+// page.
 func (h *Handler) runSearch(r *http.Request, tenant string, q search.Query) search.Result {
 	res := search.Run(r.Context(), h.store, tenant, q, h.opts.Search)
 	if h.opts.Peers == nil || r.Header.Get(remote.HopHeader) != "" {
