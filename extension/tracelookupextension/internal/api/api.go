@@ -303,10 +303,32 @@ type contract interface {
 	serve(w http.ResponseWriter, r *http.Request, tenant, id string, query url.Values) Outcome
 	// writeError answers an error in the contract's own format.
 	writeError(w http.ResponseWriter, status int, code, message string)
-	// writeBusy answers a lookup the memory budget could not admit.
+}
+
+// refusals is a contract whose document gives its own answers to a busy
+// lookup and a request past the rate limit; the others answer both as
+// errors, 503 and 429.
+type refusals interface {
 	writeBusy(w http.ResponseWriter)
-	// writeRateLimited answers a request past its tenant's rate limit.
 	writeRateLimited(w http.ResponseWriter)
+}
+
+// writeBusy answers a lookup the memory budget could not admit.
+func writeBusy(w http.ResponseWriter, c contract) {
+	if r, ok := c.(refusals); ok {
+		r.writeBusy(w)
+		return
+	}
+	c.writeError(w, http.StatusServiceUnavailable, "SERVICE_BUSY", busyMessage)
+}
+
+// writeRateLimited answers a request past its tenant's rate limit.
+func writeRateLimited(w http.ResponseWriter, c contract) {
+	if r, ok := c.(refusals); ok {
+		r.writeRateLimited(w)
+		return
+	}
+	c.writeError(w, http.StatusTooManyRequests, "RATE_LIMITED", rateLimitedMessage)
 }
 
 // routeOf is the contract whose prefix path has; unknown paths answer in
@@ -392,7 +414,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt *route, ep en
 		return OutcomeBadRequest, ""
 	}
 	if rt.limit != nil && !rt.limit.take(w, a.tenant) {
-		c.writeRateLimited(w)
+		writeRateLimited(w, c)
 		return OutcomeRateLimited, a.tenant
 	}
 	// r.URL.Query drops what it cannot parse, and every parameter past Go's
@@ -431,7 +453,7 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c contract, hd 
 	release, ok := h.admit.acquire(r.Context(), lookupCost(f, v))
 	if !ok {
 		w.Header().Set("Retry-After", "1")
-		c.writeBusy(w)
+		writeBusy(w, c)
 		return OutcomeBusy
 	}
 	defer release()

@@ -80,6 +80,8 @@ func parseFields(values, allowed []string) (map[string]bool, string) {
 	return include, ""
 }
 
+var _ refusals = apmTrace{}
+
 // writeBusy answers 429, which the contract has for its rate limit, in
 // the body its document gives that answer.
 func (apmTrace) writeBusy(w http.ResponseWriter) {

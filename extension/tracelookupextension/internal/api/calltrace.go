@@ -29,14 +29,6 @@ func (callTrace) writeError(w http.ResponseWriter, status int, code, message str
 	writeStatusError(w, status, code, message)
 }
 
-func (callTrace) writeBusy(w http.ResponseWriter) {
-	writeStatusError(w, http.StatusServiceUnavailable, "SERVICE_BUSY", busyMessage)
-}
-
-func (callTrace) writeRateLimited(w http.ResponseWriter) {
-	writeStatusError(w, http.StatusTooManyRequests, "RATE_LIMITED", rateLimitedMessage)
-}
-
 func (c callTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment string, _ url.Values) Outcome {
 	callID, reason := parseUUID(segment)
 	if reason != "" {

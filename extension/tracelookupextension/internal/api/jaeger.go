@@ -48,14 +48,6 @@ func (jaeger) writeError(w http.ResponseWriter, status int, _, message string) {
 	writeJSON(w, status, append(b, "}]}"...))
 }
 
-func (j jaeger) writeBusy(w http.ResponseWriter) {
-	j.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
-}
-
-func (j jaeger) writeRateLimited(w http.ResponseWriter) {
-	j.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
-}
-
 // writeData answers the envelope around data (a JSON array) of total items.
 func writeJaegerData(w http.ResponseWriter, data []byte, total int) {
 	b := append(append(make([]byte, 0, len(data)+64), `{"data":`...), data...)
@@ -161,7 +153,7 @@ func (j jaeger) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
-		j.writeBusy(w)
+		writeBusy(w, j)
 		return outcome
 	case OutcomeNotFound:
 		j.writeError(w, http.StatusNotFound, "", "trace not found")

@@ -56,14 +56,6 @@ func (jaegerV3) writeError(w http.ResponseWriter, status int, _, message string)
 	writeJSON(w, status, append(b, "}}"...))
 }
 
-func (j jaegerV3) writeBusy(w http.ResponseWriter) {
-	j.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
-}
-
-func (j jaegerV3) writeRateLimited(w http.ResponseWriter) {
-	j.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
-}
-
 func (j jaegerV3) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
 	if o, off := j.h.searchOff(w, j); off {
 		return o
@@ -118,7 +110,7 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
-		j.writeBusy(w)
+		writeBusy(w, j)
 		return outcome
 	case OutcomeNotFound:
 		j.writeError(w, http.StatusNotFound, "", "trace not found")

@@ -39,14 +39,6 @@ func writeStatusError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, b)
 }
 
-func (native) writeBusy(w http.ResponseWriter) {
-	writeStatusError(w, http.StatusServiceUnavailable, "SERVICE_BUSY", busyMessage)
-}
-
-func (native) writeRateLimited(w http.ResponseWriter) {
-	writeStatusError(w, http.StatusTooManyRequests, "RATE_LIMITED", rateLimitedMessage)
-}
-
 // busyMessage explains a lookup the memory budget could not admit.
 const busyMessage = "the collector is using all the memory it allows lookups; retry after the time in Retry-After"
 

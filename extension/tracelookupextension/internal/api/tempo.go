@@ -43,14 +43,6 @@ func (tempo) writeError(w http.ResponseWriter, status int, _, message string) {
 	writeText(w, status, message)
 }
 
-func (t tempo) writeBusy(w http.ResponseWriter) {
-	t.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
-}
-
-func (t tempo) writeRateLimited(w http.ResponseWriter) {
-	t.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
-}
-
 // serve answers GET /api/v2/traces/{id}.
 func (t tempo) serve(w http.ResponseWriter, r *http.Request, tenant, id string, query url.Values) Outcome {
 	return t.trace(w, r, tenant, id, query, true)
@@ -178,7 +170,7 @@ func (t tempo) trace(w http.ResponseWriter, r *http.Request, tenant, id string, 
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
-		t.writeBusy(w)
+		writeBusy(w, t)
 		return outcome
 	case OutcomeNotFound:
 		return notFound()

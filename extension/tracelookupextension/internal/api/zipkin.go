@@ -43,14 +43,6 @@ func (zipkin) writeError(w http.ResponseWriter, status int, _, message string) {
 	writeText(w, status, message)
 }
 
-func (z zipkin) writeBusy(w http.ResponseWriter) {
-	z.writeError(w, http.StatusServiceUnavailable, "", busyMessage)
-}
-
-func (z zipkin) writeRateLimited(w http.ResponseWriter) {
-	z.writeError(w, http.StatusTooManyRequests, "", rateLimitedMessage)
-}
-
 func (z zipkin) services(w http.ResponseWriter, _ *http.Request, tenant string, _ url.Values) Outcome {
 	if o, off := z.h.searchOff(w, z); off {
 		return o
@@ -126,7 +118,7 @@ func (z zipkin) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 	switch outcome {
 	case OutcomeBusy:
 		w.Header().Set("Retry-After", "1")
-		z.writeBusy(w)
+		writeBusy(w, z)
 		return outcome
 	case OutcomeNotFound:
 		z.writeError(w, http.StatusNotFound, "", "trace "+Echo(id)+" not found")
