@@ -313,8 +313,10 @@ type refusals interface {
 	writeRateLimited(w http.ResponseWriter)
 }
 
-// writeBusy answers a lookup the memory budget could not admit.
+// writeBusy answers a lookup the memory budget could not admit, to be
+// retried in a second.
 func writeBusy(w http.ResponseWriter, c contract) {
+	w.Header().Set("Retry-After", "1")
 	if r, ok := c.(refusals); ok {
 		r.writeBusy(w)
 		return
@@ -452,7 +454,6 @@ func (h *Handler) lookup(w http.ResponseWriter, r *http.Request, c contract, hd 
 	f := hd.found()
 	release, ok := h.admit.acquire(r.Context(), lookupCost(f, v))
 	if !ok {
-		w.Header().Set("Retry-After", "1")
 		writeBusy(w, c)
 		return OutcomeBusy
 	}

@@ -104,13 +104,9 @@ func (a apmTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment 
 		return OutcomeBadRequest
 	}
 	notFound := func() { writeAPMError(w, http.StatusNotFound, "trace "+Echo(segment)+" not found", "") }
-	hd, ok, err := a.h.findTrace(r, tenant, cands)
-	if err != nil {
-		return writeStoreError(w, a, err)
-	}
+	hd, outcome, ok := a.h.findOrAnswer(w, r, a, tenant, cands, notFound)
 	if !ok {
-		notFound()
-		return OutcomeNotFound
+		return outcome
 	}
 	return a.h.lookup(w, r, a, hd, &apmView{include: include}, notFound)
 }

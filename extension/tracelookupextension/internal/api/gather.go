@@ -149,6 +149,21 @@ func (h *Handler) findTrace(r *http.Request, tenant string, cands []traceid.Cand
 	return hd, hd.any(), nil
 }
 
+// findOrAnswer finds a trace as findTrace does and, when there is none to
+// answer, answers why in c's format: the long-term store's error, or
+// notFound. ok says the lookup goes on with hd.
+func (h *Handler) findOrAnswer(w http.ResponseWriter, r *http.Request, c contract, tenant string, cands []traceid.Candidate, notFound func()) (hd held, _ Outcome, ok bool) {
+	hd, ok, err := h.findTrace(r, tenant, cands)
+	switch {
+	case err != nil:
+		return hd, writeStoreError(w, c, err), false
+	case !ok:
+		notFound()
+		return hd, OutcomeNotFound, false
+	}
+	return hd, OutcomeFound, true
+}
+
 // peerIDText is how a peer is asked for candidate c: a 64-bit id as its 16
 // hex digits, which the peer also matches by the low half of a stored id.
 func peerIDText(c traceid.Candidate) string {

@@ -141,18 +141,13 @@ func (j jaeger) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 			return OutcomeBadRequest
 		}
 	}
-	hd, ok, err := j.h.findTrace(r, tenant, cands)
-	if err != nil {
-		return writeStoreError(w, j, err)
-	}
+	hd, outcome, ok := j.h.findOrAnswer(w, r, j, tenant, cands, func() { j.writeError(w, http.StatusNotFound, "", "trace not found") })
 	if !ok {
-		j.writeError(w, http.StatusNotFound, "", "trace not found")
-		return OutcomeNotFound
+		return outcome
 	}
 	b, wrote, outcome := j.appendTrace(r, nil, &hd, j.h.opts.MaxResponseBytes)
 	switch outcome {
 	case OutcomeBusy:
-		w.Header().Set("Retry-After", "1")
 		writeBusy(w, j)
 		return outcome
 	case OutcomeNotFound:

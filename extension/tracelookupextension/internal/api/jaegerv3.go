@@ -98,18 +98,13 @@ func (j jaegerV3) serve(w http.ResponseWriter, r *http.Request, tenant, id strin
 			}
 		}
 	}
-	hd, ok, err := j.h.findTrace(r, tenant, cands)
-	if err != nil {
-		return writeStoreError(w, j, err)
-	}
+	hd, outcome, ok := j.h.findOrAnswer(w, r, j, tenant, cands, func() { j.writeError(w, http.StatusNotFound, "", "trace not found") })
 	if !ok {
-		j.writeError(w, http.StatusNotFound, "", "trace not found")
-		return OutcomeNotFound
+		return outcome
 	}
 	t, release, outcome := j.h.assemble(r.Context(), &hd, otlpCost)
 	switch outcome {
 	case OutcomeBusy:
-		w.Header().Set("Retry-After", "1")
 		writeBusy(w, j)
 		return outcome
 	case OutcomeNotFound:

@@ -61,13 +61,9 @@ func (n native) serve(w http.ResponseWriter, r *http.Request, tenant, segment st
 		return OutcomeBadRequest
 	}
 	notFound := func() { n.writeError(w, http.StatusNotFound, "TRACE_NOT_FOUND", "trace "+Echo(segment)+" not found") }
-	hd, ok, err := n.h.findTrace(r, tenant, cands)
-	if err != nil {
-		return writeStoreError(w, n, err)
-	}
+	hd, outcome, ok := n.h.findOrAnswer(w, r, n, tenant, cands, notFound)
 	if !ok {
-		notFound()
-		return OutcomeNotFound
+		return outcome
 	}
 	return n.h.lookup(w, r, n, hd, &nativeView{nativeSpanWriter{org: tenant, include: include, tree: !flat}}, notFound)
 }

@@ -159,17 +159,13 @@ func (t tempo) trace(w http.ResponseWriter, r *http.Request, tenant, id string, 
 		t.writeError(w, http.StatusNotFound, "", "trace not found")
 		return OutcomeNotFound
 	}
-	hd, ok, err := t.h.findTrace(r, tenant, cands)
-	if err != nil {
-		return writeStoreError(w, t, err)
-	}
+	hd, outcome, ok := t.h.findOrAnswer(w, r, t, tenant, cands, func() { notFound() })
 	if !ok {
-		return notFound()
+		return outcome
 	}
 	tr, release, outcome := t.h.assemble(r.Context(), &hd, otlpCost)
 	switch outcome {
 	case OutcomeBusy:
-		w.Header().Set("Retry-After", "1")
 		writeBusy(w, t)
 		return outcome
 	case OutcomeNotFound:

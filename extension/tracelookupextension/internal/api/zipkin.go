@@ -106,18 +106,13 @@ func (z zipkin) serve(w http.ResponseWriter, r *http.Request, tenant, id string,
 		z.writeError(w, http.StatusBadRequest, "", err.Error())
 		return OutcomeBadRequest
 	}
-	hd, ok, err := z.h.findTrace(r, tenant, cands)
-	if err != nil {
-		return writeStoreError(w, z, err)
-	}
+	hd, outcome, ok := z.h.findOrAnswer(w, r, z, tenant, cands, func() { z.writeError(w, http.StatusNotFound, "", "trace "+Echo(id)+" not found") })
 	if !ok {
-		z.writeError(w, http.StatusNotFound, "", "trace "+Echo(id)+" not found")
-		return OutcomeNotFound
+		return outcome
 	}
 	b, reasons, outcome := z.appendTrace(r, nil, &hd, z.h.opts.MaxResponseBytes)
 	switch outcome {
 	case OutcomeBusy:
-		w.Header().Set("Retry-After", "1")
 		writeBusy(w, z)
 		return outcome
 	case OutcomeNotFound:
