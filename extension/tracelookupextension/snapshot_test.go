@@ -116,9 +116,12 @@ func TestSnapshotStopsAtItsTimeout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the shutdown's own deadline has passed
 	require.NoError(t, ext.Shutdown(ctx))
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	assert.Empty(t, entries, "no snapshot, and no temporary file left")
+	// The writer left behind removes its temporary file.
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		entries, err := os.ReadDir(dir)
+		require.NoError(c, err)
+		assert.Empty(c, entries, "no snapshot, and no temporary file left")
+	}, 10*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 1, logs.FilterMessage("The index's snapshot was not written; a restart starts empty").Len())
 }
 

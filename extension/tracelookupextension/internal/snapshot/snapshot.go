@@ -33,6 +33,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -86,88 +87,39 @@ type Result struct {
 	Duration time.Duration
 }
 
+// tempFile is what Write writes to: an *os.File, or in tests one whose
+// disk hangs.
+type tempFile interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// createTemp makes Write's temporary file; tests stand in a slow disk.
+var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+
 // Write writes every trace st holds to path, through a temporary file in
-// the same directory renamed into place once whole, so a crash or a
-// deadline never leaves a partial snapshot under path. It stops, removing
-// the temporary file, when ctx is done.
-func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) (res Result, err error) {
+// the same directory renamed into place once whole and synced, so a crash
+// or a deadline never leaves a partial snapshot under path.
+//
+// Write returns by ctx's deadline even when the disk does not answer (a
+// hung network volume): the file is written by a goroutine Write leaves
+// behind at the deadline. That goroutine touches only copies of the
+// traces, never the store, so the caller may close the store at once; it
+// removes its temporary file when the disk answers again, and never
+// renames it into place after the deadline.
+func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) (Result, error) {
 	start := time.Now()
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	f, err := createTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return res, err
+		return Result{}, err
 	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(f.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if _, err = bw.Write(header[:]); err != nil {
-		return res, err
-	}
-	zw := s2.NewWriter(bw, s2.WriterConcurrency(1), s2.WriterBlockSize(blockSize))
 	// Two stages on two cores: this goroutine reads traces out of the
 	// index and builds them as pdata, the other marshals and writes them.
-	type built struct {
-		tenant    string
-		first     int64
-		truncated bool
-		td        ptrace.Traces
-		spans     int
-		// release frees the decoded spans, which td's strings may still
-		// point into: once td is marshalled.
-		release func()
-	}
 	work := make(chan built, 256)
-	var (
-		frame    []byte
-		writeErr error
-		written  = make(chan struct{})
-	)
-	go func() {
-		defer close(written)
-		var marshaler ptrace.ProtoMarshaler
-		for b := range work {
-			if writeErr == nil && ctx.Err() != nil {
-				writeErr = ErrTimeout
-			}
-			if writeErr != nil {
-				b.release()
-				continue // drain
-			}
-			otlp, err := marshaler.MarshalTraces(b.td)
-			b.release()
-			if err != nil {
-				writeErr = err
-				continue
-			}
-			if len(otlp) > MaxTraceBytes {
-				res.Skipped++
-				continue
-			}
-			frame = append(frame[:0], frameTrace)
-			frame = binary.AppendUvarint(frame, uint64(len(b.tenant)))
-			frame = append(frame, b.tenant...)
-			frame = binary.AppendVarint(frame, b.first)
-			var flags byte
-			if b.truncated {
-				flags |= flagTruncated
-			}
-			frame = append(frame, flags)
-			frame = binary.AppendUvarint(frame, uint64(len(otlp)))
-			if _, err := zw.Write(frame); err != nil {
-				writeErr = err
-				continue
-			}
-			if _, err := zw.Write(otlp); err != nil {
-				writeErr = err
-				continue
-			}
-			res.Traces++
-			res.Spans += b.spans
-		}
-	}()
+	w := &fileWriter{ctx: ctx, f: f, path: path, done: make(chan struct{})}
+	go w.run(work)
 	timedOut := false
 	st.Each(func(tr store.Trace) bool {
 		if ctx.Err() != nil {
@@ -176,52 +128,148 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 			return false
 		}
 		t := traceview.Build(tr, maxTreeDepth) // releases tr
-		work <- built{tenant: tr.Tenant, first: tr.FirstSeen, truncated: t.Truncated, td: t.OTLP(nil), spans: len(t.Spans), release: t.Release}
-		return true
+		select {
+		case work <- built{tenant: tr.Tenant, first: tr.FirstSeen, truncated: t.Truncated, td: t.OTLP(nil), spans: len(t.Spans), release: t.Release}:
+			return true
+		case <-ctx.Done(): // the writer is stuck on the disk
+			t.Release()
+			timedOut = true
+			return false
+		}
 	})
 	close(work)
-	<-written
-	switch {
-	case timedOut:
-		err = ErrTimeout
-	case writeErr != nil:
-		err = writeErr
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		// The writer may be blocked in a write or a sync: leave it.
+		return Result{Traces: int(w.written.Load())}, ErrTimeout
 	}
-	if err != nil {
-		return res, err
+	res := w.res
+	if timedOut && w.err == nil {
+		w.err = ErrTimeout
 	}
-	frame = binary.AppendUvarint(append(frame[:0], frameEnd), uint64(res.Traces))
-	if _, err = zw.Write(frame); err != nil {
-		return res, err
-	}
-	if err = zw.Close(); err != nil {
-		return res, err
-	}
-	if err = bw.Flush(); err != nil {
-		return res, err
-	}
-	if err = f.Sync(); err != nil {
-		return res, err
-	}
-	if err = f.Close(); err != nil {
-		return res, err
-	}
-	if ctx.Err() != nil {
-		return res, ErrTimeout
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return res, err
-	}
-	// The rename itself reaches the disk with the directory.
-	if dir, dirErr := os.Open(filepath.Dir(path)); dirErr == nil {
-		_ = dir.Sync()
-		_ = dir.Close()
-	}
-	if fi, statErr := os.Stat(path); statErr == nil {
-		res.Bytes = fi.Size()
+	if w.err != nil {
+		return res, w.err
 	}
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// built is one trace on its way from the index to the file.
+type built struct {
+	tenant    string
+	first     int64
+	truncated bool
+	td        ptrace.Traces
+	spans     int
+	// release frees the decoded spans, which td's strings may still
+	// point into: once td is marshalled.
+	release func()
+}
+
+// fileWriter is Write's second stage: it owns the temporary file.
+type fileWriter struct {
+	ctx     context.Context
+	f       tempFile
+	path    string
+	written atomic.Int64 // traces written so far, for a Write that gave up
+	// res and err are the outcome, read once done is closed.
+	res  Result
+	err  error
+	done chan struct{}
+}
+
+func (w *fileWriter) run(work <-chan built) {
+	defer close(w.done)
+	err := w.write(work)
+	if err == nil && w.ctx.Err() != nil {
+		err = ErrTimeout // too late to rename: the caller has moved on
+	}
+	if err == nil {
+		err = os.Rename(w.f.Name(), w.path)
+	}
+	if err != nil {
+		for b := range work {
+			b.release() // what the reader handed over after the failure
+		}
+		_ = w.f.Close()
+		_ = os.Remove(w.f.Name())
+		w.err = err
+		return
+	}
+	// The rename itself reaches the disk with the directory.
+	if dir, dirErr := os.Open(filepath.Dir(w.path)); dirErr == nil {
+		_ = dir.Sync()
+		_ = dir.Close()
+	}
+	if fi, statErr := os.Stat(w.path); statErr == nil {
+		w.res.Bytes = fi.Size()
+	}
+}
+
+// write writes the header, every trace sent on work and the end frame,
+// then syncs and closes the file.
+func (w *fileWriter) write(work <-chan built) error {
+	bw := bufio.NewWriterSize(w.f, 1<<20)
+	if _, err := bw.Write(header[:]); err != nil {
+		return err
+	}
+	zw := s2.NewWriter(bw, s2.WriterConcurrency(1), s2.WriterBlockSize(blockSize))
+	var (
+		marshaler ptrace.ProtoMarshaler
+		frame     []byte
+	)
+	for b := range work {
+		if w.ctx.Err() != nil {
+			b.release()
+			return ErrTimeout
+		}
+		otlp, err := marshaler.MarshalTraces(b.td)
+		b.release()
+		if err != nil {
+			return err
+		}
+		if len(otlp) > MaxTraceBytes {
+			w.res.Skipped++
+			continue
+		}
+		frame = append(frame[:0], frameTrace)
+		frame = binary.AppendUvarint(frame, uint64(len(b.tenant)))
+		frame = append(frame, b.tenant...)
+		frame = binary.AppendVarint(frame, b.first)
+		var flags byte
+		if b.truncated {
+			flags |= flagTruncated
+		}
+		frame = append(frame, flags)
+		frame = binary.AppendUvarint(frame, uint64(len(otlp)))
+		if _, err := zw.Write(frame); err != nil {
+			return err
+		}
+		if _, err := zw.Write(otlp); err != nil {
+			return err
+		}
+		w.res.Traces++
+		w.res.Spans += b.spans
+		w.written.Add(1)
+	}
+	if w.ctx.Err() != nil {
+		return ErrTimeout // the reader stopped short: the file is not whole
+	}
+	frame = binary.AppendUvarint(append(frame[:0], frameEnd), uint64(w.res.Traces))
+	if _, err := zw.Write(frame); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := w.f.Sync(); err != nil {
+		return err
+	}
+	return w.f.Close()
 }
 
 // Limits bound what Load reads.

@@ -187,9 +187,71 @@ func TestWriteStopsAtItsDeadline(t *testing.T) {
 	cancel()
 	_, err := Write(ctx, filepath.Join(dir, "s"), filled(t), 0)
 	require.ErrorIs(t, err, ErrTimeout)
-	entries, err := os.ReadDir(dir)
-	require.NoError(t, err)
-	assert.Empty(t, entries)
+	assertEmptied(t, dir)
+}
+
+// assertEmptied waits for the writer Write left behind to remove its
+// temporary file, and checks nothing else is there.
+func assertEmptied(t *testing.T, dir string) {
+	t.Helper()
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		entries, err := os.ReadDir(dir)
+		require.NoError(c, err)
+		assert.Empty(c, entries)
+	}, 10*time.Second, 5*time.Millisecond)
+}
+
+// hungFile is a temporary file on a disk that stops answering: a write
+// past the first megabyte, or the sync, blocks until unblock is closed.
+type hungFile struct {
+	*os.File
+	n       int
+	unblock chan struct{}
+}
+
+func (f *hungFile) Write(b []byte) (int, error) {
+	if f.n += len(b); f.n > 1<<20 {
+		<-f.unblock
+	}
+	return f.File.Write(b)
+}
+
+func (f *hungFile) Sync() error {
+	<-f.unblock
+	return f.File.Sync()
+}
+
+// A disk that stops answering, mid-write or at the sync, does not hold
+// Write past its deadline; the store can be closed at once, and the file
+// left behind is never renamed into place.
+func TestWriteReturnsByItsDeadlineWhenTheDiskHangs(t *testing.T) {
+	for _, big := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at the sync", true: "mid-write"}[big], func(t *testing.T) {
+			unblock := make(chan struct{})
+			createTemp = func(dir, pattern string) (tempFile, error) {
+				f, err := os.CreateTemp(dir, pattern)
+				return &hungFile{File: f, unblock: unblock}, err
+			}
+			t.Cleanup(func() { createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) } })
+			st := store.New(store.Config{MaxBytes: 256 << 20})
+			n := 10
+			if big {
+				n = 20_000 // a few megabytes of snapshot
+			}
+			for i := range n {
+				st.Ingest("", spangen.Batch(uint64(i+1), 1, 0, 8))
+			}
+			dir := t.TempDir()
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			_, err := Write(ctx, filepath.Join(dir, "s"), st, 0)
+			require.ErrorIs(t, err, ErrTimeout)
+			require.Error(t, ctx.Err(), "Write returned after its deadline, not before")
+			st.Close() // the writer holds nothing of the store's
+			close(unblock)
+			assertEmptied(t, dir)
+		})
+	}
 }
 
 // FuzzRead feeds the reader arbitrary files: it refuses them with one of
