@@ -4,6 +4,7 @@
 package api // import "github.com/otelcol-tracelookup/otelcol-tracelookup/extension/tracelookupextension/internal/api"
 
 import (
+	"context"
 	"encoding/hex"
 	"net/http"
 	"net/url"
@@ -66,17 +67,19 @@ func (c callTrace) serve(w http.ResponseWriter, r *http.Request, tenant, segment
 
 // findCall looks a call id the index does not hold up at the peers (a
 // search for the call-id attribute, then the trace it names from every
-// peer), then in the long-term store. Each of the id's forms (canonical
-// first, then as given) is asked for until one is found. An error is the
-// store's, when nothing else holds the call.
+// peer), then in the long-term store. Every form of the id (canonical
+// first, then as given) is asked for at once, at the peers and then at the
+// store, and the first form found is taken. An error is the store's, when
+// nothing else holds the call.
 func (h *Handler) findCall(r *http.Request, tenant string, forms []string) (held, bool, error) {
 	hd := held{tenant: tenant, fanOut: h.fansOut(r)}
 	if !hd.fanOut || h.opts.CallIDAttribute == "" {
 		return hd, false, nil
 	}
 	if h.opts.Peers != nil {
-		for _, callID := range forms {
-			if h.askPeersForCall(r, &hd, callID) {
+		searches := inParallel(len(forms), func(i int) peerCallSearch { return h.searchPeersForCall(r.Context(), tenant, forms[i]) })
+		for _, s := range searches {
+			if h.addPeersCall(r, &hd, s) {
 				return hd, true, nil
 			}
 		}
@@ -85,32 +88,39 @@ func (h *Handler) findCall(r *http.Request, tenant string, forms []string) (held
 		return hd, false, nil
 	}
 	hd.asked = true
-	for _, callID := range forms {
-		td, ok, err := h.opts.LongTermStore.CallTrace(r.Context(), tenant, callID)
-		if err != nil {
-			return hd, false, err
-		}
-		if ok {
-			h.addRemote(&hd, firstTraceID(td, [16]byte{}), td, sourceLongTermStore)
-			break
-		}
-	}
-	return hd, hd.any(), nil
+	answers := inParallel(len(forms), func(i int) storeAnswer {
+		td, ok, err := h.opts.LongTermStore.CallTrace(r.Context(), tenant, forms[i])
+		return storeAnswer{td: td, ok: ok, err: err}
+	})
+	ok, err := h.addFirstHeld(&hd, answers, func(a storeAnswer) [16]byte { return firstTraceID(a.td, [16]byte{}) })
+	return hd, ok, err
 }
 
-// askPeersForCall searches the peers for callID and, when one lists a
-// trace, adds every part of it; it says whether any part was found.
-func (h *Handler) askPeersForCall(r *http.Request, hd *held, callID string) bool {
+// peerCallSearch is what the peers answered to a search for one form of a
+// call id.
+type peerCallSearch struct {
+	answers [][]search.Summary
+	failed  []string
+}
+
+// searchPeersForCall searches the peers for the trace holding callID.
+func (h *Handler) searchPeersForCall(ctx context.Context, tenant, callID string) peerCallSearch {
 	cond, err := search.NewCompare(search.FieldAttr, search.ScopeAny, h.opts.CallIDAttribute, search.OpEq, search.Literal{Type: search.LitString, Str: callID})
 	if err != nil {
-		return false
+		return peerCallSearch{}
 	}
 	q := search.Query{Kind: search.AnyKind, Where: cond, Limit: 1, Attrs: []store.AttrQuery{store.ParseAttrQuery(h.opts.CallIDAttribute, callID)}}
-	answers, _, failed := h.opts.Peers.Search(r.Context(), hd.tenant, q)
-	for _, p := range failed {
+	answers, _, failed := h.opts.Peers.Search(ctx, tenant, q)
+	return peerCallSearch{answers: answers, failed: failed}
+}
+
+// addPeersCall adds, when a peer listed a trace for the call, every part
+// of it; it says whether any part was found.
+func (h *Handler) addPeersCall(r *http.Request, hd *held, s peerCallSearch) bool {
+	for _, p := range s.failed {
 		hd.addMissing("peer " + p + " did not answer")
 	}
-	for _, sums := range answers {
+	for _, sums := range s.answers {
 		if len(sums) > 0 {
 			id := sums[0].ID
 			if f, ok := h.store.Find(hd.tenant, id); ok {

@@ -132,21 +132,64 @@ func (h *Handler) findTrace(r *http.Request, tenant string, cands []traceid.Cand
 	}
 	// A peer is asked once, for the first reading: a 16-digit id goes as
 	// its 16 hex digits, which the peer reads both ways again. The store
-	// is asked for each reading, until one is held.
+	// is asked for every reading at once, and the first held is taken.
 	h.askPeers(r.Context(), &hd, cands[0].ID, peerIDText(cands[0]))
-	if hd.any() {
-		return hd, true, nil
+	if hd.any() || h.opts.LongTermStore == nil {
+		return hd, hd.any(), nil
 	}
-	for _, c := range cands {
-		hd.asked = false
-		if err := h.askStore(r.Context(), &hd, c.ID); err != nil {
-			return hd, false, err
+	hd.asked = true
+	answers := inParallel(len(cands), func(i int) storeAnswer {
+		td, ok, err := h.opts.LongTermStore.Trace(r.Context(), tenant, cands[i].ID)
+		return storeAnswer{id: cands[i].ID, td: td, ok: ok, err: err}
+	})
+	ok, err := h.addFirstHeld(&hd, answers, func(a storeAnswer) [16]byte { return a.id })
+	return hd, ok, err
+}
+
+// storeAnswer is what the long-term store answered for one reading of an
+// id (or one form of a call id).
+type storeAnswer struct {
+	id  [16]byte
+	td  ptrace.Traces
+	ok  bool
+	err error
+}
+
+// addFirstHeld adds the first answer, in the order asked, that holds the
+// trace, under the id idOf gives it, and says whether there was one. When
+// none holds it, the first error is returned: the store could not say.
+func (h *Handler) addFirstHeld(hd *held, answers []storeAnswer, idOf func(storeAnswer) [16]byte) (bool, error) {
+	var firstErr error
+	for _, a := range answers {
+		if a.ok {
+			h.addRemote(hd, idOf(a), a.td, sourceLongTermStore)
+			return hd.any(), nil
 		}
-		if hd.any() {
-			break
+		if firstErr == nil && a.err != nil {
+			firstErr = a.err
 		}
 	}
-	return hd, hd.any(), nil
+	if firstErr != nil {
+		h.opts.Logger.Debug("The long-term store could not be read", zap.Error(firstErr))
+	}
+	return false, firstErr
+}
+
+// inParallel calls f for 0..n-1 at once (one alone, in this goroutine) and
+// returns the results in that order: asking for every form of an id at
+// once keeps a lookup within one deadline, not one per form.
+func inParallel[T any](n int, f func(i int) T) []T {
+	out := make([]T, n)
+	if n == 1 {
+		out[0] = f(0)
+		return out
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { out[i] = f(i) })
+	}
+	wg.Wait()
+	return out
 }
 
 // findOrAnswer finds a trace as findTrace does and, when there is none to

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -423,6 +424,69 @@ func TestEveryReadingOfAnIDIsLookedFor(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.code, "%s: %s", kind, r.body)
 		assert.Equal(t, sourceLongTermStore, r.hdr.Get(sourcesHeader))
 	}
+}
+
+// meetingPoint serves next, letting a request through only once another
+// is in flight beside it (or after a wait, so that asks made one after
+// another still finish), and tells the most requests seen in flight at once.
+func meetingPoint(t *testing.T, next http.Handler) (string, func() int) {
+	var (
+		mu             sync.Mutex
+		inFlight, most int
+		met            = make(chan struct{})
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		if most = max(most, inFlight); most == 2 && inFlight == 2 {
+			close(met)
+		}
+		mu.Unlock()
+		select {
+		case <-met:
+		case <-time.After(2 * time.Second):
+		}
+		next.ServeHTTP(w, r)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return most
+	}
+}
+
+// Every reading of an id, and every form of a call id, is asked of the
+// store at once, and every form of a call id of the peers: a store or a
+// peer that hangs costs a lookup one timeout, not one per form.
+func TestEveryFormIsAskedAtOnce(t *testing.T) {
+	const decimal = "1234567890123456"
+	upperCall := "/v1/trace/call/" + strings.ToUpper(callID)
+	for _, kind := range []string{remote.KindTempo, remote.KindJaeger} {
+		for _, path := range []string{"/api/v1/traces/" + decimal, upperCall} {
+			t.Run("store "+kind+path, func(t *testing.T) {
+				url, most := meetingPoint(t, storeReplica(t).Config.Handler)
+				h := indexWithStore(t, kind, url, 5*time.Second)
+				assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, path).code)
+				assert.Equal(t, 2, most(), "both forms in flight at once")
+			})
+		}
+	}
+	t.Run("peers"+upperCall, func(t *testing.T) {
+		url, most := meetingPoint(t, storeReplica(t).Config.Handler)
+		st := store.New(store.Config{MaxBytes: 16 << 20, CallIDAttribute: "call.id"})
+		t.Cleanup(st.Close)
+		notSelf := func(net.IP, int) bool { return false }
+		peers := remote.NewPeers(remote.PeersConfig{Endpoints: []string{url}, Timeout: 5 * time.Second, TenantHeader: DefaultTenantHeader}, &http.Client{}, nil, notSelf, nil, zap.NewNop())
+		peers.Start(t.Context())
+		h := NewHandler(st, Options{CallIDAttribute: "call.id"})
+		h.UseRemote(peers, nil)
+		assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, upperCall).code)
+		assert.Equal(t, 2, most(), "both forms' searches in flight at once")
+	})
 }
 
 // Traces split over replicas are listed once, on the page of their whole
