@@ -8,7 +8,7 @@ COLLECTOR := $(CURDIR)/bin/otelcol-tracelookup
 CONFIG    ?= config.yaml
 TOOLS_MOD := internal/tools/go.mod internal/tools/go.sum
 
-.PHONY: all build run test unit bench fuzz generate lint tools clean browser image soak
+.PHONY: all build run test unit bench fuzz generate lint tools clean browser image image-test soak
 
 all: build
 
@@ -52,11 +52,16 @@ test: build browser
 unit:
 	$(GO) test -race -count=1 ./...
 
-## image: the container image (Dockerfile; needs a Docker engine), and its size
-IMAGE ?= otelcol-tracelookup:0.1.0
+## image: the container image (Dockerfile), and its size; CONTAINER_TOOL=podman builds it without a Docker engine
+IMAGE          ?= otelcol-tracelookup:0.1.0
+CONTAINER_TOOL ?= docker
 image:
-	docker build -t $(IMAGE) .
-	docker image inspect --format '{{.Size}} bytes' $(IMAGE)
+	$(CONTAINER_TOOL) build -t $(IMAGE) .
+	$(CONTAINER_TOOL) image inspect --format '{{.Size}} bytes' $(IMAGE)
+
+## image-test: build the image, then run it (host network, loopback only): it indexes, snapshots as its user, restarts
+image-test: image
+	TRACELOOKUP_IMAGE=$(IMAGE) TRACELOOKUP_CONTAINER_TOOL=$(CONTAINER_TOOL) $(GO) test -count=1 -run '^TestImage$$' -v ./internal/e2e/
 
 ## bench: the Go benchmarks, then the load benchmark's table (bounded; loopback only)
 bench: build
