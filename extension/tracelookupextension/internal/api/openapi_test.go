@@ -58,8 +58,10 @@ func TestOpenAPINamesEveryRoute(t *testing.T) {
 	require.NoError(t, err)
 	documented := map[string]bool{}
 	param := regexp.MustCompile(`\{[^}]+\}`)
-	for p := range model.Model.Paths.PathItems.KeysFromOldest() {
+	for p, item := range model.Model.Paths.PathItems.FromOldest() {
 		documented[param.ReplaceAllString(p, "{}")] = true
+		assert.NotNil(t, item.Get, "%s has no GET", p)
+		assert.NotNil(t, item.Head, "%s has no HEAD, which every route answers", p)
 	}
 	for _, p := range h.patterns {
 		if strings.HasSuffix(p, "{$}") {
@@ -69,7 +71,8 @@ func TestOpenAPINamesEveryRoute(t *testing.T) {
 	}
 }
 
-// Each route's answers, found and refused, are what the document says.
+// Each route's answers, found and refused, are what the document says,
+// to GET and to HEAD (the same status and headers, no body).
 func TestAnswersMatchTheOpenAPIDocument(t *testing.T) {
 	v := openAPIValidator(t)
 	h := fixtureHandler(t, defaultOptions())
@@ -132,28 +135,35 @@ func TestAnswersMatchTheOpenAPIDocument(t *testing.T) {
 		{"/zipkin/api/v2/spans?serviceName=frontend", "", 200},
 		{"/zipkin/api/v2/remoteServices?serviceName=frontend", "", 200},
 	} {
-		t.Run(tt.path, func(t *testing.T) {
-			req := httptest.NewRequest(http.MethodGet, "http://localhost"+tt.path, nil)
-			if tt.accept != "" {
-				req.Header.Set("Accept", tt.accept)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			require.Equal(t, tt.status, rec.Code, rec.Body.String())
-			resp := rec.Result()
-			if tt.status == http.StatusOK {
-				ok, errs := v.ValidateHttpRequest(req)
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			t.Run(method+" "+tt.path, func(t *testing.T) {
+				req := httptest.NewRequest(method, "http://localhost"+tt.path, nil)
+				if tt.accept != "" {
+					req.Header.Set("Accept", tt.accept)
+				}
+				srv := httptest.NewServer(h) // a real server: it leaves out HEAD's body
+				defer srv.Close()
+				out, err := http.NewRequest(method, srv.URL+tt.path, nil)
+				require.NoError(t, err)
+				out.Header = req.Header
+				resp, err := srv.Client().Do(out)
+				require.NoError(t, err)
+				defer resp.Body.Close()
+				require.Equal(t, tt.status, resp.StatusCode)
+				if tt.status == http.StatusOK {
+					ok, errs := v.ValidateHttpRequest(req)
+					for _, e := range errs {
+						t.Errorf("request: %s: %s", e.Message, e.Reason)
+					}
+					assert.True(t, ok)
+				}
+				ok, errs := v.ValidateHttpResponse(req, resp)
 				for _, e := range errs {
-					t.Errorf("request: %s: %s", e.Message, e.Reason)
+					t.Errorf("response: %s: %s %v", e.Message, e.Reason, e.SchemaValidationErrors)
 				}
 				assert.True(t, ok)
-			}
-			ok, errs := v.ValidateHttpResponse(req, resp)
-			for _, e := range errs {
-				t.Errorf("response: %s: %s %v", e.Message, e.Reason, e.SchemaValidationErrors)
-			}
-			assert.True(t, ok)
-		})
+			})
+		}
 	}
 }
 
