@@ -141,7 +141,11 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	select {
 	case <-w.done:
 	case <-ctx.Done():
-		// The writer may be blocked in a write or a sync: leave it.
+	}
+	select {
+	case <-w.done: // finished, if only just: its outcome stands
+	default:
+		// The writer is blocked in a write or a sync: leave it.
 		return Result{Traces: int(w.written.Load())}, ErrTimeout
 	}
 	res := w.res
