@@ -5,12 +5,14 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -255,25 +257,42 @@ service:
 // feeds a nop exporter; extension holds more options of the tracelookup
 // extension, indented under it ("" for none).
 func nopConfig(apiPort, grpcPort, httpPort int, extension string) string {
-	return fmt.Sprintf(`
-extensions:
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-%s
-receivers:
-  tracelookup:
-    extension: tracelookup
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-      http:
-        endpoint: 127.0.0.1:%d
+	return nopCollector{api: apiPort, grpc: grpcPort, http: httpPort, extension: extension}.config()
+}
 
-exporters:
+// nopCollector is the configuration most end-to-end tests run: the
+// tracelookup receiver feeding a nop exporter, the tracelookup extension
+// and any others beside it, everything on 127.0.0.1.
+type nopCollector struct {
+	api, grpc int
+	http      int    // 0: no OTLP/HTTP
+	extension string // more tracelookup extension options, indented under it
+	// httpOptions are more protocols::http options, indented under it.
+	httpOptions string
+	// others are more extensions, indented under extensions:, started
+	// before tracelookup; otherNames name them.
+	others     string
+	otherNames []string
+	// receiverExtension is the receiver's extension: setting ("" for
+	// tracelookup).
+	receiverExtension string
+}
+
+// bearerTokenAuth is a bearer token authenticator, as nopCollector.others.
+const bearerTokenAuth = "  bearertokenauth:\n    token: \"s3cret\"\n"
+
+func (c nopCollector) config() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "extensions:\n%s  tracelookup:\n    endpoint: 127.0.0.1:%d\n%s", c.others, c.api, c.extension)
+	fmt.Fprintf(&b, "receivers:\n  tracelookup:\n    extension: %s\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:%d\n",
+		cmp.Or(c.receiverExtension, "tracelookup"), c.grpc)
+	if c.http != 0 {
+		fmt.Fprintf(&b, "      http:\n        endpoint: 127.0.0.1:%d\n%s", c.http, c.httpOptions)
+	}
+	fmt.Fprintf(&b, `exporters:
   nop:
-
 service:
-  extensions: [tracelookup]
+  extensions: [%s]
   pipelines:
     traces:
       receivers: [tracelookup]
@@ -281,5 +300,6 @@ service:
   telemetry:
     metrics:
       level: none
-`, apiPort, extension, grpcPort, httpPort)
+`, strings.Join(append(slices.Clone(c.otherNames), "tracelookup"), ", "))
+	return b.String()
 }

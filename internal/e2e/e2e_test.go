@@ -305,37 +305,9 @@ func checkLookupForms(t *testing.T, api string, s sentTrace) {
 func TestAuth(t *testing.T) {
 	collectorBinary(t)
 	apiPort, grpcPort := freePort(t), freePort(t)
-	col := startCollector(t, fmt.Sprintf(`
-extensions:
-  bearertokenauth:
-    token: "s3cret"
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-    auth:
-      authenticator: bearertokenauth
-
-receivers:
-  tracelookup:
-    extension: tracelookup
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-
-exporters:
-  nop:
-
-service:
-  extensions: [bearertokenauth, tracelookup]
-  pipelines:
-    traces:
-      receivers: [tracelookup]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: info
-`, apiPort, grpcPort))
+	col := startCollector(t, nopCollector{api: apiPort, grpc: grpcPort,
+		others: bearerTokenAuth, otherNames: []string{"bearertokenauth"},
+		extension: "    auth:\n      authenticator: bearertokenauth\n"}.config())
 	good := map[string]string{"Authorization": "Bearer s3cret"}
 	col.waitReady(t, apiPort, good, grpcPort)
 
@@ -380,35 +352,8 @@ func TestReceiverNeedsItsExtension(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			apiPort, grpcPort, healthPort := freePort(t), freePort(t), freePort(t)
-			col := startCollector(t, fmt.Sprintf(`
-extensions:
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-  health_check:
-    endpoint: 127.0.0.1:%d
-
-receivers:
-  tracelookup:
-    extension: %s
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-
-exporters:
-  nop:
-
-service:
-  extensions: [tracelookup, health_check]
-  pipelines:
-    traces:
-      receivers: [tracelookup]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: info
-`, apiPort, healthPort, tc.extension, grpcPort))
+			col := startCollector(t, nopCollector{api: apiPort, grpc: grpcPort, receiverExtension: tc.extension,
+				others: fmt.Sprintf("  health_check:\n    endpoint: 127.0.0.1:%d\n", healthPort), otherNames: []string{"health_check"}}.config())
 			exited, err := col.waitExit(readyTimeout)
 			require.True(t, exited, "the collector is still running %s after start", readyTimeout)
 			var exitErr *exec.ExitError

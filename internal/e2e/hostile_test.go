@@ -39,35 +39,9 @@ import (
 // receiver's defaults but for a short read_header_timeout (so that the slow
 // client probe ends soon), and a nop exporter.
 func hostileConfig(apiPort, grpcPort, httpPort int) string {
-	return fmt.Sprintf(`
-extensions:
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-    index:
-      max_memory_mib: 256
-
-receivers:
-  tracelookup:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-      http:
-        endpoint: 127.0.0.1:%d
-        read_header_timeout: 1s
-
-exporters:
-  nop:
-
-service:
-  extensions: [tracelookup]
-  pipelines:
-    traces:
-      receivers: [tracelookup]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      level: none
-`, apiPort, grpcPort, httpPort)
+	return nopCollector{api: apiPort, grpc: grpcPort, http: httpPort,
+		extension:   "    index:\n      max_memory_mib: 256\n",
+		httpOptions: "        read_header_timeout: 1s\n"}.config()
 }
 
 // rssMiB is the resident memory of process pid, from /proc.

@@ -70,44 +70,17 @@ func sendAs(t *testing.T, exp sdktrace.SpanExporter, id trace.TraceID, n int, re
 func TestTenants(t *testing.T) {
 	collectorBinary(t)
 	apiPort, grpcPort, httpPort := freePort(t), freePort(t), freePort(t)
-	col := startCollector(t, fmt.Sprintf(`
-extensions:
-  bearertokenauth/dd:
-    header: DD-API-KEY
-    scheme: ""
-    token: dd-key
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-    auth:
+	col := startCollector(t, nopCollector{api: apiPort, grpc: grpcPort, http: httpPort,
+		others:     "  bearertokenauth/dd:\n    header: DD-API-KEY\n    scheme: \"\"\n    token: dd-key\n",
+		otherNames: []string{"bearertokenauth/dd"},
+		extension: `    auth:
       authenticator: bearertokenauth/dd
     tenancy:
       resource_attribute: tenant.id
     rate_limits:
       apm_trace:
         requests_per_minute: 4
-
-receivers:
-  tracelookup:
-    extension: tracelookup
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-      http:
-        endpoint: 127.0.0.1:%d
-
-exporters:
-  nop:
-
-service:
-  extensions: [bearertokenauth/dd, tracelookup]
-  pipelines:
-    traces:
-      receivers: [tracelookup]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      level: none
-`, apiPort, grpcPort, httpPort))
+`}.config())
 	key := map[string]string{"DD-API-KEY": "dd-key"}
 	col.waitReady(t, apiPort, key, grpcPort, httpPort)
 

@@ -392,33 +392,8 @@ func TestViewerShowsRefusals(t *testing.T) {
 	browser := chromium(t)
 	apiPort, grpcPort, limitedPort := freePort(t), freePort(t), freePort(t)
 	collector := func(api int, extra string) {
-		col := startCollector(t, fmt.Sprintf(`
-extensions:
-  bearertokenauth:
-    token: "s3cret"
-  tracelookup:
-    endpoint: 127.0.0.1:%d
-%s
-receivers:
-  tracelookup:
-    extension: tracelookup
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:%d
-
-exporters:
-  nop:
-
-service:
-  extensions: [bearertokenauth, tracelookup]
-  pipelines:
-    traces:
-      receivers: [tracelookup]
-      exporters: [nop]
-  telemetry:
-    metrics:
-      level: none
-`, api, extra, grpcPort))
+		col := startCollector(t, nopCollector{api: api, grpc: grpcPort, extension: extra,
+			others: bearerTokenAuth, otherNames: []string{"bearertokenauth"}}.config())
 		col.waitReady(t, api, map[string]string{"Authorization": "Bearer s3cret"})
 	}
 	collector(apiPort, "    auth:\n      authenticator: bearertokenauth\n")
