@@ -36,6 +36,23 @@ func withoutNulls(v any) any {
 	return v
 }
 
+// chartValues are the top-level values of the opentelemetry-collector Helm
+// chart, as its values.schema.json (chart 0.130.1) lists them: the schema
+// refuses any other key, and helm install with it.
+var chartValues = []string{
+	"additionalLabels", "affinity", "alternateConfig", "annotations", "autoscaling", "clusterRole",
+	"command", "config", "configMap", "dnsConfig", "dnsPolicy", "enabled", "extraContainers",
+	"extraEnvs", "extraEnvsFrom", "extraManifests", "extraVolumeMounts", "extraVolumes",
+	"fullnameOverride", "global", "hostAliases", "hostNetwork", "image", "imagePullSecrets",
+	"ingress", "initContainers", "internalTelemetryViaOTLP", "lifecycleHooks", "livenessProbe",
+	"mode", "nameOverride", "namespaceOverride", "networkPolicy", "nodeSelector", "podAnnotations",
+	"podDisruptionBudget", "podLabels", "podMonitor", "podSecurityContext", "ports", "presets",
+	"priorityClassName", "prometheusRule", "readinessProbe", "replicaCount", "resources",
+	"revisionHistoryLimit", "rollout", "schedulerName", "securityContext", "service",
+	"serviceAccount", "serviceMonitor", "shareProcessNamespace", "startupProbe", "statefulset",
+	"tolerations", "topologySpreadConstraints", "useGOMEMLIMIT",
+}
+
 // Each Helm values file's config: is a whole collector configuration that
 // the built collector's validate command accepts, and the chart runs our
 // binary.
@@ -50,6 +67,9 @@ func TestHelmValuesValidate(t *testing.T) {
 			require.NoError(t, err)
 			var values map[string]any
 			require.NoError(t, yaml.Unmarshal(b, &values))
+			for key := range values {
+				assert.Contains(t, chartValues, key, "the chart's schema refuses a key it does not know")
+			}
 			assert.Equal(t, "otelcol-tracelookup", values["command"].(map[string]any)["name"], "the chart starts our binary")
 			assert.Contains(t, []any{"deployment", "daemonset"}, values["mode"])
 			cfg, err := yaml.Marshal(withoutNulls(values["config"]))
