@@ -97,6 +97,10 @@ func (e *tracelookupExtension) writeSnapshot(ctx context.Context) {
 	path := e.snapshotPath()
 	res, err := snapshot.Write(ctx, path, e.store, e.cfg.MaxTreeDepth)
 	log := e.set.Logger.With(zap.String("path", path))
+	if errors.Is(err, snapshot.ErrRenamePending) {
+		log.Warn("The index's snapshot was written, but its rename into place had not finished within the timeout; a restart reads it if the rename finished", zap.Int("traces_written", res.Traces))
+		return
+	}
 	if err != nil {
 		log.Error("The index's snapshot was not written; a restart starts empty", zap.Error(err), zap.Int("traces_written", res.Traces))
 		return

@@ -70,6 +70,7 @@ var (
 	ErrVersion       = errors.New("the snapshot was written by another version")
 	ErrOversized     = errors.New("the snapshot is larger than the index could have written")
 	ErrTimeout       = errors.New("the snapshot did not finish within its timeout")
+	ErrRenamePending = errors.New("the snapshot was whole, but its rename into place had not finished within the timeout: it is in place if the rename finishes")
 	ErrNotRemoved    = errors.New("the snapshot was read back but could not be removed")
 	errFrameTooLarge = errors.New("a trace in the snapshot is larger than the bound")
 )
@@ -96,8 +97,12 @@ type tempFile interface {
 	Name() string
 }
 
-// createTemp makes Write's temporary file; tests stand in a slow disk.
-var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+// createTemp makes Write's temporary file, and rename puts it in place;
+// tests stand in a slow disk.
+var (
+	createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+	rename     = os.Rename
+)
 
 // Write writes every trace st holds to path, through a temporary file in
 // the same directory renamed into place once whole and synced, so a crash
@@ -107,8 +112,9 @@ var createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateT
 // hung network volume): the file is written by a goroutine Write leaves
 // behind at the deadline. That goroutine touches only copies of the
 // traces, never the store, so the caller may close the store at once; it
-// removes its temporary file when the disk answers again, and never
-// renames it into place after the deadline.
+// removes its temporary file when the disk answers again, and never starts
+// a rename into place after the deadline (ErrRenamePending: one started
+// before it had not finished).
 func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) (Result, error) {
 	start := time.Now()
 	f, err := createTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
@@ -145,8 +151,17 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	select {
 	case <-w.done: // finished, if only just: its outcome stands
 	default:
-		// The writer is blocked in a write or a sync: leave it.
-		return Result{Traces: int(w.written.Load())}, ErrTimeout
+		// The writer is blocked on the disk: leave it.
+		switch w.phase.Load() {
+		case phaseRenamed: // only the directory's sync is left
+			res := w.res
+			res.Duration = time.Since(start)
+			return res, nil
+		case phaseRenaming:
+			return Result{Traces: int(w.written.Load())}, ErrRenamePending
+		default:
+			return Result{Traces: int(w.written.Load())}, ErrTimeout
+		}
 	}
 	res := w.res
 	if timedOut && w.err == nil {
@@ -175,12 +190,35 @@ type built struct {
 type fileWriter struct {
 	ctx     context.Context
 	f       tempFile
+	closed  bool // f is closed
 	path    string
 	written atomic.Int64 // traces written so far, for a Write that gave up
+	// phase tells a Write that gave up how far the file got; res is not
+	// written once the rename starts.
+	phase atomic.Int32
 	// res and err are the outcome, read once done is closed.
 	res  Result
 	err  error
 	done chan struct{}
+}
+
+// How far a fileWriter got.
+const (
+	phaseWriting int32 = iota
+	phaseRenaming
+	phaseRenamed // in place; the directory's sync may be pending
+)
+
+// countingWriter counts what reaches the file: the snapshot's size.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n += int64(n)
+	return n, err
 }
 
 func (w *fileWriter) run(work <-chan built) {
@@ -190,13 +228,18 @@ func (w *fileWriter) run(work <-chan built) {
 		err = ErrTimeout // too late to rename: the caller has moved on
 	}
 	if err == nil {
-		err = os.Rename(w.f.Name(), w.path)
+		w.phase.Store(phaseRenaming)
+		if err = rename(w.f.Name(), w.path); err == nil {
+			w.phase.Store(phaseRenamed)
+		}
 	}
 	if err != nil {
 		for b := range work {
 			b.release() // what the reader handed over after the failure
 		}
-		_ = w.f.Close()
+		if !w.closed {
+			_ = w.f.Close()
+		}
 		_ = os.Remove(w.f.Name())
 		w.err = err
 		return
@@ -206,15 +249,13 @@ func (w *fileWriter) run(work <-chan built) {
 		_ = dir.Sync()
 		_ = dir.Close()
 	}
-	if fi, statErr := os.Stat(w.path); statErr == nil {
-		w.res.Bytes = fi.Size()
-	}
 }
 
 // write writes the header, every trace sent on work and the end frame,
 // then syncs and closes the file.
 func (w *fileWriter) write(work <-chan built) error {
-	bw := bufio.NewWriterSize(w.f, 1<<20)
+	counted := &countingWriter{w: w.f}
+	bw := bufio.NewWriterSize(counted, 1<<20)
 	if _, err := bw.Write(header[:]); err != nil {
 		return err
 	}
@@ -273,7 +314,12 @@ func (w *fileWriter) write(work <-chan built) error {
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
-	return w.f.Close()
+	w.closed = true
+	if err := w.f.Close(); err != nil {
+		return err
+	}
+	w.res.Bytes = counted.n
+	return nil
 }
 
 // Limits bound what Load reads.
