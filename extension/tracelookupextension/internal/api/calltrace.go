@@ -77,23 +77,35 @@ func (h *Handler) findCall(r *http.Request, tenant string, forms []string) (held
 		return hd, false, nil
 	}
 	if h.opts.Peers != nil {
-		searches := inParallel(len(forms), func(i int) peerCallSearch { return h.searchPeersForCall(r.Context(), tenant, forms[i]) })
-		for _, s := range searches {
-			if h.addPeersCall(r, &hd, s) {
-				return hd, true, nil
+		i, searches := firstFound(r.Context(), len(forms), func(ctx context.Context, i int) peerCallSearch {
+			return h.searchPeersForCall(ctx, tenant, forms[i])
+		}, peerCallSearch.found)
+		judged := searches // every answer, when none was found
+		if i >= 0 {
+			judged = searches[:i] // addPeersCall notes the found one's
+		}
+		for _, s := range judged {
+			for _, p := range s.failed {
+				hd.addMissing("peer " + p + " did not answer")
 			}
+		}
+		if i >= 0 && h.addPeersCall(r, &hd, searches[i]) {
+			return hd, true, nil
 		}
 	}
 	if h.opts.LongTermStore == nil {
 		return hd, false, nil
 	}
 	hd.asked = true
-	answers := inParallel(len(forms), func(i int) storeAnswer {
-		td, ok, err := h.opts.LongTermStore.CallTrace(r.Context(), tenant, forms[i])
-		return storeAnswer{td: td, ok: ok, err: err}
-	})
-	ok, err := h.addFirstHeld(&hd, answers, func(a storeAnswer) [16]byte { return firstTraceID(a.td, [16]byte{}) })
-	return hd, ok, err
+	i, answers := firstFound(r.Context(), len(forms), func(ctx context.Context, i int) storeAnswer {
+		td, ok, err := h.opts.LongTermStore.CallTrace(ctx, tenant, forms[i])
+		if !ok {
+			return storeAnswer{err: err}
+		}
+		id := firstTraceID(td, [16]byte{})
+		return storeAnswer{id: id, td: td, ok: holdsTrace(td, id), err: err}
+	}, func(a storeAnswer) bool { return a.ok })
+	return hd, h.addStoreAnswer(&hd, i, answers), storeError(i, answers)
 }
 
 // peerCallSearch is what the peers answered to a search for one form of a
@@ -101,6 +113,16 @@ func (h *Handler) findCall(r *http.Request, tenant string, forms []string) (held
 type peerCallSearch struct {
 	answers [][]search.Summary
 	failed  []string
+}
+
+// found says whether a peer listed a trace.
+func (s peerCallSearch) found() bool {
+	for _, sums := range s.answers {
+		if len(sums) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // searchPeersForCall searches the peers for the trace holding callID.

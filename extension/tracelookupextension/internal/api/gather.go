@@ -138,16 +138,15 @@ func (h *Handler) findTrace(r *http.Request, tenant string, cands []traceid.Cand
 		return hd, hd.any(), nil
 	}
 	hd.asked = true
-	answers := inParallel(len(cands), func(i int) storeAnswer {
-		td, ok, err := h.opts.LongTermStore.Trace(r.Context(), tenant, cands[i].ID)
-		return storeAnswer{id: cands[i].ID, td: td, ok: ok, err: err}
-	})
-	ok, err := h.addFirstHeld(&hd, answers, func(a storeAnswer) [16]byte { return a.id })
-	return hd, ok, err
+	i, answers := firstFound(r.Context(), len(cands), func(ctx context.Context, i int) storeAnswer {
+		td, ok, err := h.opts.LongTermStore.Trace(ctx, tenant, cands[i].ID)
+		return storeAnswer{id: cands[i].ID, td: td, ok: ok && holdsTrace(td, cands[i].ID), err: err}
+	}, func(a storeAnswer) bool { return a.ok })
+	return hd, h.addStoreAnswer(&hd, i, answers), storeError(i, answers)
 }
 
 // storeAnswer is what the long-term store answered for one reading of an
-// id (or one form of a call id).
+// id (or one form of a call id): ok when it holds spans of the trace id.
 type storeAnswer struct {
 	id  [16]byte
 	td  ptrace.Traces
@@ -155,41 +154,80 @@ type storeAnswer struct {
 	err error
 }
 
-// addFirstHeld adds the first answer, in the order asked, that holds the
-// trace, under the id idOf gives it, and says whether there was one. When
-// none holds it, the first error is returned: the store could not say.
-func (h *Handler) addFirstHeld(hd *held, answers []storeAnswer, idOf func(storeAnswer) [16]byte) (bool, error) {
-	var firstErr error
-	for _, a := range answers {
-		if a.ok {
-			h.addRemote(hd, idOf(a), a.td, sourceLongTermStore)
-			return hd.any(), nil
-		}
-		if firstErr == nil && a.err != nil {
-			firstErr = a.err
-		}
+// addStoreAnswer adds answer i, the one firstFound found (-1: none), and
+// says whether it did.
+func (h *Handler) addStoreAnswer(hd *held, i int, answers []storeAnswer) bool {
+	if i < 0 {
+		return false
 	}
-	if firstErr != nil {
-		h.opts.Logger.Debug("The long-term store could not be read", zap.Error(firstErr))
-	}
-	return false, firstErr
+	h.addRemote(hd, answers[i].id, answers[i].td, sourceLongTermStore)
+	return hd.any()
 }
 
-// inParallel calls f for 0..n-1 at once (one alone, in this goroutine) and
-// returns the results in that order: asking for every form of an id at
-// once keeps a lookup within one deadline, not one per form.
-func inParallel[T any](n int, f func(i int) T) []T {
+// storeError is the store's first error when no answer held the trace
+// (i < 0): the store could not say.
+func storeError(i int, answers []storeAnswer) error {
+	if i >= 0 {
+		return nil
+	}
+	for _, a := range answers {
+		if a.err != nil {
+			return a.err
+		}
+	}
+	return nil
+}
+
+// holdsTrace says whether td holds a span of trace id.
+func holdsTrace(td ptrace.Traces, id [16]byte) bool {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if [16]byte(s.TraceID()) == id {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// firstFound asks for 0..n-1 at once (one alone, in this goroutine) and
+// returns the first, in that order, whose answer is found, once every
+// earlier one has come back not found; the asks still running then are
+// cancelled. It returns -1 when none is found, with every answer. Asking
+// for every form of an id at once keeps a lookup within one deadline, not
+// one per form, and a form found early is not held up by a slow one.
+func firstFound[T any](ctx context.Context, n int, ask func(ctx context.Context, i int) T, found func(T) bool) (int, []T) {
 	out := make([]T, n)
 	if n == 1 {
-		out[0] = f(0)
-		return out
+		if out[0] = ask(ctx, 0); found(out[0]) {
+			return 0, out
+		}
+		return -1, out
 	}
-	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type answer struct {
+		i int
+		v T
+	}
+	answers := make(chan answer, n) // never blocks an ask left running
 	for i := range n {
-		wg.Go(func() { out[i] = f(i) })
+		go func() { answers <- answer{i, ask(ctx, i)} }()
 	}
-	wg.Wait()
-	return out
+	back := make([]bool, n)
+	next := 0 // the first form whose answer is still to be judged
+	for range n {
+		a := <-answers
+		out[a.i], back[a.i] = a.v, true
+		for ; next < n && back[next]; next++ {
+			if found(out[next]) {
+				return next, out
+			}
+		}
+	}
+	return -1, out
 }
 
 // findOrAnswer finds a trace as findTrace does and, when there is none to

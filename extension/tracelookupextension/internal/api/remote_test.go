@@ -434,12 +434,13 @@ func meetingPoint(t *testing.T, next http.Handler) (string, func() int) {
 		mu             sync.Mutex
 		inFlight, most int
 		met            = make(chan struct{})
+		meet           sync.Once
 	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		inFlight++
-		if most = max(most, inFlight); most == 2 && inFlight == 2 {
-			close(met)
+		if most = max(most, inFlight); inFlight == 2 {
+			meet.Do(func() { close(met) })
 		}
 		mu.Unlock()
 		select {
@@ -487,6 +488,42 @@ func TestEveryFormIsAskedAtOnce(t *testing.T) {
 		assert.Equal(t, http.StatusNotFound, get(t, h, http.MethodGet, upperCall).code)
 		assert.Equal(t, 2, most(), "both forms' searches in flight at once")
 	})
+}
+
+// A form found is answered at once: the asks for later forms still
+// running are cancelled, not waited for. The store holds the call under
+// its canonical form; the ask for the form as given hangs until cancelled
+// (or, were it waited for, a while longer than the test).
+func TestAFormFoundIsNotHeldUpByASlowOne(t *testing.T) {
+	b, _ := fixtureBatches() // carries callID, canonical
+	upper := strings.ToUpper(callID)
+	for _, kind := range []string{remote.KindTempo, remote.KindJaeger} {
+		t.Run(kind, func(t *testing.T) {
+			holds := storeReplica(t, b).Config.Handler
+			cancelled := make(chan struct{}, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.Contains(r.URL.RawQuery, upper) || strings.Contains(r.URL.RawQuery, url.QueryEscape(upper)) {
+					select {
+					case <-r.Context().Done():
+						cancelled <- struct{}{}
+					case <-time.After(20 * time.Second):
+					}
+					return
+				}
+				holds.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			h := indexWithStore(t, kind, srv.URL, time.Minute)
+			c := get(t, h, http.MethodGet, "/v1/trace/call/"+upper)
+			require.Equal(t, http.StatusOK, c.code, string(c.body))
+			assert.Equal(t, sourceLongTermStore, c.hdr.Get(sourcesHeader))
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				require.Fail(t, "the ask for the form as given was not cancelled")
+			}
+		})
+	}
 }
 
 // Traces split over replicas are listed once, on the page of their whole
