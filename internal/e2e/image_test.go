@@ -63,7 +63,8 @@ func TestImage(t *testing.T) {
 		"--config", "/etc/otelcol-tracelookup/config.yaml",
 		"--set", "extensions::tracelookup::endpoint="+addr(n.api),
 		"--set", "receivers::tracelookup::protocols::grpc::endpoint="+addr(n.grpc),
-		"--set", "receivers::tracelookup::protocols::http::endpoint="+addr(freePort(t)))
+		"--set", "receivers::tracelookup::protocols::http::endpoint="+addr(freePort(t)),
+		"--set", "service::telemetry::metrics::level=none") // not the host's port 8888
 	t.Cleanup(func() {
 		if t.Failed() {
 			out, _ := exec.Command(tool, "logs", name).CombinedOutput()
