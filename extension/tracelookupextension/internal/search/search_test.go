@@ -381,6 +381,24 @@ func TestSpanConditionsHoldOnOneSpan(t *testing.T) {
 	assert.Len(t, res.Traces, 1)
 }
 
+// A value the index cut (limits::max_value_bytes) is found by the text
+// kept, and not by the whole value sent: the index's bloom filters may
+// pass it along, the search's own check refuses it.
+func TestSearchSeesCutValues(t *testing.T) {
+	st := store.New(store.Config{MaxBytes: 8 << 20, Limits: spancodec.Limits{MaxValueBytes: 8}})
+	defer st.Close()
+	st.Ingest("", batch([]genSpan{
+		{trace: 1, id: 1, service: "frontend", name: "GET /", start: 10, dur: 1, attrs: map[string]any{"k": "abcdefghijkl"}},
+	}))
+	query := func(value string) Query {
+		cond, err := NewCompare(FieldAttr, ScopeAny, "k", OpEq, Literal{Type: LitString, Str: value})
+		require.NoError(t, err)
+		return Query{Kind: AnyKind, Where: cond, Attrs: []store.AttrQuery{store.ParseAttrQuery("k", value)}}
+	}
+	assert.Len(t, Run(context.Background(), st, "", query("abcdefgh"), Options{}).Traces, 1)
+	assert.Empty(t, Run(context.Background(), st, "", query("abcdefghijkl"), Options{}).Traces)
+}
+
 func TestCursor(t *testing.T) {
 	k := store.Key{Start: 12345, Seq: 678}
 	got, err := DecodeCursor(EncodeCursor(k))

@@ -59,8 +59,10 @@ func TestSearchIsPerTenant(t *testing.T) {
 	assert.Equal(t, []ServiceStat{{Name: "beta", SpanCount: 1, TraceCount: 1}}, s.Services("team-b"))
 	assert.Empty(t, s.Services(""))
 	assert.Empty(t, s.Services("team-c"))
+	// Each tenant's index holds its own trace alone (a scan by term may
+	// also pass a bloom filter's false positive, so none is asked here).
 	assert.Len(t, scanAll(s, "team-a", Filter{Spans: anySpan()}), 1)
-	assert.Empty(t, scanAll(s, "team-a", Filter{Spans: SpanTerms{Kind: -1, Service: "beta"}}))
+	assert.Len(t, scanAll(s, "team-b", Filter{Spans: anySpan()}), 1)
 	assert.Empty(t, scanAll(s, "", Filter{Spans: anySpan()}))
 }
 
@@ -330,12 +332,13 @@ func TestMovesWaitForScans(t *testing.T) {
 }
 
 // Search reads what the index keeps: a value cut by the limits is found by
-// the text kept.
+// the text kept. (Whether the whole value is refused is the search's exact
+// check, tested there: Scan's bloom filters may pass any term, with a
+// small chance that depends on the process's hash seed.)
 func TestSearchSeesCutValues(t *testing.T) {
 	s, _ := newTestStore(Config{Limits: spancodec.Limits{MaxValueBytes: 8}})
 	s.Ingest("", makeTraces("svc", spanSpec{trace: traceID(1, 1), span: 1, attrs: map[string]string{"k": "abcdefghijkl"}}))
 	assert.Len(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefgh")}}}), 1)
-	assert.Empty(t, scanAll(s, "", Filter{Spans: SpanTerms{Kind: -1, Attrs: []AttrQuery{ParseAttrQuery("k", "abcdefghijkl")}}}))
 }
 
 // A request with many operations lists each with its spans.
