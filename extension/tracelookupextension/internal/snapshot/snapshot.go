@@ -98,10 +98,12 @@ type tempFile interface {
 }
 
 // createTemp makes Write's temporary file, and rename puts it in place;
-// tests stand in a slow disk.
+// tests stand in a slow disk. bufferBytes is what Write buffers before the
+// file sees a write; tests make it small.
 var (
-	createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
-	rename     = os.Rename
+	createTemp  = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+	rename      = os.Rename
+	bufferBytes = 1 << 20
 )
 
 // Write writes every trace st holds to path, through a temporary file in
@@ -124,7 +126,9 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	// Two stages on two cores: this goroutine reads traces out of the
 	// index and builds them as pdata, the other marshals and writes them.
 	work := make(chan built, 256)
-	w := &fileWriter{ctx: ctx, f: f, path: path, done: make(chan struct{})}
+	// The hooks are read here: a writer left behind by an earlier Write
+	// never reads them while a test sets them.
+	w := &fileWriter{ctx: ctx, f: f, path: path, rename: rename, bufferBytes: bufferBytes, done: make(chan struct{})}
 	go w.run(work)
 	timedOut := false
 	st.Each(func(tr store.Trace) bool {
@@ -152,6 +156,9 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	case <-w.done: // finished, if only just: its outcome stands
 	default:
 		// The writer is blocked on the disk: leave it.
+		// Abandoned, unless the rename has begun: then no rename starts
+		// after this, and one that began is told apart.
+		w.phase.CompareAndSwap(phaseWriting, phaseAbandoned)
 		switch w.phase.Load() {
 		case phaseRenamed: // only the directory's sync is left
 			res := w.res
@@ -188,11 +195,14 @@ type built struct {
 
 // fileWriter is Write's second stage: it owns the temporary file.
 type fileWriter struct {
-	ctx     context.Context
-	f       tempFile
-	closed  bool // f is closed
-	path    string
-	written atomic.Int64 // traces written so far, for a Write that gave up
+	ctx    context.Context
+	f      tempFile
+	closed bool // f is closed
+	path   string
+	// rename and bufferBytes are the package's, as Write found them.
+	rename      func(from, to string) error
+	bufferBytes int
+	written     atomic.Int64 // traces written so far, for a Write that gave up
 	// phase tells a Write that gave up how far the file got; res is not
 	// written once the rename starts.
 	phase atomic.Int32
@@ -204,7 +214,8 @@ type fileWriter struct {
 
 // How far a fileWriter got.
 const (
-	phaseWriting int32 = iota
+	phaseWriting   int32 = iota
+	phaseAbandoned       // Write gave up: the file is never renamed into place
 	phaseRenaming
 	phaseRenamed // in place; the directory's sync may be pending
 )
@@ -228,8 +239,9 @@ func (w *fileWriter) run(work <-chan built) {
 		err = ErrTimeout // too late to rename: the caller has moved on
 	}
 	if err == nil {
-		w.phase.Store(phaseRenaming)
-		if err = rename(w.f.Name(), w.path); err == nil {
+		if !w.phase.CompareAndSwap(phaseWriting, phaseRenaming) {
+			err = ErrTimeout // Write gave up between the check above and here
+		} else if err = w.rename(w.f.Name(), w.path); err == nil {
 			w.phase.Store(phaseRenamed)
 		}
 	}
@@ -255,7 +267,7 @@ func (w *fileWriter) run(work <-chan built) {
 // then syncs and closes the file.
 func (w *fileWriter) write(work <-chan built) error {
 	counted := &countingWriter{w: w.f}
-	bw := bufio.NewWriterSize(counted, 1<<20)
+	bw := bufio.NewWriterSize(counted, w.bufferBytes)
 	if _, err := bw.Write(header[:]); err != nil {
 		return err
 	}

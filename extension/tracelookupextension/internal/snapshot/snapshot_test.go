@@ -232,20 +232,33 @@ func (f *hungFile) Sync() error {
 
 // A disk that stops answering, in a write or at the sync, does not hold
 // Write past its deadline; the store can be closed at once, and the file
-// left behind is never renamed into place.
+// left behind is never renamed into place. "mid-write" hangs at the first
+// write while the reader still has more traces than the writer's queue
+// takes: the reader stops at the deadline too.
 func TestWriteReturnsByItsDeadlineWhenTheDiskHangs(t *testing.T) {
-	for _, in := range []string{"write", "sync"} {
-		t.Run(in, func(t *testing.T) {
+	for _, tt := range []struct {
+		name, in string
+		traces   int
+	}{
+		{"at the end's write", "write", 10},
+		{"mid-write", "write", 600},
+		{"at the sync", "sync", 10},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			hung, unblock := make(chan struct{}), make(chan struct{})
+			var release sync.Once
+			t.Cleanup(func() { release.Do(func() { close(unblock) }) }) // even when the test fails
 			createTemp = func(dir, pattern string) (tempFile, error) {
 				f, err := os.CreateTemp(dir, pattern)
-				return &hungFile{File: f, hangIn: in, hung: hung, unblock: unblock}, err
+				return &hungFile{File: f, hangIn: tt.in, hung: hung, unblock: unblock}, err
 			}
+			bufferBytes = 4 << 10 // the first write comes after a trace or two
 			t.Cleanup(func() {
 				createTemp = func(dir, pattern string) (tempFile, error) { return os.CreateTemp(dir, pattern) }
+				bufferBytes = 1 << 20
 			})
-			st := store.New(store.Config{MaxBytes: 16 << 20})
-			for i := range 10 {
+			st := store.New(store.Config{MaxBytes: 64 << 20})
+			for i := range tt.traces {
 				st.Ingest("", spangen.Batch(uint64(i+1), 1, 0, 8))
 			}
 			dir := t.TempDir()
@@ -256,10 +269,10 @@ func TestWriteReturnsByItsDeadlineWhenTheDiskHangs(t *testing.T) {
 			select {
 			case <-hung:
 			default:
-				require.Fail(t, "the writer never reached the hung "+in)
+				require.Fail(t, "the writer never reached the hung "+tt.in)
 			}
 			st.Close() // the writer holds nothing of the store's
-			close(unblock)
+			release.Do(func() { close(unblock) })
 			assertEmptied(t, dir)
 		})
 	}
