@@ -105,7 +105,7 @@ func (h *Handler) findCall(r *http.Request, tenant string, forms []string) (held
 		id := firstTraceID(td, [16]byte{})
 		return storeAnswer{id: id, td: td, ok: holdsTrace(td, id), err: err}
 	}, func(a storeAnswer) bool { return a.ok })
-	return hd, h.addStoreAnswer(&hd, i, answers), storeError(i, answers)
+	return hd, h.addStoreAnswer(&hd, i, answers), h.storeError(i, answers)
 }
 
 // peerCallSearch is what the peers answered to a search for one form of a

@@ -142,7 +142,7 @@ func (h *Handler) findTrace(r *http.Request, tenant string, cands []traceid.Cand
 		td, ok, err := h.opts.LongTermStore.Trace(ctx, tenant, cands[i].ID)
 		return storeAnswer{id: cands[i].ID, td: td, ok: ok && holdsTrace(td, cands[i].ID), err: err}
 	}, func(a storeAnswer) bool { return a.ok })
-	return hd, h.addStoreAnswer(&hd, i, answers), storeError(i, answers)
+	return hd, h.addStoreAnswer(&hd, i, answers), h.storeError(i, answers)
 }
 
 // storeAnswer is what the long-term store answered for one reading of an
@@ -165,13 +165,15 @@ func (h *Handler) addStoreAnswer(hd *held, i int, answers []storeAnswer) bool {
 }
 
 // storeError is the store's first error when no answer held the trace
-// (i < 0): the store could not say.
-func storeError(i int, answers []storeAnswer) error {
+// (i < 0): the store could not say. It is logged here, with its cause; the
+// client's answer names only the kind (unavailable, or timed out).
+func (h *Handler) storeError(i int, answers []storeAnswer) error {
 	if i >= 0 {
 		return nil
 	}
 	for _, a := range answers {
 		if a.err != nil {
+			h.opts.Logger.Debug("The long-term store could not be read", zap.Error(a.err))
 			return a.err
 		}
 	}

@@ -491,29 +491,56 @@ func TestEveryFormIsAskedAtOnce(t *testing.T) {
 }
 
 // A form found is answered at once: the asks for later forms still
-// running are cancelled, not waited for. The store holds the call under
-// its canonical form; the ask for the form as given hangs until cancelled
-// (or, were it waited for, a while longer than the test).
+// running are cancelled, not waited for, and counted as cancelled, not as
+// errors. The store holds the call under its canonical form, and answers
+// for it only once the ask for the form as given has arrived; that one
+// hangs until cancelled (or, were it waited for, longer than the test).
 func TestAFormFoundIsNotHeldUpByASlowOne(t *testing.T) {
 	b, _ := fixtureBatches() // carries callID, canonical
 	upper := strings.ToUpper(callID)
+	asks := func(r *http.Request, id string) bool {
+		return strings.Contains(r.URL.RawQuery, id) || strings.Contains(r.URL.RawQuery, url.QueryEscape(id))
+	}
 	for _, kind := range []string{remote.KindTempo, remote.KindJaeger} {
 		t.Run(kind, func(t *testing.T) {
 			holds := storeReplica(t, b).Config.Handler
-			cancelled := make(chan struct{}, 1)
+			var (
+				arrived   = make(chan struct{})
+				arrive    sync.Once
+				cancelled = make(chan struct{}, 1)
+			)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if strings.Contains(r.URL.RawQuery, upper) || strings.Contains(r.URL.RawQuery, url.QueryEscape(upper)) {
+				switch {
+				case asks(r, upper):
+					arrive.Do(func() { close(arrived) })
 					select {
 					case <-r.Context().Done():
 						cancelled <- struct{}{}
 					case <-time.After(20 * time.Second):
 					}
 					return
+				case asks(r, callID):
+					select { // found only once the other form is asked too
+					case <-arrived:
+					case <-time.After(20 * time.Second):
+					}
 				}
 				holds.ServeHTTP(w, r)
 			}))
 			t.Cleanup(srv.Close)
-			h := indexWithStore(t, kind, srv.URL, time.Minute)
+			var (
+				mu       sync.Mutex
+				outcomes []string
+			)
+			st := store.New(store.Config{MaxBytes: 16 << 20, CallIDAttribute: "call.id"})
+			t.Cleanup(st.Close)
+			h := NewHandler(st, Options{CallIDAttribute: "call.id"})
+			h.UseRemote(nil, remote.NewLongTermStore(remote.StoreConfig{Kind: kind, Endpoint: srv.URL, Timeout: time.Minute, CallIDAttribute: "call.id", CallIDLookback: 100000 * time.Hour}, &http.Client{},
+				func(_, _, outcome string, _ time.Duration) {
+					mu.Lock()
+					defer mu.Unlock()
+					outcomes = append(outcomes, outcome)
+				}))
 			c := get(t, h, http.MethodGet, "/v1/trace/call/"+upper)
 			require.Equal(t, http.StatusOK, c.code, string(c.body))
 			assert.Equal(t, sourceLongTermStore, c.hdr.Get(sourcesHeader))
@@ -522,6 +549,11 @@ func TestAFormFoundIsNotHeldUpByASlowOne(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				require.Fail(t, "the ask for the form as given was not cancelled")
 			}
+			require.EventuallyWithT(t, func(c *assert.CollectT) {
+				mu.Lock()
+				defer mu.Unlock()
+				assert.ElementsMatch(c, []string{remote.OutcomeFound, remote.OutcomeCancelled}, outcomes)
+			}, 10*time.Second, 5*time.Millisecond)
 		})
 	}
 }

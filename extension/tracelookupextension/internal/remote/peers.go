@@ -37,6 +37,9 @@ const (
 	OutcomeNotFound = "not_found"
 	OutcomeError    = "error"
 	OutcomeTimeout  = "timeout"
+	// OutcomeCancelled is a request its lookup no longer needed (another
+	// form of the id was found first), or whose client went away.
+	OutcomeCancelled = "cancelled"
 )
 
 // Observer is told the outcome and latency of every request to a peer
@@ -247,7 +250,9 @@ func fanOut[T any](ctx context.Context, p *Peers, ask func(ctx context.Context, 
 		switch {
 		case a.err != nil:
 			failed = append(failed, peers[i])
-			p.logger.Debug("A peer did not answer", zap.String("peer", peers[i]), zap.Error(a.err))
+			if !errors.Is(a.err, context.Canceled) { // the lookup's own doing
+				p.logger.Debug("A peer did not answer", zap.String("peer", peers[i]), zap.Error(a.err))
+			}
 		case a.found:
 			out = append(out, a.v)
 		}
@@ -257,6 +262,8 @@ func fanOut[T any](ctx context.Context, p *Peers, ask func(ctx context.Context, 
 
 func outcomeOf(found bool, err error) string {
 	switch {
+	case errors.Is(err, context.Canceled):
+		return OutcomeCancelled
 	case errors.Is(err, ErrTimeout):
 		return OutcomeTimeout
 	case err != nil:
