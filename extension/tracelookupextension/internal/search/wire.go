@@ -138,6 +138,19 @@ func UnmarshalQuery(b []byte) (Query, error) {
 
 type decodeState struct{ conds, insts int }
 
+// condList decodes the conditions of an all or an any, each at depth.
+func (d *decodeState) condList(ws []*wireCond, depth int) ([]Cond, error) {
+	out := make([]Cond, 0, len(ws))
+	for _, x := range ws {
+		c, err := d.cond(x, depth)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
 func (d *decodeState) cond(w *wireCond, depth int) (Cond, error) {
 	if w == nil {
 		return nil, errors.New("an empty condition")
@@ -150,25 +163,17 @@ func (d *decodeState) cond(w *wireCond, depth int) (Cond, error) {
 	}
 	switch {
 	case w.All != nil && w.Any == nil && w.Field == nil:
-		out := make(All, 0, len(w.All))
-		for _, x := range w.All {
-			c, err := d.cond(x, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
+		out, err := d.condList(w.All, depth+1)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return All(out), nil
 	case w.Any != nil && w.All == nil && w.Field == nil:
-		out := make(AnyOf, 0, len(w.Any))
-		for _, x := range w.Any {
-			c, err := d.cond(x, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, c)
+		out, err := d.condList(w.Any, depth+1)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		return AnyOf(out), nil
 	case w.Field != nil && w.All == nil && w.Any == nil:
 		if *w.Field > FieldRootName || w.Scope > ScopeResourceAttr || w.Op > OpEqualFold || w.Value.Type > LitKeyword {
 			return nil, errors.New("a condition names an unknown field, scope, operator or type")
