@@ -130,11 +130,11 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	// never reads them while a test sets them.
 	w := &fileWriter{ctx: ctx, f: f, path: path, rename: rename, bufferBytes: bufferBytes, done: make(chan struct{})}
 	go w.run(work)
-	timedOut := false
+	// Stopping short at the deadline needs no flag here: the writer finds
+	// the deadline passed when work closes, and fails the file.
 	st.Each(func(tr store.Trace) bool {
 		if ctx.Err() != nil {
 			tr.Release()
-			timedOut = true
 			return false
 		}
 		t := traceview.Build(tr, maxTreeDepth) // releases tr
@@ -143,7 +143,6 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 			return true
 		case <-ctx.Done(): // the writer is stuck on the disk
 			t.Release()
-			timedOut = true
 			return false
 		}
 	})
@@ -155,9 +154,8 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 	select {
 	case <-w.done: // finished, if only just: its outcome stands
 	default:
-		// The writer is blocked on the disk: leave it.
-		// Abandoned, unless the rename has begun: then no rename starts
-		// after this, and one that began is told apart.
+		// The writer is blocked on the disk: leave it, abandoned unless
+		// its rename has begun (then one that began is told apart).
 		w.phase.CompareAndSwap(phaseWriting, phaseAbandoned)
 		switch w.phase.Load() {
 		case phaseRenamed: // only the directory's sync is left
@@ -171,9 +169,6 @@ func Write(ctx context.Context, path string, st *store.Store, maxTreeDepth int) 
 		}
 	}
 	res := w.res
-	if timedOut && w.err == nil {
-		w.err = ErrTimeout
-	}
 	if w.err != nil {
 		return res, w.err
 	}
